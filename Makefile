@@ -1,0 +1,44 @@
+# Two commands matter: `make demo` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+LOCK := requirements/requirements.lock
+UV_VERSION := 0.13.9
+STAMP := $(VENV)/.installed
+
+.PHONY: venv demo test test-fast bench lock compose-check clean
+
+venv: $(STAMP)
+
+# Install exactly the pinned set from the lock file (uv pip sync: no resolution, so
+# nothing can silently downgrade Airflow), then the project itself in editable mode.
+$(STAMP): $(LOCK) pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --python $(BIN)/python $(LOCK)
+	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+demo: venv
+	$(BIN)/retention demo
+
+test: venv
+	$(BIN)/python -m pytest
+
+test-fast: venv
+	$(BIN)/python -m pytest -m "not slow"
+
+bench: venv
+	$(BIN)/python -m benchmarks
+
+# Re-resolve the lock after editing requirements/requirements.in.
+lock:
+	cd requirements && ../$(BIN)/uv pip compile requirements.in --override overrides.txt \
+		--python-version 3.11 --no-header --annotation-style line -o requirements.lock
+
+compose-check:
+	docker compose config -q
+
+clean:
+	rm -rf $(VENV) .airflow dbt_project/target dbt_project/logs

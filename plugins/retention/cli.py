@@ -1,0 +1,92 @@
+"""``retention``: the command line. It calls the same functions as the DAGs.
+
+Sub-commands live next to the code they drive; each such module exposes
+``register(subparsers)`` and is listed in :data:`COMMAND_MODULES`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import shlex
+import subprocess
+import sys
+
+from retention import runtime, warehouse
+from retention.config import settings
+
+# Modules that contribute sub-commands: each has register(subparsers).
+COMMAND_MODULES: tuple[str, ...] = (
+    "retention.demo",
+)
+
+
+def _cmd_warehouse(args: argparse.Namespace) -> int:
+    url = warehouse.resolve_url(settings())
+    print(url)
+    return 0
+
+
+def _cmd_env(args: argparse.Namespace) -> int:
+    cfg = settings()
+    env = runtime.pipeline_env(warehouse.resolve_url(cfg), cfg)
+    for key, value in env.items():
+        print(f"export {key}={shlex.quote(value)}")
+    return 0
+
+
+def _cmd_airflow(args: argparse.Namespace) -> int:
+    cfg = settings()
+    env = runtime.child_env(warehouse.resolve_url(cfg), cfg)
+    runtime.ensure_airflow_db(env)
+    return subprocess.run([runtime.airflow_bin(), *args.airflow_args], env=env).returncode
+
+
+def _cmd_dbt(args: argparse.Namespace) -> int:
+    cfg = settings()
+    env = runtime.child_env(warehouse.resolve_url(cfg), cfg)
+    dbt = os.path.join(os.path.dirname(sys.executable), "dbt")
+    return subprocess.run([dbt, *args.dbt_args], env=env, cwd=cfg.dbt_project_dir).returncode
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="retention", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("warehouse", help="start (or reuse) the warehouse and print its URL")
+    p.set_defaults(func=_cmd_warehouse)
+
+    p = sub.add_parser("env", help="print shell exports for Airflow, dbt and GX (eval them)")
+    p.set_defaults(func=_cmd_env)
+
+    p = sub.add_parser("airflow", help="run the airflow CLI with the project's environment")
+    p.add_argument("airflow_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_cmd_airflow)
+
+    p = sub.add_parser("dbt", help="run dbt in dbt_project/ with the project's environment")
+    p.add_argument("dbt_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_cmd_dbt)
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except warehouse.WarehouseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

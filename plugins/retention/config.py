@@ -1,0 +1,79 @@
+"""The one configuration source.
+
+Everything the pipeline needs to know about *where* things live is derived here from
+environment variables. The warehouse itself is described by a single variable,
+``WAREHOUSE_URL``; the Airflow connection, the dbt profile and the GX datasource are all
+derived from it (see :mod:`retention.warehouse`).
+
+Environment variables
+---------------------
+``WAREHOUSE_URL``
+    ``postgresql://user:password@host:port/dbname`` (or a libpq socket form such as
+    ``postgresql://user@/db?host=/path/to/socketdir``). Unset: an embedded Postgres is
+    started in ``RETENTION_HOME/.warehouse``.
+``RETENTION_HOME``
+    Project root (default: the checkout this package lives in, or the current directory
+    when installed elsewhere).
+``RETENTION_DATA_DIR``
+    Where simulated/landed source files live (default ``RETENTION_HOME/.data``).
+``AIRFLOW_HOME``
+    Default ``RETENTION_HOME/.airflow`` (SQLite metadata, migrated automatically).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+WAREHOUSE_URL_VAR = "WAREHOUSE_URL"
+WAREHOUSE_CONN_ID = "warehouse"
+STRIPE_CONN_ID = "stripe_default"
+
+
+def _default_home() -> Path:
+    # plugins/retention/config.py -> repo root is two levels above the package.
+    here = Path(__file__).resolve().parent.parent.parent
+    if (here / "dbt_project").is_dir() and (here / "dags").is_dir():
+        return here
+    return Path.cwd()
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    warehouse_url: str | None
+    data_dir: Path
+    airflow_home: Path
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        return self.home / ".warehouse" / "pgdata"
+
+    @property
+    def dags_folder(self) -> Path:
+        return self.home / "dags"
+
+    @property
+    def plugins_folder(self) -> Path:
+        return self.home / "plugins"
+
+    @property
+    def dbt_project_dir(self) -> Path:
+        return self.home / "dbt_project"
+
+    @property
+    def expectations_dir(self) -> Path:
+        return self.home / "expectations"
+
+
+def settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read settings from the environment (``os.environ`` unless given)."""
+    env = os.environ if environ is None else environ
+    home = Path(env.get("RETENTION_HOME") or _default_home()).resolve()
+    return Settings(
+        home=home,
+        warehouse_url=(env.get(WAREHOUSE_URL_VAR) or "").strip() or None,
+        data_dir=Path(env.get("RETENTION_DATA_DIR") or home / ".data").resolve(),
+        airflow_home=Path(env.get("AIRFLOW_HOME") or home / ".airflow").resolve(),
+    )

@@ -1,0 +1,75 @@
+"""Process environment for Airflow, dbt and GX, derived from :mod:`retention.config`.
+
+The CLI (``retention airflow ...``, ``retention demo``), the Makefile and the container
+entrypoint all go through :func:`pipeline_env`, so there is exactly one place where
+``WAREHOUSE_URL`` turns into an Airflow connection and a dbt profile.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from retention import warehouse
+from retention.config import WAREHOUSE_CONN_ID, Settings
+
+log = logging.getLogger(__name__)
+
+
+def pipeline_env(url: str, cfg: Settings) -> dict[str, str]:
+    """Environment variables that point Airflow, dbt and our package at ``url``."""
+    env = {
+        "RETENTION_HOME": str(cfg.home),
+        "RETENTION_DATA_DIR": str(cfg.data_dir),
+        "WAREHOUSE_URL": url,
+        f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}": warehouse.airflow_connection_json(url),
+        "AIRFLOW_HOME": str(cfg.airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(cfg.dags_folder),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(cfg.plugins_folder),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "DBT_PROFILES_DIR": str(cfg.dbt_project_dir),
+        "DBT_PROJECT_DIR": str(cfg.dbt_project_dir),
+    }
+    env.update(warehouse.dbt_env(url))
+    return env
+
+
+def child_env(url: str, cfg: Settings) -> dict[str, str]:
+    """``os.environ`` overlaid with :func:`pipeline_env`, for subprocesses."""
+    env = dict(os.environ)
+    env.update(pipeline_env(url, cfg))
+    # The venv's bin first, so `airflow` and `dbt` resolve to the pinned versions.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def airflow_bin() -> str:
+    candidate = Path(sys.executable).parent / "airflow"
+    return str(candidate) if candidate.exists() else (shutil.which("airflow") or "airflow")
+
+
+def ensure_airflow_db(env: dict[str, str]) -> None:
+    """Migrate the project-local SQLite metadata DB (idempotent, fast when current)."""
+    home = Path(env["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    stamp = home / ".migrated"
+    if stamp.exists():
+        return
+    log.info("migrating Airflow metadata in %s", home)
+    subprocess.run([airflow_bin(), "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+    stamp.touch()
+
+
+def dags_test(dag_id: str, env: dict[str, str], logical_date: str | None = None) -> int:
+    """Run ``airflow dags test DAG [DATE]``; return its exit code (output streams through)."""
+    ensure_airflow_db(env)
+    cmd = [airflow_bin(), "dags", "test", dag_id]
+    if logical_date:
+        cmd.append(logical_date)
+    log.info("running %s", " ".join(cmd))
+    return subprocess.run(cmd, env=env).returncode

@@ -1,0 +1,209 @@
+"""The one warehouse connection helper.
+
+``WAREHOUSE_URL`` is the single source of truth. From it we derive:
+
+* the Airflow connection ``warehouse`` (``AIRFLOW_CONN_WAREHOUSE``, JSON form so Unix
+  socket hosts survive);
+* the dbt profile (``dbt_project/profiles.yml`` reads ``WAREHOUSE_HOST`` ... env vars);
+* the GX datasource (a SQLAlchemy URL, see :func:`sqlalchemy_url`).
+
+With no ``WAREHOUSE_URL`` an embedded Postgres (pgserver, from PyPI) starts in the
+project-local ``.warehouse/pgdata`` directory, listening on a Unix socket only. It keeps
+running after the process that started it exits, so the next start reuses it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from retention.config import WAREHOUSE_URL_VAR, Settings, settings as load_settings
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DBNAME = "retention"
+CONNECT_TIMEOUT_S = 5
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse is misconfigured or unreachable. The message says what to do."""
+
+
+@dataclass(frozen=True)
+class WarehouseParams:
+    host: str
+    port: int
+    user: str
+    password: str
+    dbname: str
+
+    @property
+    def is_socket(self) -> bool:
+        return self.host.startswith("/")
+
+    def conninfo(self) -> str:
+        """A libpq key/value conninfo string (works for TCP and socket hosts)."""
+        parts = {
+            "host": self.host,
+            "port": str(self.port),
+            "user": self.user,
+            "dbname": self.dbname,
+            "connect_timeout": str(CONNECT_TIMEOUT_S),
+        }
+        if self.password:
+            parts["password"] = self.password
+        return " ".join(f"{k}={_quote_conninfo(v)}" for k, v in parts.items())
+
+
+def _quote_conninfo(value: str) -> str:
+    if value and all(c not in value for c in " '\\"):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def parse_url(url: str) -> WarehouseParams:
+    """Parse ``postgresql://user:pw@host:port/db`` or the socket form ``...@/db?host=/dir``."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"}:
+        raise WarehouseError(
+            f"{WAREHOUSE_URL_VAR} must be a postgresql:// URL, got scheme {parts.scheme!r}. "
+            f"Example: postgresql://user:password@db.example.com:5432/analytics"
+        )
+    query = parse_qs(parts.query)
+    host = query.get("host", [None])[0] or unquote(parts.hostname or "") or "localhost"
+    try:
+        port = int(query.get("port", [None])[0] or parts.port or 5432)
+    except ValueError as exc:
+        raise WarehouseError(f"{WAREHOUSE_URL_VAR} has an invalid port: {exc}") from None
+    dbname = unquote(parts.path.lstrip("/")) or "postgres"
+    return WarehouseParams(
+        host=host,
+        port=port,
+        user=unquote(parts.username or "postgres"),
+        password=unquote(parts.password or ""),
+        dbname=dbname,
+    )
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ``***`` (safe for logs and errors)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def url_from_params(p: WarehouseParams) -> str:
+    auth = quote(p.user, safe="")
+    if p.password:
+        auth += ":" + quote(p.password, safe="")
+    if p.is_socket:
+        return f"postgresql://{auth}@/{quote(p.dbname, safe='')}?host={p.host}&port={p.port}"
+    return f"postgresql://{auth}@{p.host}:{p.port}/{quote(p.dbname, safe='')}"
+
+
+def sqlalchemy_url(url: str) -> str:
+    """SQLAlchemy URL (psycopg 3 driver), e.g. for GX ``data_sources.add_sql``."""
+    p = parse_url(url)
+    return "postgresql+psycopg" + url_from_params(p)[len("postgresql") :]
+
+
+def airflow_connection_json(url: str) -> str:
+    """``AIRFLOW_CONN_WAREHOUSE`` value. JSON keeps socket-directory hosts intact."""
+    p = parse_url(url)
+    return json.dumps(
+        {
+            "conn_type": "postgres",
+            "host": p.host,
+            "port": p.port,
+            "login": p.user,
+            "password": p.password,
+            "schema": p.dbname,
+        }
+    )
+
+
+def dbt_env(url: str) -> dict[str, str]:
+    """Variables read by ``dbt_project/profiles.yml``."""
+    p = parse_url(url)
+    return {
+        "WAREHOUSE_HOST": p.host,
+        "WAREHOUSE_PORT": str(p.port),
+        "WAREHOUSE_USER": p.user,
+        "WAREHOUSE_PASSWORD": p.password,
+        "WAREHOUSE_DBNAME": p.dbname,
+    }
+
+
+def check_reachable(url: str) -> None:
+    """Open and close one connection, or raise one clear :class:`WarehouseError`."""
+    import psycopg
+
+    try:
+        with psycopg.connect(parse_url(url).conninfo()) as conn:
+            conn.execute("select 1")
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WarehouseError(
+            f"{WAREHOUSE_URL_VAR}={redact(url)} is unreachable: {reason}. "
+            f"Fix {WAREHOUSE_URL_VAR}, or unset it to use the embedded warehouse."
+        ) from None
+
+
+def start_embedded(pgdata: Path) -> str:
+    """Start (or reuse) the embedded Postgres in ``pgdata`` and return its URL."""
+    try:
+        import pgserver
+    except ImportError:  # pragma: no cover - pgserver is in the lock file
+        raise WarehouseError(
+            f"{WAREHOUSE_URL_VAR} is not set and pgserver is not installed. "
+            f"Run `make venv`, or set {WAREHOUSE_URL_VAR} to your Postgres."
+        ) from None
+    import psycopg
+
+    pgdata.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(pgdata, cleanup_mode=None)  # None: keep running for reuse
+    admin = parse_url(server.get_uri("postgres"))
+    with psycopg.connect(admin.conninfo(), autocommit=True) as conn:
+        exists = conn.execute(
+            "select 1 from pg_database where datname = %s", (EMBEDDED_DBNAME,)
+        ).fetchone()
+        if not exists:
+            conn.execute(f'create database "{EMBEDDED_DBNAME}"')
+    params = WarehouseParams(admin.host, admin.port, admin.user, "", EMBEDDED_DBNAME)
+    return url_from_params(params)
+
+
+def embedded_pid(pgdata: Path) -> int | None:
+    """PID of the embedded server's postmaster, if one is running for ``pgdata``."""
+    pidfile = pgdata / "postmaster.pid"
+    if not pidfile.exists():
+        return None
+    try:
+        return int(pidfile.read_text().splitlines()[0])
+    except (ValueError, IndexError):
+        return None
+
+
+def resolve_url(cfg: Settings | None = None, *, check: bool = True) -> str:
+    """The warehouse URL: ``WAREHOUSE_URL`` if set (checked), else the embedded server."""
+    cfg = cfg or load_settings()
+    if cfg.warehouse_url:
+        parse_url(cfg.warehouse_url)  # clear error on a malformed URL
+        if check:
+            check_reachable(cfg.warehouse_url)
+        return cfg.warehouse_url
+    url = start_embedded(cfg.embedded_pgdata)
+    log.info("embedded warehouse at %s", url)
+    return url
+
+
+def connect(url: str | None = None, **kwargs):
+    """A psycopg 3 connection to the warehouse (``url`` defaults to :func:`resolve_url`)."""
+    import psycopg
+
+    return psycopg.connect(parse_url(url or resolve_url()).conninfo(), **kwargs)
