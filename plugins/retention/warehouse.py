@@ -207,3 +207,29 @@ def connect(url: str | None = None, **kwargs):
     import psycopg
 
     return psycopg.connect(parse_url(url or resolve_url()).conninfo(), **kwargs)
+
+
+def stop_embedded(pgdata: Path) -> None:
+    """Stop the embedded server for ``pgdata`` (used by tests; the demo keeps it running)."""
+    import pgserver
+
+    if embedded_pid(pgdata) is None:
+        return
+    pgserver.pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user="pgserver" if _is_root() else None)
+
+
+def _is_root() -> bool:
+    import os
+
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def create_database(url: str, dbname: str) -> str:
+    """Create database ``dbname`` on the server of ``url``; return its URL."""
+    import psycopg
+
+    params = parse_url(url)
+    with psycopg.connect(params.conninfo(), autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{dbname}" with (force)')
+        conn.execute(f'create database "{dbname}"')
+    return url_from_params(WarehouseParams(params.host, params.port, params.user, params.password, dbname))

@@ -1,0 +1,51 @@
+"""What every DAG shares: owner, retries, the tag allow-list and the raw-table Assets.
+
+Importing this module is cheap (no database, network or file work), so DAG files can
+import it at parse time.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import Asset
+
+OWNER = "data-platform"
+
+DEFAULT_ARGS = {
+    "owner": OWNER,
+    "retries": 2,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=10),
+}
+
+# DAG tags must come from this list (checked by tests/dags/test_dag_integrity.py).
+ALLOWED_TAGS = frozenset(
+    {"ingestion", "billing", "stripe", "events", "dbt", "marts", "quality", "sync", "retention"}
+)
+
+# One Asset per raw table, named after it; downstream DAGs schedule on these.
+RAW_TABLES = (
+    "stripe_customers",
+    "stripe_products",
+    "stripe_prices",
+    "stripe_coupons",
+    "stripe_discounts",
+    "stripe_subscriptions",
+    "stripe_invoices",
+    "events",
+    "identifies",
+    "groups",
+    "nps_responses",
+    "support_tickets",
+)
+
+
+def raw_asset(table: str) -> Asset:
+    if table not in RAW_TABLES:
+        raise ValueError(f"unknown raw table {table!r}; add it to RAW_TABLES")
+    return Asset(name=f"raw.{table}", uri=f"warehouse://raw/{table}", group="raw")
+
+
+RAW_ASSETS = {table: raw_asset(table) for table in RAW_TABLES}

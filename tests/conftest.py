@@ -1,0 +1,71 @@
+"""Shared fixtures: a real Postgres (embedded, or WAREHOUSE_URL) and an Airflow home.
+
+* ``warehouse_server_url``: one server for the whole session. With ``WAREHOUSE_URL`` set
+  the tests use that server; otherwise an embedded pgserver starts in a temp directory
+  and is stopped at the end.
+* ``fresh_db``: a new, empty database on that server per test (isolation without a
+  server per test).
+* ``airflow_env``: environment for ``airflow dags test`` subprocesses, with a migrated
+  SQLite metadata DB in a session temp dir and the warehouse connection pointing at
+  the database given.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from retention import runtime, warehouse
+from retention.config import settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def warehouse_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("WAREHOUSE_URL")
+    if external:
+        yield external
+        return
+    # Short path: Unix socket paths are limited to ~107 bytes.
+    pgdata = Path(tmp_path_factory.mktemp("pg", numbered=True)) / "d"
+    url = warehouse.start_embedded(pgdata)
+    yield url
+    warehouse.stop_embedded(pgdata)
+
+
+@pytest.fixture
+def fresh_db(warehouse_server_url: str, request: pytest.FixtureRequest) -> str:
+    """URL of a new empty database, named after the test."""
+    slug = re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40]
+    return warehouse.create_database(warehouse_server_url, f"t_{slug}_{uuid.uuid4().hex[:6]}")
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory, warehouse_server_url: str) -> Path:
+    home = tmp_path_factory.mktemp("airflow")
+    env = _airflow_env(home, warehouse_server_url, tmp_path_factory.mktemp("data"))
+    runtime.ensure_airflow_db(env)
+    return home
+
+
+def _airflow_env(home: Path, url: str, data_dir: Path) -> dict[str, str]:
+    cfg = settings({"RETENTION_HOME": str(REPO), "AIRFLOW_HOME": str(home), "RETENTION_DATA_DIR": str(data_dir)})
+    env = runtime.child_env(url, cfg)
+    env.pop("WAREHOUSE_URL", None)  # tasks must use the Airflow connection, not the env
+    return env
+
+
+@pytest.fixture
+def airflow_env(airflow_home: Path, tmp_path: Path) -> Callable[[str], dict[str, str]]:
+    """``airflow_env(url)`` -> env for ``airflow dags test`` against database ``url``."""
+
+    def make(url: str) -> dict[str, str]:
+        return _airflow_env(airflow_home, url, tmp_path / "data")
+
+    return make
