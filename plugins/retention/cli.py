@@ -31,7 +31,14 @@ def _cmd_warehouse(args: argparse.Namespace) -> int:
 
 def _cmd_env(args: argparse.Namespace) -> int:
     cfg = settings()
-    env = runtime.pipeline_env(warehouse.resolve_url(cfg), cfg)
+    if args.no_check:
+        if not cfg.warehouse_url:
+            raise warehouse.WarehouseError("--no-check needs WAREHOUSE_URL to be set")
+        url = cfg.warehouse_url
+        warehouse.parse_url(url)
+    else:
+        url = warehouse.resolve_url(cfg)
+    env = runtime.pipeline_env(url, cfg)
     for key, value in env.items():
         print(f"export {key}={shlex.quote(value)}")
     return 0
@@ -60,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_warehouse)
 
     p = sub.add_parser("env", help="print shell exports for Airflow, dbt and GX (eval them)")
+    p.add_argument(
+        "--no-check", action="store_true",
+        help="derive from WAREHOUSE_URL without connecting (container entrypoints)",
+    )
     p.set_defaults(func=_cmd_env)
 
     p = sub.add_parser("airflow", help="run the airflow CLI with the project's environment")
