@@ -1,0 +1,151 @@
+"""Run the GX suites against the warehouse, SQL pushed down.
+
+``configure_checkpoint`` builds the datasource → table asset → batch definition → suite →
+validation definition → checkpoint chain inside a GX context. The Airflow DAGs hand it to
+the GX provider's ``GXValidateCheckpointOperator``; the CLI and the tests call
+:func:`run_gates`, which goes through the same function.
+
+The datasource's connection string is stored as the placeholder ``${GX_WAREHOUSE_URL}``
+and resolved from the environment at run time, so no credential is ever written into
+``expectations/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from retention import warehouse
+from retention.quality.suites import GATES, GateSettings
+
+if TYPE_CHECKING:
+    from great_expectations import Checkpoint
+    from great_expectations.data_context import AbstractDataContext
+
+log = logging.getLogger(__name__)
+
+DATASOURCE = "warehouse"
+URL_ENV = "GX_WAREHOUSE_URL"
+# Failure details carry counts and expectation names only: never sample values, which
+# could be personal data.
+RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
+
+
+class QualityGateFailed(RuntimeError):
+    """A gate's expectations failed; the message names each failing expectation."""
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    gate: str
+    success: bool
+    evaluated: int
+    failed: list[str]
+
+
+def file_context(root: Path):
+    """The project's GX file context (``expectations/``); results go to uncommitted/."""
+    import great_expectations as gx
+
+    return gx.get_context(mode="file", context_root_dir=str(root))
+
+
+def configure_checkpoint(
+    context: AbstractDataContext, gate_name: str, url: str, settings: GateSettings
+) -> Checkpoint:
+    """Create or update everything one gate needs in ``context`` and return its checkpoint."""
+    import great_expectations as gx
+    from great_expectations.checkpoint import UpdateDataDocsAction
+
+    gate = GATES[gate_name]
+    os.environ[URL_ENV] = warehouse.sqlalchemy_url(url)
+    # Get-or-create keeps the ids committed in expectations/great_expectations.yml stable.
+    try:
+        datasource = context.data_sources.get(DATASOURCE)
+    except KeyError:
+        datasource = context.data_sources.add_sql(
+            name=DATASOURCE, connection_string="${" + URL_ENV + "}"
+        )
+    asset_name = f"{gate.schema}.{gate.table}"
+    try:
+        asset = datasource.get_asset(asset_name)
+    except LookupError:
+        asset = datasource.add_table_asset(
+            name=asset_name, table_name=gate.table, schema_name=gate.schema
+        )
+    try:
+        batch = asset.get_batch_definition("whole_table")
+    except KeyError:
+        batch = asset.add_batch_definition_whole_table("whole_table")
+
+    suite = context.suites.add_or_update(
+        gx.ExpectationSuite(name=gate.name, expectations=gate.expectations(settings))
+    )
+    validation = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=gate.name, data=batch, suite=suite)
+    )
+    actions = [UpdateDataDocsAction(name="data_docs")] if _is_file_context(context) else []
+    return context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=gate.name,
+            validation_definitions=[validation],
+            actions=actions,
+            result_format=RESULT_FORMAT,
+        )
+    )
+
+
+def _is_file_context(context: AbstractDataContext) -> bool:
+    from great_expectations.data_context import FileDataContext
+
+    return isinstance(context, FileDataContext)
+
+
+def outcome_of(gate_name: str, result) -> GateOutcome:
+    """Summarise a CheckpointResult without any row values."""
+    failed: list[str] = []
+    evaluated = 0
+    for run in result.run_results.values():
+        for r in run.results:
+            evaluated += 1
+            if not r.success:
+                cfg = r.expectation_config
+                column = cfg.kwargs.get("column") or cfg.kwargs.get("column_list") or ""
+                failed.append(f"{cfg.type}({column})" if column else (cfg.description or cfg.type))
+    return GateOutcome(gate_name, bool(result.success), evaluated, failed)
+
+
+def run_gates(
+    url: str,
+    gate_names: Iterable[str],
+    settings: GateSettings,
+    *,
+    context: AbstractDataContext | None = None,
+    raise_on_failure: bool = True,
+) -> list[GateOutcome]:
+    """Validate each gate's table; raise :class:`QualityGateFailed` listing every failure."""
+    import great_expectations as gx
+
+    if context is None:
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    outcomes = []
+    for name in gate_names:
+        checkpoint = configure_checkpoint(context, name, url, settings)
+        outcome = outcome_of(name, checkpoint.run())
+        log.info(
+            "gate %s: %s (%d expectations, %d failed)",
+            name, "passed" if outcome.success else "FAILED", outcome.evaluated, len(outcome.failed),
+        )
+        outcomes.append(outcome)
+    failures = [o for o in outcomes if not o.success]
+    if failures and raise_on_failure:
+        detail = "; ".join(f"{o.gate}: {', '.join(o.failed)}" for o in failures)
+        raise QualityGateFailed(f"quality gate failed: {detail}")
+    return outcomes

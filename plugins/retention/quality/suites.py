@@ -1,0 +1,134 @@
+"""Great Expectations suites, in code: what must be true at each boundary.
+
+dbt tests cover keys and relationships *inside* the models. These suites cover the
+boundaries: raw data as it lands (schema, volume, freshness, distributions, quarantine
+share) and the marts right before anything leaves the warehouse.
+
+Each gate validates one warehouse table with SQL pushed down (GX ``add_sql``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import great_expectations.expectations as gxe
+
+# Keep in sync with docs/DATA_CONTRACTS.md section 2.
+RAW_EVENT_COLUMNS = [
+    "message_id", "type", "event", "user_id", "anonymous_id", "account_id",
+    "timestamp", "received_at", "properties", "context", "_file_id", "_line",
+]
+TIERS = ["red", "yellow", "green"]
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """Thresholds, overridable per run (DAG params or CLI flags)."""
+
+    as_of: date
+    max_staleness_days: int = 3
+    max_quarantine_share: float = 0.05
+    min_daily_volume_ratio: float = 0.2  # last day vs trailing 7-day average
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    schema: str
+    table: str
+    expectations: Callable[[GateSettings], list] = field(repr=False)
+
+
+def _raw_events(s: GateSettings) -> list:
+    fresh_after = (s.as_of - timedelta(days=s.max_staleness_days)).isoformat()
+    return [
+        gxe.ExpectTableColumnsToMatchSet(column_set=RAW_EVENT_COLUMNS, exact_match=False),
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        gxe.ExpectColumnValuesToNotBeNull(column="message_id"),
+        gxe.ExpectColumnValuesToBeUnique(column="message_id"),
+        gxe.ExpectColumnValuesToNotBeNull(column="timestamp"),
+        gxe.ExpectColumnValuesToBeInSet(column="type", value_set=["track"]),
+        # Freshness: the newest event is recent relative to the run's date.
+        gxe.ExpectColumnMaxToBeBetween(column="timestamp", min_value=fresh_after),
+        # Distribution: the newest day's volume has not collapsed against the trailing week.
+        gxe.UnexpectedRowsExpectation(
+            description="newest day's event volume >= ratio x trailing 7-day average",
+            unexpected_rows_query=f"""
+                with daily as (
+                    select date_trunc('day', "timestamp") as day, count(*) as n
+                    from {{batch}}
+                    where "timestamp" < date '{s.as_of.isoformat()}' + 1
+                    group by 1
+                ), ranked as (
+                    select day, n, row_number() over (order by day desc) as rk from daily
+                )
+                select newest.day, newest.n, avg(prior.n) as trailing_avg
+                from ranked newest join ranked prior on prior.rk between 2 and 8
+                where newest.rk = 1
+                group by newest.day, newest.n
+                having count(*) >= 3 and newest.n < {s.min_daily_volume_ratio} * avg(prior.n)
+            """,
+        ),
+    ]
+
+
+def _raw_quarantine(s: GateSettings) -> list:
+    return [
+        gxe.ExpectColumnValuesToNotBeNull(column="reason"),
+        # Bad input never blocks good data, but a flood of it stops the pipeline.
+        gxe.UnexpectedRowsExpectation(
+            description=f"share of quarantined records per file <= {s.max_quarantine_share:.0%}",
+            unexpected_rows_query=f"""
+                select m.uri, m.rows_loaded, m.rows_quarantined
+                from raw.load_manifest m
+                where m.rows_quarantined > {s.max_quarantine_share}
+                      * greatest(m.rows_loaded + m.rows_quarantined, 1)
+                  and exists (select 1 from {{batch}} q where q.file_id = m.file_id)
+            """,
+        ),
+    ]
+
+
+def _raw_stripe_invoices(s: GateSettings) -> list:
+    return [
+        gxe.ExpectColumnValuesToNotBeNull(column="id"),
+        gxe.ExpectColumnValuesToBeUnique(column="id"),
+        gxe.ExpectColumnValuesToNotBeNull(column="data"),
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+    ]
+
+
+def _segment_members(s: GateSettings) -> list:
+    return [
+        gxe.ExpectColumnValuesToNotBeNull(column="segment_key"),
+        gxe.ExpectColumnValuesToNotBeNull(column="account_id"),
+        gxe.ExpectColumnValuesToNotBeNull(column="reason"),
+        gxe.ExpectColumnValuesToBeInSet(column="tier", value_set=TIERS),
+        gxe.ExpectColumnValuesToBeBetween(column="health_score", min_value=0, max_value=100),
+        gxe.ExpectColumnValuesToBeBetween(column="mrr", min_value=0),
+        gxe.ExpectColumnValuesToMatchRegex(column="email", regex=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    ]
+
+
+def _account_health_daily(s: GateSettings) -> list:
+    return [
+        gxe.ExpectColumnValuesToBeBetween(column="health_score", min_value=0, max_value=100),
+        gxe.ExpectColumnValuesToBeInSet(column="tier", value_set=TIERS),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["account_id", "date"]),
+    ]
+
+
+GATES: dict[str, Gate] = {
+    g.name: g
+    for g in (
+        Gate("raw_events", "raw", "events", _raw_events),
+        Gate("raw_quarantine", "raw", "quarantine", _raw_quarantine),
+        Gate("raw_stripe_invoices", "raw", "stripe_invoices", _raw_stripe_invoices),
+        Gate("marts_segment_members", "marts", "segment_members", _segment_members),
+        Gate("marts_account_health_daily", "marts", "account_health_daily", _account_health_daily),
+    )
+}
+RAW_GATES = ("raw_events", "raw_quarantine", "raw_stripe_invoices")
+MARTS_GATES = ("marts_account_health_daily", "marts_segment_members")
