@@ -20,6 +20,7 @@ from retention.config import settings
 # Modules that contribute sub-commands: each has register(subparsers).
 COMMAND_MODULES: tuple[str, ...] = (
     "retention.demo",
+    "retention.quality.cli",
 )
 
 
