@@ -1,0 +1,1 @@
+"""Benchmarks: speed and memory targets, with figures recorded in docs/."""

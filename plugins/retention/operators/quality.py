@@ -1,0 +1,46 @@
+"""Quality-gate tasks for DAGs: the GX provider's checkpoint operator, configured lazily.
+
+Nothing here touches the warehouse or GX at DAG-parse time: the GX context and the
+checkpoint are built inside the task through the operator's ``configure_*`` callables,
+with the warehouse URL taken from the ``warehouse`` Airflow connection.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import partial
+from typing import Any
+
+from great_expectations_provider.operators.validate_checkpoint import GXValidateCheckpointOperator
+
+from retention.config import settings
+
+
+def _file_context():
+    from retention.quality.gate import file_context
+
+    return file_context(settings().expectations_dir)
+
+
+def _configure(gate_name: str, context):
+    from airflow.sdk import get_current_context
+
+    from retention.hooks.warehouse import WarehouseHook
+    from retention.quality.gate import configure_checkpoint
+    from retention.quality.suites import GateSettings
+
+    ctx = get_current_context()
+    as_of = ctx["params"].get("gate_as_of") or ctx.get("data_interval_end") or ctx["logical_date"]
+    as_of = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of.date()
+    return configure_checkpoint(context, gate_name, WarehouseHook().url, GateSettings(as_of=as_of))
+
+
+def gate_task(gate_name: str, **kwargs: Any) -> GXValidateCheckpointOperator:
+    """A task validating one gate (see :data:`retention.quality.suites.GATES`)."""
+    return GXValidateCheckpointOperator(
+        task_id=f"gate_{gate_name}",
+        configure_checkpoint=partial(_configure, gate_name),
+        context_type="file",
+        configure_file_data_context=_file_context,
+        **kwargs,
+    )
