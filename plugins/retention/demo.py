@@ -25,7 +25,7 @@ def run_demo(args: argparse.Namespace) -> int:
     results: list[tuple[str, str, float]] = []
     for dag_id in DEMO_DAGS:
         started = time.monotonic()
-        code = runtime.dags_test(dag_id, env)
+        code = runtime.dags_test(dag_id, env).returncode
         state = "success" if code == 0 else f"failed (exit {code})"
         results.append((dag_id, state, time.monotonic() - started))
         if code != 0:

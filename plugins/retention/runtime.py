@@ -7,6 +7,7 @@ entrypoint all go through :func:`pipeline_env`, so there is exactly one place wh
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -65,11 +66,19 @@ def ensure_airflow_db(env: dict[str, str]) -> None:
     stamp.touch()
 
 
-def dags_test(dag_id: str, env: dict[str, str], logical_date: str | None = None) -> int:
-    """Run ``airflow dags test DAG [DATE]``; return its exit code (output streams through)."""
+def dags_test(
+    dag_id: str,
+    env: dict[str, str],
+    logical_date: str | None = None,
+    conf: dict | None = None,
+    **run_kwargs,
+) -> subprocess.CompletedProcess:
+    """Run ``airflow dags test DAG [DATE] [-c CONF]`` (non-zero exit when the run fails)."""
     ensure_airflow_db(env)
     cmd = [airflow_bin(), "dags", "test", dag_id]
     if logical_date:
         cmd.append(logical_date)
+    if conf:
+        cmd += ["-c", json.dumps(conf)]
     log.info("running %s", " ".join(cmd))
-    return subprocess.run(cmd, env=env).returncode
+    return subprocess.run(cmd, env=env, **run_kwargs)
