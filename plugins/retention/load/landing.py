@@ -1,0 +1,144 @@
+"""Where landed files are and which of them a run reads.
+
+The landing root is a local path or any fsspec URL Airflow's ``ObjectStoragePath``
+understands (``file://``, and ``s3://``/``gs://``/``abfs://`` once the matching Airflow
+provider is installed, credentials from the Airflow connection in ``?conn_id=`` or the
+provider's default). Layout under the root (docs/DATA_CONTRACTS.md section 1)::
+
+    events/segment-logs/<source_id>/<day_epoch_ms>/<epoch_ms>.<hash>.gz   (also .jsonl, .csv, .parquet)
+    nps/nps_responses_<YYYY-MM>.csv
+    support/tickets_<YYYY-MM>.jsonl
+
+A root without the source's sub-folder is searched as is, so ``--path`` may also point
+straight at a folder of files, or at one file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from retention.config import Settings
+
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
+
+LANDING_ENV = "RETENTION_EVENTS_URI"
+LANDING_VARIABLE = "retention_events_uri"
+
+SOURCE_FOLDERS = {"events": "events", "nps": "nps", "support": "support"}
+# suffix -> (format, gzipped); the longest matching suffix wins.
+FORMATS = {
+    ".jsonl.gz": ("jsonl", True),
+    ".json.gz": ("jsonl", True),
+    ".gz": ("jsonl", True),
+    ".jsonl": ("jsonl", False),
+    ".json": ("jsonl", False),
+    ".csv.gz": ("csv", True),
+    ".csv": ("csv", False),
+    ".parquet": ("parquet", False),
+}
+SOURCE_FORMATS = {"events": {"jsonl", "csv", "parquet"}, "nps": {"csv"}, "support": {"jsonl"}}
+
+_EPOCH_MS = re.compile(r"^\d{13}$")
+_YEAR_MONTH = re.compile(r"(\d{4})-(\d{2})")
+
+
+class LandingError(ValueError):
+    """The landing location is missing or ambiguous. The message says what to set."""
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    uri: str
+    path: ObjectStoragePath
+    format: str
+    gzipped: bool
+    first_day: date | None  # None: undated, read by every run (the manifest skips it)
+    last_day: date | None
+
+
+def to_path(uri: str) -> ObjectStoragePath:
+    """``ObjectStoragePath`` for a URL, or for a local path (made absolute, ``file://``)."""
+    from airflow.sdk import ObjectStoragePath
+
+    if "://" not in uri:
+        uri = "file://" + str(Path(uri).expanduser().resolve())
+    return ObjectStoragePath(uri)
+
+
+def default_landing_uri(cfg: Settings, environ: dict[str, str] | None = None) -> str:
+    """``RETENTION_EVENTS_URI``, else the one simulated company under ``RETENTION_DATA_DIR``.
+
+    ``RETENTION_DATA_DIR`` itself is used when it holds ``events/``, ``nps/`` or
+    ``support/``; otherwise the single sub-folder (``<preset>-seed<seed>``) that does.
+    """
+    env = os.environ if environ is None else environ
+    if env.get(LANDING_ENV):
+        return env[LANDING_ENV]
+    root = cfg.data_dir
+    if _has_sources(root):
+        return str(root)
+    candidates = sorted(p for p in root.iterdir() if p.is_dir() and _has_sources(p)) if root.is_dir() else []
+    if len(candidates) == 1:
+        return str(candidates[0])
+    found = ", ".join(p.name for p in candidates) or "none"
+    raise LandingError(
+        f"cannot choose a landing location under {root} (simulated companies found: {found}). "
+        f"Set {LANDING_ENV}, the Airflow Variable {LANDING_VARIABLE} or the DAG param landing_uri."
+    )
+
+
+def _has_sources(path: Path) -> bool:
+    return any((path / folder).is_dir() for folder in SOURCE_FOLDERS.values())
+
+
+def file_format(name: str) -> tuple[str, bool] | None:
+    for suffix in sorted(FORMATS, key=len, reverse=True):
+        if name.endswith(suffix):
+            return FORMATS[suffix]
+    return None
+
+
+def _days(path: ObjectStoragePath) -> tuple[date | None, date | None]:
+    """The UTC day (Segment day-partition folder) or month (``_YYYY-MM`` in the name)."""
+    if _EPOCH_MS.match(path.parent.name):
+        day = datetime.fromtimestamp(int(path.parent.name) / 1000, UTC).date()
+        return day, day
+    match = _YEAR_MONTH.search(path.name)
+    if match:
+        year, month = int(match[1]), int(match[2])
+        if 1 <= month <= 12:
+            first = date(year, month, 1)
+            following = date(year + (month == 12), month % 12 + 1, 1)
+            return first, date.fromordinal(following.toordinal() - 1)
+    return None, None
+
+
+def discover(root_uri: str, source: str, since: date | None = None, until: date | None = None) -> list[LandedFile]:
+    """Files of ``source`` under ``root_uri`` whose day range meets ``[since, until)``, by uri.
+
+    Sorting by uri makes the load order (and so which duplicate is kept) deterministic.
+    """
+    if source not in SOURCE_FOLDERS:
+        raise LandingError(f"unknown source {source!r}; use one of {', '.join(SOURCE_FOLDERS)}")
+    root = to_path(root_uri)
+    if not root.exists():
+        raise LandingError(f"landing location {root} does not exist; check {LANDING_ENV} or --path")
+    base = root / SOURCE_FOLDERS[source] if (root / SOURCE_FOLDERS[source]).is_dir() else root
+    candidates = [base] if base.is_file() else (p for p in base.rglob("*") if p.is_file())
+    found: list[LandedFile] = []
+    for path in candidates:
+        fmt = file_format(path.name)
+        if fmt is None or fmt[0] not in SOURCE_FORMATS[source]:
+            continue
+        first, last = _days(path)
+        if first is not None and last is not None:
+            if (until is not None and first >= until) or (since is not None and last < since):
+                continue
+        found.append(LandedFile(str(path), path, fmt[0], fmt[1], first, last))
+    return sorted(found, key=lambda f: f.uri)

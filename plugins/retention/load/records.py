@@ -1,0 +1,248 @@
+"""Record validation: one raw record in, one row for the staging table or a :class:`Reject`.
+
+Quarantine reasons (the only values of ``raw.quarantine.reason``):
+
+``malformed_json``     the line is not JSON
+``invalid_utf8``       bytes that are not UTF-8, or a NUL character (Postgres text cannot hold it)
+``truncated_gzip``     the gzip stream ended early or is corrupt (set by the reader)
+``missing_field``      a required field is absent or empty
+``wrong_type``         a field has the wrong JSON type, or a value cannot be parsed
+                       (timestamp text, integer score), or a CSV row has extra fields
+``timestamp_out_of_range``  before ``Rules.min_timestamp`` (2000-01-01) or later than
+                       the load time + ``Rules.max_future`` (1 day)
+``unknown_event``      a ``track`` event not in the catalogue, or a Segment ``type`` other
+                       than track / identify / group
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+REASONS = (
+    "malformed_json",
+    "invalid_utf8",
+    "truncated_gzip",
+    "missing_field",
+    "wrong_type",
+    "timestamp_out_of_range",
+    "unknown_event",
+)
+
+# docs/DATA_CONTRACTS.md section 1, "Product catalogue". Override with
+# RETENTION_EVENT_CATALOGUE (comma-separated event names).
+DEFAULT_EVENT_CATALOGUE = frozenset(
+    {
+        "Project Created",
+        "Teammate Invited",
+        "Integration Installed",
+        "Report Created",
+        "Campaign Sent",
+        "Automation Created",
+        "Dashboard Viewed",
+        "Export Downloaded",
+        "Comment Added",
+        "Signed In",
+        "Plan Upgraded",
+        "Plan Downgraded",
+    }
+)
+CATALOGUE_ENV = "RETENTION_EVENT_CATALOGUE"
+MESSAGE_TYPES = ("track", "identify", "group")
+
+
+class Reject(Exception):
+    """A record that goes to ``raw.quarantine``: ``reason`` from :data:`REASONS` + a detail."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What a valid record is. ``now`` is fixed once per run so a run is consistent."""
+
+    event_catalogue: frozenset[str] = DEFAULT_EVENT_CATALOGUE
+    min_timestamp: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    max_future: timedelta = timedelta(days=1)
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def max_timestamp(self) -> datetime:
+        return self.now + self.max_future
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Rules:
+        env = os.environ if environ is None else environ
+        names = [n.strip() for n in env.get(CATALOGUE_ENV, "").split(",") if n.strip()]
+        return cls(event_catalogue=frozenset(names)) if names else cls()
+
+
+def decode_json(data: bytes) -> Any:
+    """Parse one JSON line, telling bad UTF-8 apart from bad JSON."""
+    if b"\\u0000" in data or b"\x00" in data:
+        raise Reject("invalid_utf8", "NUL character, which Postgres text cannot store")
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as utf:
+            raise Reject("invalid_utf8", f"not UTF-8 at byte {utf.start}") from None
+        raise Reject("malformed_json", str(exc)) from None
+
+
+def _text(obj: dict[str, Any], key: str, *, required: bool) -> str | None:
+    value = obj.get(key)
+    if value is None or value == "":
+        if required:
+            raise Reject("missing_field", f"{key} is missing")
+        return None
+    if type(value) is not str:
+        raise Reject("wrong_type", f"{key} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _timestamp(obj: dict[str, Any], key: str, rules: Rules, *, required: bool) -> datetime | None:
+    value = obj.get(key)
+    if value is None or value == "":
+        if required:
+            raise Reject("missing_field", f"{key} is missing")
+        return None
+    if isinstance(value, datetime):
+        ts = value
+    elif type(value) is str:
+        try:
+            ts = datetime.fromisoformat(value)
+        except ValueError:
+            raise Reject("wrong_type", f"{key} is not an ISO-8601 timestamp") from None
+    else:
+        raise Reject("wrong_type", f"{key} must be an ISO-8601 string, got {type(value).__name__}")
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    if not rules.min_timestamp <= ts <= rules.max_timestamp:
+        raise Reject("timestamp_out_of_range", f"{key} {value} outside [{rules.min_timestamp:%Y-%m-%d}, load time + {rules.max_future}]")
+    return ts
+
+
+def _object(obj: dict[str, Any], key: str) -> dict[str, Any] | None:
+    value = obj.get(key)
+    if value is None or value == "":
+        return None
+    if type(value) is str:  # CSV / Parquet carry nested objects as JSON text
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise Reject("malformed_json", f"{key} is not JSON") from None
+    if type(value) is not dict:
+        raise Reject("wrong_type", f"{key} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _json_object(obj: dict[str, Any], key: str) -> str | None:
+    value = _object(obj, key)
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def segment_row(msg: Any, rules: Rules) -> tuple[Any, ...]:
+    """A Segment track/identify/group message -> the staging row (see loader.SEGMENT_STAGE).
+
+    Columns: message_id, type, event, user_id, anonymous_id, account_id, timestamp,
+    received_at, properties (track) or traits (identify/group), context.
+    """
+    if type(msg) is not dict:
+        raise Reject("wrong_type", f"a message must be a JSON object, got {type(msg).__name__}")
+    kind = _text(msg, "type", required=True)
+    if kind not in MESSAGE_TYPES:
+        raise Reject("unknown_event", f"message type {kind!r} is not one of {', '.join(MESSAGE_TYPES)}")
+    message_id = _text(msg, "messageId", required=True)
+    timestamp = _timestamp(msg, "timestamp", rules, required=True)
+    user_id = _text(msg, "userId", required=False)
+    anonymous_id = _text(msg, "anonymousId", required=False)
+    if user_id is None and anonymous_id is None:
+        raise Reject("missing_field", "userId and anonymousId are both missing")
+    context = _object(msg, "context")
+    account_id = _text(context, "groupId", required=False) if context else None
+    event = None
+    if kind == "track":
+        event = _text(msg, "event", required=True)
+        if event not in rules.event_catalogue:
+            raise Reject("unknown_event", f"event {event!r} is not in the catalogue")
+        body = _json_object(msg, "properties")
+    else:
+        body = _json_object(msg, "traits")
+        if kind == "group":
+            account_id = _text(msg, "groupId", required=True)
+    received_at = _timestamp(msg, "receivedAt", rules, required=False)
+    return (
+        message_id,
+        kind,
+        event,
+        user_id,
+        anonymous_id,
+        account_id,
+        timestamp,
+        received_at,
+        body,
+        orjson.dumps(context).decode() if context is not None else None,
+    )
+
+
+def flat_to_segment(fields: dict[str, Any]) -> dict[str, Any]:
+    """A CSV/Parquet event row (Segment field names, ``groupId`` for the account) -> message.
+
+    Columns: type, messageId, userId, anonymousId, event, groupId, timestamp, receivedAt,
+    properties, traits, context (the last three JSON objects, as text or nested).
+    """
+    msg = {k: v for k, v in fields.items() if v is not None and v != ""}
+    group = msg.get("groupId")
+    if group is not None and msg.get("type") != "group":
+        context = _object(msg, "context") or {}
+        context.setdefault("groupId", group)
+        msg["context"] = context
+    return msg
+
+
+def nps_row(fields: dict[str, Any], rules: Rules) -> tuple[Any, ...]:
+    """response_id, account_id, user_id, email, score, comment, responded_at."""
+    score_text = fields.get("score")
+    if score_text is None or score_text == "":
+        raise Reject("missing_field", "score is missing")
+    try:
+        score = int(score_text)
+    except (TypeError, ValueError):
+        raise Reject("wrong_type", "score must be an integer") from None
+    if not 0 <= score <= 10:
+        raise Reject("wrong_type", f"score {score} is not within 0-10")
+    return (
+        _text(fields, "response_id", required=True),
+        _text(fields, "account_id", required=True),
+        _text(fields, "user_id", required=False),
+        _text(fields, "email", required=False),
+        score,
+        _text(fields, "comment", required=False),
+        _timestamp(fields, "responded_at", rules, required=True),
+    )
+
+
+def support_row(obj: Any, rules: Rules) -> tuple[Any, ...]:
+    """ticket_id, account_id, user_id, requester_email, topic, subject, status, created_at, resolved_at."""
+    if type(obj) is not dict:
+        raise Reject("wrong_type", f"a ticket must be a JSON object, got {type(obj).__name__}")
+    return (
+        _text(obj, "ticket_id", required=True),
+        _text(obj, "account_id", required=True),
+        _text(obj, "user_id", required=False),
+        _text(obj, "requester_email", required=False),
+        _text(obj, "topic", required=False),
+        _text(obj, "subject", required=False),
+        _text(obj, "status", required=False),
+        _timestamp(obj, "created_at", rules, required=True),
+        _timestamp(obj, "resolved_at", rules, required=False),
+    )
