@@ -1,0 +1,21 @@
+{#- Analysts get one NOLOGIN group role that can read the marts schema and nothing else.
+    Runs as an on-run-end hook (dbt_project.yml), so tables rebuilt by dbt get their grant
+    back on every run. Idempotent and safe when several runs race to create the role.
+    Grant it to people with: grant analyst_readonly to alice; -#}
+{% macro grant_marts_readonly(role='analyst_readonly', schema='marts') -%}
+    {% if execute %}
+    do $grant$
+    begin
+        begin
+            create role {{ role }} nologin;
+        exception when duplicate_object or unique_violation then
+            null;  -- already there (possibly created by a concurrent run)
+        end;
+        if exists (select 1 from pg_namespace where nspname = '{{ schema }}') then
+            execute 'grant usage on schema {{ schema }} to {{ role }}';
+            execute 'grant select on all tables in schema {{ schema }} to {{ role }}';
+        end if;
+    end
+    $grant$;
+    {% endif %}
+{%- endmacro %}

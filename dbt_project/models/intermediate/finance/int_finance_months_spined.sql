@@ -1,0 +1,23 @@
+{#- The months MRR is reported for: from the month of the first recurring line to the
+    month of the as-of time (var finance_as_of, default the latest invoice's creation).
+    Each month's status is read at its snapshot: the first instant of the next month, or
+    the as-of time for the month still running. -#}
+with as_of as (
+    select
+        {% if var('finance_as_of') %}
+        '{{ var("finance_as_of") }}'::timestamptz
+        {% else %}
+        (select max(created_at) from {{ ref('stg_stripe__invoices') }})
+        {% endif %} as as_of_at,
+        (select min(period_start_at) from {{ ref('int_invoice_lines_normalized') }}) as first_at
+),
+
+months as (
+    {{ month_spine('(select first_at from as_of)', '(select as_of_at from as_of)') }}
+)
+
+select
+    months.month,
+    least((months.month + interval '1 month')::timestamptz, as_of.as_of_at) as snapshot_at
+from months
+cross join as_of

@@ -1,0 +1,73 @@
+{#- Recurring, licensed subscription lines of finalized invoices, with the amount one full
+    billing cycle is worth (contract = list, net = after discounts) and the factor that
+    turns a cycle into a month. Everything METRICS.md excludes from MRR is filtered here:
+    one-off invoice items, metered prices, draft and void invoices. Tax is never added
+    (`amount` excludes it) and refunds (credit notes) are not read. -#}
+with lines as (
+    select * from {{ ref('stg_stripe__invoice_line_items') }}
+),
+
+invoices as (
+    select * from {{ ref('stg_stripe__invoices') }}
+),
+
+customers as (
+    select * from {{ ref('stg_stripe__customers') }}
+),
+
+prices as (
+    select * from {{ ref('stg_stripe__prices') }}
+),
+
+recurring_lines as (
+    select
+        lines.line_item_id,
+        lines.invoice_id,
+        customers.account_id,
+        lines.subscription_id,
+        lines.subscription_item_id,
+        lines.price_id,
+        lines.is_proration,
+        lines.quantity,
+        lines.amount,
+        lines.discount_amount,
+        lines.period_start_at,
+        lines.period_end_at,
+        invoices.invoice_status,
+        -- when payment was due: at finalization when charged automatically
+        coalesce(invoices.due_date, invoices.finalized_at, invoices.created_at) as due_at,
+        invoices.paid_at,
+        prices.unit_amount,
+        prices.recurring_interval,
+        prices.recurring_interval_count,
+        {{ monthly_factor('prices.recurring_interval', 'prices.recurring_interval_count') }}
+            as monthly_factor
+    from lines
+    inner join invoices on lines.invoice_id = invoices.invoice_id
+    -- left joins: a missing customer or price fails the relationships tests in staging
+    left join customers on invoices.customer_id = customers.customer_id
+    left join prices on lines.price_id = prices.price_id
+    where lines.parent_type = 'subscription_item_details'
+      and invoices.invoice_status not in ('draft', 'void')
+      and prices.price_type = 'recurring'
+      and prices.recurring_usage_type = 'licensed'
+)
+
+select
+    *,
+    -- What one full cycle of this line is worth. A regular line bills a full cycle. A
+    -- positive proration line bills the rest of a cycle at a new quantity or price, so
+    -- the full cycle is list price x quantity, discounted at the line's own rate. A
+    -- credit (negative) proration line marks the old quantity or price as ended.
+    case
+        when not is_proration then amount
+        when amount > 0 then coalesce(unit_amount * quantity, 0)
+        else 0
+    end::numeric as contract_cycle_amount,
+    case
+        when not is_proration then amount - discount_amount
+        when amount > 0 then coalesce(unit_amount * quantity, 0)
+            * (amount - discount_amount)::numeric / amount
+        else 0
+    end::numeric as net_cycle_amount
+from recurring_lines

@@ -1,0 +1,73 @@
+{#- One row per month: MRR bridge, logo counts and rates (METRICS.md, Rates).
+    start + new + expansion + reactivation - contraction - churn = end, to the cent. -#}
+with monthly as (
+    select * from {{ ref('mrr_monthly') }}
+),
+
+months as (
+    select month from {{ ref('int_finance_months_spined') }}
+),
+
+bridge as (
+    select
+        month,
+        sum(previous_mrr) as start_mrr,
+        sum(case when movement = 'new' then movement_amount else 0 end) as new_mrr,
+        sum(case when movement = 'reactivation' then movement_amount else 0 end) as reactivation_mrr,
+        sum(case when movement = 'expansion' then movement_amount else 0 end) as expansion_mrr,
+        -sum(case when movement = 'contraction' then movement_amount else 0 end) as contraction_mrr,
+        -sum(case when movement = 'churn' then movement_amount else 0 end) as churned_mrr,
+        sum(mrr) as end_mrr,
+        count(*) filter (where movement <> 'new' and movement <> 'reactivation') as start_logos,
+        count(*) filter (where movement = 'new') as new_logos,
+        count(*) filter (where movement = 'reactivation') as reactivated_logos,
+        count(*) filter (where movement = 'churn') as churned_logos,
+        count(*) filter (where is_paying) as end_logos
+    from monthly
+    group by 1
+),
+
+trailing_12m as (
+    -- accounts paying 12 months ago, and what they pay now (0 when gone)
+    select
+        then_.month + interval '12 months' as month,
+        sum(then_.mrr) as base_mrr,
+        sum(coalesce(now_.mrr, 0)) as retained_mrr,
+        sum(least(coalesce(now_.mrr, 0), then_.mrr)) as gross_retained_mrr
+    from monthly as then_
+    left join monthly as now_
+        on now_.account_id = then_.account_id
+        and now_.month = then_.month + interval '12 months'
+    where then_.mrr > 0
+    group by 1
+)
+
+select
+    months.month::date as month,
+    coalesce(bridge.start_mrr, 0)::numeric(14, 2) as start_mrr,
+    coalesce(bridge.new_mrr, 0)::numeric(14, 2) as new_mrr,
+    coalesce(bridge.reactivation_mrr, 0)::numeric(14, 2) as reactivation_mrr,
+    coalesce(bridge.expansion_mrr, 0)::numeric(14, 2) as expansion_mrr,
+    coalesce(bridge.contraction_mrr, 0)::numeric(14, 2) as contraction_mrr,
+    coalesce(bridge.churned_mrr, 0)::numeric(14, 2) as churned_mrr,
+    coalesce(bridge.end_mrr, 0)::numeric(14, 2) as end_mrr,
+    coalesce(bridge.start_logos, 0)::integer as start_logos,
+    coalesce(bridge.new_logos, 0)::integer as new_logos,
+    coalesce(bridge.reactivated_logos, 0)::integer as reactivated_logos,
+    coalesce(bridge.churned_logos, 0)::integer as churned_logos,
+    coalesce(bridge.end_logos, 0)::integer as end_logos,
+    round(bridge.churned_logos::numeric / nullif(bridge.start_logos, 0), 6)::numeric(10, 6)
+        as logo_churn_rate,
+    round((bridge.churned_mrr + bridge.contraction_mrr) / nullif(bridge.start_mrr, 0), 6)::numeric(10, 6)
+        as gross_mrr_churn_rate,
+    round(
+        (bridge.churned_mrr + bridge.contraction_mrr - bridge.expansion_mrr - bridge.reactivation_mrr)
+        / nullif(bridge.start_mrr, 0),
+        6
+    )::numeric(10, 6) as net_mrr_churn_rate,
+    round(trailing_12m.retained_mrr / nullif(trailing_12m.base_mrr, 0), 6)::numeric(10, 6) as nrr_t12m,
+    round(trailing_12m.gross_retained_mrr / nullif(trailing_12m.base_mrr, 0), 6)::numeric(10, 6)
+        as grr_t12m
+from months
+left join bridge on bridge.month = months.month
+left join trailing_12m on trailing_12m.month = months.month

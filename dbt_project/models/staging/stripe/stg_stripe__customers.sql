@@ -1,0 +1,6 @@
+select
+    id as customer_id,
+    data -> 'metadata' ->> 'account_id' as account_id,
+    created as created_at,
+    coalesce((data ->> 'deleted')::boolean, false) as is_deleted
+from {{ source('stripe', 'stripe_customers') }}
