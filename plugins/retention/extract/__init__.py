@@ -1,0 +1,1 @@
+"""Extraction from third-party APIs (Stripe) into the warehouse's ``raw`` schema."""

@@ -1,0 +1,1 @@
+"""Shared test helpers: small datasets for the local vendor API servers."""
