@@ -21,6 +21,8 @@ from retention.config import settings
 COMMAND_MODULES: tuple[str, ...] = (
     "retention.demo",
     "retention.quality.cli",
+    "retention.load.cli",
+    "retention.simulate.stripe_server",
 )
 
 

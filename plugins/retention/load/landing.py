@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -142,3 +142,18 @@ def discover(root_uri: str, source: str, since: date | None = None, until: date 
                 continue
         found.append(LandedFile(str(path), path, fmt[0], fmt[1], first, last))
     return sorted(found, key=lambda f: f.uri)
+
+
+def interval_days(
+    start: datetime, end: datetime, lookback_days: int
+) -> tuple[date, date]:
+    """The day partitions ``[since, until)`` a run over ``[start, end]`` reads.
+
+    The interval's days, plus ``lookback_days`` before them for late-arriving files. An
+    instant interval (Airflow 3's default cron timetable: start == end == the run's
+    logical date) means the day that just ended.
+    """
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    until = end.date() if end.time() == datetime.min.time() else end.date() + timedelta(days=1)
+    first = min(start.date(), until - timedelta(days=1))
+    return first - timedelta(days=lookback_days), until

@@ -1,0 +1,92 @@
+"""
+### ingest_events: landed product events, NPS responses and support tickets -> raw.*
+
+Reads the files landed under the **landing location** and loads them into
+`raw.events` (+ `raw.identifies`, `raw.groups`), `raw.nps_responses` and
+`raw.support_tickets`, exactly once per file (`raw.load_manifest`), with every rejected
+record in `raw.quarantine`. See `docs/ingestion.md`.
+
+**Landing location** (first set wins): the `landing_uri` param; the Airflow Variable
+`retention_events_uri`; the env var `RETENTION_EVENTS_URI`; the single simulated
+company folder under `RETENTION_DATA_DIR`. A local path or an object-storage URL
+(`s3://bucket/prefix?conn_id=aws_default` once the Amazon provider is installed).
+
+**Which files:** the day partitions of the run's data interval plus `lookback_days`
+before it (late files); monthly NPS/support exports overlapping those days. With
+`full=true` every landed file not yet in the manifest is loaded. Files already loaded
+are skipped; a file that changed after it was loaded is reported (warning, manifest
+status `changed_after_load`, `files_changed` in the task's XCom) and not re-read.
+
+Each task returns its counts (files, rows, duplicates, quarantine per reason) as XCom.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from retention.airflow_defaults import DEFAULT_ARGS, RAW_ASSETS
+
+
+def _load(source: str, landing_uri: str) -> dict:
+    from retention.hooks.warehouse import WarehouseHook
+    from retention.load.landing import interval_days
+    from retention.load.loader import load_source
+
+    ctx = get_current_context()
+    params = ctx["params"]
+    since = until = None
+    if not params["full"]:
+        start = ctx.get("data_interval_start") or ctx["dag_run"].run_after
+        end = ctx.get("data_interval_end") or start
+        since, until = interval_days(start, end, params["lookback_days"])
+    with WarehouseHook().get_conn(autocommit=True) as conn:
+        return load_source(conn, source, landing_uri, since=since, until=until).counts()
+
+
+@dag(
+    dag_id="ingest_events",
+    schedule="@daily",
+    start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["ingestion", "events"],
+    doc_md=__doc__,
+    params={
+        "landing_uri": Param(None, type=["null", "string"], description="landing root; empty: Variable / env / data dir"),
+        "full": Param(False, type="boolean", description="load every landed file not yet in the manifest"),
+        "lookback_days": Param(2, type="integer", minimum=0, description="extra day partitions before the interval"),
+    },
+)
+def ingest_events():
+    @task
+    def landing_location() -> str:
+        from airflow.sdk import Variable
+
+        from retention.config import settings
+        from retention.load.landing import LANDING_VARIABLE, default_landing_uri
+
+        params = get_current_context()["params"]
+        return params["landing_uri"] or Variable.get(LANDING_VARIABLE, default=None) or default_landing_uri(settings())
+
+    @task(outlets=[RAW_ASSETS["events"], RAW_ASSETS["identifies"], RAW_ASSETS["groups"]])
+    def load_events(landing_uri: str) -> dict:
+        return _load("events", landing_uri)
+
+    @task(outlets=[RAW_ASSETS["nps_responses"]])
+    def load_nps(landing_uri: str) -> dict:
+        return _load("nps", landing_uri)
+
+    @task(outlets=[RAW_ASSETS["support_tickets"]])
+    def load_support(landing_uri: str) -> dict:
+        return _load("support", landing_uri)
+
+    root = landing_location()
+    load_events(root)
+    load_nps(root)
+    load_support(root)
+
+
+ingest_events_dag = ingest_events()

@@ -1,0 +1,274 @@
+"""File ingestion against a real Postgres: exactly once, dedup, backfill, quarantine, formats."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import timedelta
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from landed_files import (
+    DAY1,
+    DAY2,
+    group,
+    identify,
+    nps_file,
+    query,
+    run_load,
+    segment_file,
+    snapshot,
+    support_file,
+    track,
+)
+
+from retention import warehouse
+
+DAY3 = DAY2 + timedelta(days=1)
+
+
+def test_first_load_incremental_and_rerun(fresh_db, tmp_path):
+    segment_file(tmp_path, DAY1, [track("a1"), track("a2", event="Report Created"), identify("i1"), group("g1")])
+    first = run_load(fresh_db, "events", tmp_path, since=DAY1, until=DAY2)
+    assert (first["files_loaded"], first["rows_loaded"], first["duplicates"]) == (1, 4, 0)
+    assert query(fresh_db, "select message_id, event, account_id from raw.events order by 1") == [
+        ("a1", "Project Created", "acc_000001"),
+        ("a2", "Report Created", "acc_000001"),
+    ]
+    assert query(fresh_db, "select message_id, account_id from raw.identifies") == [("i1", "acc_000001")]
+    assert query(fresh_db, "select message_id, account_id from raw.groups") == [("g1", "acc_000001")]
+
+    # Next day: a new file (one message is a late retry of a1), loaded by its own window.
+    segment_file(tmp_path, DAY2, [track("b1", day=DAY2), track("a1")])
+    second = run_load(fresh_db, "events", tmp_path, since=DAY2, until=DAY3)
+    assert (second["files_seen"], second["files_loaded"], second["rows_loaded"], second["duplicates"]) == (1, 1, 1, 1)
+    assert query(fresh_db, "select count(*) from raw.events") == [(3,)]
+    # Monthly partition created on demand; nothing fell into the default partition.
+    assert query(fresh_db, "select count(*) from raw.events_p202411") == [(3,)]
+    assert query(fresh_db, "select count(*) from raw.events_default") == [(0,)]
+
+    before = snapshot(fresh_db)
+    rerun = run_load(fresh_db, "events", tmp_path)
+    assert (rerun["files_skipped"], rerun["files_loaded"], rerun["rows_loaded"]) == (2, 0, 0)
+    assert snapshot(fresh_db) == before
+
+
+def test_backfill_gives_the_same_rows_as_loading_in_order(fresh_db, warehouse_server_url, tmp_path):
+    # m_dup is in both days with different content: the earlier file's row must win.
+    segment_file(tmp_path, DAY1, [track("x1"), track("m_dup", event="Report Created"), identify("i_dup")])
+    segment_file(tmp_path, DAY2, [track("m_dup", day=DAY2, event="Signed In"), track("y1", day=DAY2), identify("i_dup", day=DAY2)])
+
+    in_order = warehouse.create_database(warehouse_server_url, fresh_db.rsplit("/", 1)[1].split("?")[0] + "_ref")
+    run_load(in_order, "events", tmp_path)
+
+    run_load(fresh_db, "events", tmp_path, since=DAY2, until=DAY3)  # today's run first
+    backfill = run_load(fresh_db, "events", tmp_path, since=DAY1, until=DAY2)  # then the past day
+    assert backfill["superseded"] == 2
+    assert snapshot(fresh_db) == snapshot(in_order)
+    assert query(fresh_db, "select event from raw.events where message_id = 'm_dup'") == [("Report Created",)]
+    # The manifest still adds up: rows_loaded per file sums to the table contents.
+    assert query(fresh_db, "select sum(rows_loaded)::int, sum(rows_duplicate)::int from raw.load_manifest") == [(4, 2)]
+
+    again = snapshot(fresh_db)
+    run_load(fresh_db, "events", tmp_path, since=DAY1, until=DAY2)
+    assert snapshot(fresh_db) == again
+
+
+def test_bad_input_is_quarantined_per_reason_and_good_rows_all_load(fresh_db, tmp_path):
+    good = [track(f"ok{i}") for i in range(6)]
+    injected: list[tuple[str, int, str]] = []
+    items: list = []
+
+    def bad(item, reason):
+        items.append(item)
+        injected.append((reason, len(items)))
+
+    items.append(good[0])
+    bad(b"{not json", "malformed_json")
+    bad(b'{"type": "track", "messageId": "\xff\xfe", "userId": "u"}', "invalid_utf8")
+    bad(json.dumps(track("nul", properties={"x": "a\u0000b"})), "invalid_utf8")
+    items.append(good[1])
+    bad({k: v for k, v in track("nomid").items() if k != "messageId"}, "missing_field")
+    bad({k: v for k, v in track("nouser").items() if k != "userId"}, "missing_field")
+    bad(track("badts", timestamp=1731801600), "wrong_type")
+    bad(track("badprops", properties=["a"]), "wrong_type")
+    bad(track("future", timestamp="2999-01-01T00:00:00Z"), "timestamp_out_of_range")
+    bad(track("ancient", timestamp="1999-12-31T23:59:59Z"), "timestamp_out_of_range")
+    bad(track("unknown", event="Rocket Launched"), "unknown_event")
+    bad({"type": "alias", "messageId": "al", "userId": "u", "timestamp": "2024-11-17T00:00:00Z"}, "unknown_event")
+    bad(b"[1, 2]", "wrong_type")
+    bad(b"{" + b'"pad": "' + b"x" * 5000 + b'"', "malformed_json")  # long: preview is cut
+    items.extend(good[2:4])
+    items.append(track("ok0"))  # a duplicate: dropped and counted, not quarantined
+    clean = segment_file(tmp_path, DAY1, items, seq=1)
+
+    # A gzip file cut mid-stream: its readable lines load, the rest is one quarantine row.
+    body = b"".join(json.dumps(m).encode() + b"\n" for m in good[4:]) + json.dumps(track("cut")).encode()
+    whole = gzip.compress(body * 1)
+    cut = segment_file(tmp_path, DAY1, [], seq=2)
+    cut.write_bytes(whole[:-12])  # drop the gzip trailer and the end of the deflate stream
+
+    counts = run_load(fresh_db, "events", tmp_path)
+    expected = {}
+    for reason, _ in injected:
+        expected[reason] = expected.get(reason, 0) + 1
+    expected["truncated_gzip"] = 1
+    assert counts["quarantined"] == dict(sorted(expected.items()))
+    assert counts["duplicates"] == 1
+    assert counts["files_truncated"] == 1
+
+    rows = query(fresh_db, "select uri, line, reason, byte_offset, length(raw) from raw.quarantine order by uri, line")
+    assert [(r[0], r[1], r[2]) for r in rows if r[0].endswith(clean.name)] == [
+        (f"file://{clean}", line, reason) for reason, line in injected
+    ]
+    assert max(r[4] for r in rows) <= 1024
+    truncated = [r for r in rows if r[2] == "truncated_gzip"]
+    assert truncated[0][0] == f"file://{cut}" and truncated[0][3] == cut.stat().st_size
+    loaded = {r[0] for r in query(fresh_db, "select message_id from raw.events")}
+    # Everything readable from the cut file loaded; the 6 good ones are all there.
+    assert {m["messageId"] for m in good} <= loaded
+    assert query(fresh_db, "select truncated, rows_quarantined from raw.load_manifest order by uri") == [
+        (False, len(injected)),
+        (True, 1),
+    ]
+
+
+def test_kill_mid_file_then_rerun_ends_with_exact_rows(fresh_db, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    segment_file(tmp_path, DAY1, [track(f"small{i}") for i in range(10)], seq=1)
+    template = json.dumps(track("MID"))
+    big = [template.replace('"MID"', f'"big{i}"') for i in range(60_000)]
+    segment_file(tmp_path, DAY1, big, seq=2)
+
+    script = (
+        "import sys; from retention import warehouse; from retention.load.loader import load_source\n"
+        "with warehouse.connect(sys.argv[1], autocommit=True) as c: load_source(c, 'events', sys.argv[2])\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, fresh_db, str(tmp_path)])
+    try:
+        deadline = time.monotonic() + 120
+        with warehouse.connect(fresh_db, autocommit=True) as conn:
+            while time.monotonic() < deadline and proc.poll() is None:
+                row = conn.execute(
+                    "select tuples_processed from pg_stat_progress_copy where datname = current_database()"
+                ).fetchone()
+                if row and row[0] > 0:
+                    break
+                time.sleep(0.005)
+        assert proc.poll() is None, "the load finished before it could be killed; make the big file bigger"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # Killed inside the second file: its rows and manifest entry rolled back together.
+    assert query(fresh_db, "select count(*) from raw.load_manifest") == [(1,)]
+    assert query(fresh_db, "select count(*) from raw.events") == [(10,)]
+
+    resumed = run_load(fresh_db, "events", tmp_path)
+    assert (resumed["files_skipped"], resumed["files_loaded"], resumed["rows_loaded"]) == (1, 1, 60_000)
+    assert query(fresh_db, "select count(*), count(distinct message_id) from raw.events") == [(60_010, 60_010)]
+    assert query(fresh_db, "select count(*) from raw.event_ids") == [(60_010,)]
+
+
+def test_csv_and_parquet_events_load_like_json_lines(fresh_db, tmp_path):
+    flat_cols = ["type", "messageId", "userId", "anonymousId", "event", "groupId", "timestamp", "receivedAt", "properties", "traits", "context"]
+
+    def flat(msg: dict, prefix: str) -> dict:
+        row = {c: msg.get(c) for c in flat_cols}
+        row["messageId"] = prefix + msg["messageId"]
+        row["groupId"] = msg.get("groupId") or msg.get("context", {}).get("groupId")
+        for c in ("properties", "traits", "context"):
+            row[c] = json.dumps(msg[c]) if c in msg else None
+        return row
+
+    msgs = [track("1"), track("2", event="Campaign Sent", properties={"recipients": 40}), identify("3"), group("4")]
+    segment_file(tmp_path, DAY1, [dict(m, messageId="j" + m["messageId"]) for m in msgs])
+    folder = tmp_path / "events" / "exports"
+    folder.mkdir(parents=True)
+    import csv
+
+    with (folder / "events_2024-11.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=flat_cols)
+        writer.writeheader()
+        writer.writerows([flat(m, "c") for m in msgs])
+        writer.writerow(flat(track("bad", timestamp="yesterday"), "c"))
+    pq.write_table(pa.Table.from_pylist([flat(m, "p") for m in msgs]), folder / "events_2024-11.parquet")
+
+    counts = run_load(fresh_db, "events", tmp_path)
+    assert counts["files_loaded"] == 3
+    assert counts["quarantined"] == {"wrong_type": 1}
+    assert query(fresh_db, "select line from raw.quarantine") == [(6,)]  # header is line 1
+
+    def by_prefix(prefix: str) -> list[tuple]:
+        return query(
+            fresh_db,
+            "select substr(message_id, 2), type, event, user_id, account_id, timestamp, received_at, properties, context "
+            "from raw.events where message_id like %s order by 1",
+            (prefix + "%",),
+        )
+
+    assert by_prefix("j") == by_prefix("c") == by_prefix("p") and len(by_prefix("j")) == 2
+    for table in ("identifies", "groups"):
+        rows = query(fresh_db, f"select substr(message_id, 2), account_id, traits::text from raw.{table} order by 1, message_id")
+        assert len(rows) == 3 and len(set(rows)) == 1
+
+
+def test_changed_after_load_is_reported_not_reread(fresh_db, tmp_path, caplog):
+    path = segment_file(tmp_path, DAY1, [track("a1"), track("a2")])
+    run_load(fresh_db, "events", tmp_path)
+    sha_loaded = query(fresh_db, "select sha256 from raw.load_manifest")[0][0]
+
+    path.write_bytes(gzip.compress(json.dumps(track("a3")).encode() + b"\n"))
+    counts = run_load(fresh_db, "events", tmp_path)
+    assert (counts["files_changed"], counts["rows_loaded"]) == (1, 0)
+    assert counts["changed_uris"] == [f"file://{path}"]
+    assert "changed after it was loaded" in caplog.text
+    assert query(fresh_db, "select message_id from raw.events order by 1") == [("a1",), ("a2",)]
+    status = query(fresh_db, "select status, sha256, changed_sha256 is not null from raw.load_manifest")
+    assert status == [("changed_after_load", sha_loaded, True)]
+
+
+def test_nps_and_support_exports(fresh_db, tmp_path):
+    nps_file(tmp_path, "2024-10", [
+        {"response_id": "r1", "account_id": "acc_000001", "user_id": "usr_000001_01", "email": "a@example.com",
+         "score": 9, "comment": 'Great, "really"\nsecond line', "responded_at": "2024-10-03T12:00:00Z"},
+        {"response_id": "r2", "account_id": "acc_000002", "score": "eleven", "responded_at": "2024-10-04T12:00:00Z"},
+    ])
+    nps_file(tmp_path, "2024-11", [
+        {"response_id": "r1", "account_id": "acc_000001", "score": 3, "responded_at": "2024-11-03T12:00:00Z"},
+        {"response_id": "r3", "account_id": "acc_000003", "score": 0, "responded_at": "2024-11-05T12:00:00Z"},
+    ])
+    support_file(tmp_path, "2024-11", [
+        {"ticket_id": "t1", "account_id": "acc_000001", "topic": "billing", "status": "open", "created_at": "2024-11-02T08:00:00Z", "resolved_at": None},
+        {"ticket_id": "t2", "account_id": "acc_000001", "created_at": "not a date"},
+        {"ticket_id": "t3", "topic": "sso", "created_at": "2024-11-02T08:00:00Z"},
+    ])
+    nps = run_load(fresh_db, "nps", tmp_path)
+    assert (nps["rows_loaded"], nps["duplicates"], nps["quarantined"]) == (2, 1, {"wrong_type": 1})
+    assert query(fresh_db, "select response_id, score, comment from raw.nps_responses order by 1") == [
+        ("r1", 9, 'Great, "really"\nsecond line'),
+        ("r3", 0, None),
+    ]
+    # The multi-line row starts on line 2; the bad score is on line 4 (after the 2-line row).
+    assert query(fresh_db, "select line from raw.quarantine") == [(4,)]
+
+    support = run_load(fresh_db, "support", tmp_path)
+    assert (support["rows_loaded"], support["quarantined"]) == (1, {"missing_field": 1, "wrong_type": 1})
+    assert query(fresh_db, "select ticket_id, topic, status from raw.support_tickets") == [("t1", "billing", "open")]
+    # A month window picks only the export that overlaps it.
+    assert run_load(fresh_db, "nps", tmp_path, since=DAY1, until=DAY2)["files_seen"] == 1
+
+
+def test_unknown_source_and_missing_location_say_what_to_do(fresh_db, tmp_path):
+    from retention.load.landing import LandingError
+
+    with pytest.raises(LandingError, match="does not exist"):
+        run_load(fresh_db, "events", tmp_path / "nowhere")
+    with pytest.raises(LandingError, match="unknown source"):
+        run_load(fresh_db, "clicks", tmp_path)
