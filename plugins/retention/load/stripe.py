@@ -136,10 +136,12 @@ def ensure_tables(conn: psycopg.Connection, tables: Iterable[str]) -> None:
 
 def is_empty(conn: psycopg.Connection, table: str) -> bool:
     """True when ``raw.<table>`` has no row (or does not exist yet)."""
-    exists = conn.execute("select to_regclass(%s)", (f"{SCHEMA}.{table}",)).fetchone()[0]
-    if exists is None:
-        return True
-    return conn.execute(sql.SQL("select not exists (select from {})").format(_names(table)["latest"])).fetchone()[0]
+    with conn.transaction():
+        exists = conn.execute("select to_regclass(%s)", (f"{SCHEMA}.{table}",)).fetchone()[0]
+        if exists is None:
+            return True
+        query = sql.SQL("select not exists (select from {})").format(_names(table)["latest"])
+        return conn.execute(query).fetchone()[0]
 
 
 def load_batches(
@@ -148,7 +150,14 @@ def load_batches(
     batches: Iterator[dict[str, list[StripeRow]]],
     extracted_at: datetime,
 ) -> dict[str, LoadCounts]:
-    """Stream ``batches`` (table -> rows, e.g. one API page) into ``tables`` in ONE transaction."""
+    """Stream ``batches`` (table -> rows, e.g. one API page) into ``tables`` in ONE transaction.
+
+    ``conn`` must not be inside a transaction: the load commits (or rolls back) its own.
+    """
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        raise RuntimeError(
+            "load_batches needs a connection outside any transaction (commit first, or use autocommit=True)"
+        )
     ensure_tables(conn, tables)
     received = dict.fromkeys(tables, 0)
     with conn.transaction():
