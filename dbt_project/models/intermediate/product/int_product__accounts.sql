@@ -1,0 +1,77 @@
+-- One row per account seen in group, identify, track or billing data, with its signup time and
+-- the contact a messaging tool should address.
+with group_calls as (
+    select
+        account_id,
+        min(account_created_at) as traits_created_at,
+        min(grouped_at) as first_grouped_at,
+        (array_agg(account_name order by grouped_at desc) filter (where account_name is not null))[1] as account_name,
+        (array_agg(plan order by grouped_at desc) filter (where plan is not null))[1] as plan,
+        (array_agg(email order by grouped_at desc) filter (where email is not null))[1] as group_email
+    from {{ ref('stg_segment__groups') }}
+    where account_id is not null
+    group by 1
+),
+
+first_identify as (
+    select distinct on (account_id) account_id, user_id as contact_user_id, identified_at as first_identified_at
+    from {{ ref('stg_segment__identifies') }}
+    where account_id is not null and user_id is not null
+    order by account_id, identified_at, message_id
+),
+
+first_activity as (
+    select account_id, min(activity_date) as first_activity_date
+    from {{ ref('account_usage_daily') }}
+    group by 1
+),
+
+billing as (
+    select account_id, min(first_paid_month) as first_paid_month
+    from {{ ref('int_product__billing_monthly') }}
+    group by 1
+),
+
+all_accounts as (
+    select account_id from group_calls
+    union
+    select account_id from first_identify
+    union
+    select account_id from first_activity
+    union
+    select account_id from billing
+),
+
+joined as (
+    select
+        a.account_id,
+        coalesce(
+            g.traits_created_at,
+            least(g.first_grouped_at, i.first_identified_at, f.first_activity_date::timestamp at time zone 'UTC'),
+            b.first_paid_month::timestamp at time zone 'UTC'
+        ) as signed_up_at,
+        g.account_name,
+        g.plan,
+        i.contact_user_id,
+        coalesce(g.group_email, u.email) as contact_email,
+        u.user_name as contact_name,
+        f.first_activity_date
+    from all_accounts as a
+    left join group_calls as g using (account_id)
+    left join first_identify as i using (account_id)
+    left join first_activity as f using (account_id)
+    left join billing as b using (account_id)
+    left join {{ ref('int_product__users') }} as u on u.user_id = i.contact_user_id
+)
+
+select
+    account_id,
+    signed_up_at,
+    (signed_up_at at time zone 'UTC')::date as signup_date,
+    account_name,
+    plan,
+    contact_user_id,
+    contact_email,
+    contact_name,
+    first_activity_date
+from joined

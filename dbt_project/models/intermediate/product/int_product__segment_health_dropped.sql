@@ -1,0 +1,21 @@
+-- Accounts whose health fell into red, or by `threshold` points or more, since `days` days earlier.
+select
+    rule.segment_key,
+    h.account_id,
+    null::text as user_id,
+    null::text as user_email,
+    format(
+        'Health %s (%s), %s from %s (%s) %s days earlier',
+        h.health_score, h.tier,
+        case when h.tier = 'red' and p.tier <> 'red' then 'dropped into red' else 'down ' || (p.health_score - h.health_score) || ' points' end,
+        p.health_score, p.tier, rule.days
+    ) as reason
+from {{ ref('account_health_daily') }} as h
+cross join {{ product_segment_rule('health_dropped') }}
+inner join {{ ref('account_health_daily') }} as p
+    on p.account_id = h.account_id and p.score_date = h.score_date - rule.days
+where h.score_date = rule.as_of_date
+  and (
+      (h.tier = 'red' and p.tier in ('yellow', 'green'))
+      or p.health_score - h.health_score >= rule.threshold
+  )

@@ -1,0 +1,112 @@
+{#-
+  How well the month-end health tier predicted churn. For each past month-end and tier
+  (plus 'all'): paying accounts scored, how many churned within the next 60 / 90 days,
+  churn rate, lift vs the month's base rate, and the month's AUC of the score against
+  90-day churn (same value on every row of the month).
+  Churn comes from billing (mrr_monthly movement = 'churn', month-end snapshots), so the
+  horizon is counted in snapshots: 60 days = the next 2 month-ends, 90 days = the next 3.
+  AUC by the rank-sum (Mann-Whitney) formula: the probability that a churner scored lower
+  than a non-churner, ties counting one half.
+-#}
+with scored as (
+    select
+        date_trunc('month', score_date)::date as score_month,
+        account_id,
+        health_score,
+        tier
+    from {{ ref('account_health_daily') }}
+    where is_month_end and is_paying and health_score is not null
+),
+
+billing as (
+    select account_id, month, movement from {{ ref('int_product__billing_monthly') }}
+),
+
+last_month as (
+    select max(month) as last_billing_month from billing
+),
+
+outcomes as (
+    select
+        s.*,
+        exists (
+            select 1 from billing as b
+            where b.account_id = s.account_id and b.movement = 'churn'
+              and b.month > s.score_month and b.month <= (s.score_month + interval '2 months')::date
+        ) as churned_60d,
+        exists (
+            select 1 from billing as b
+            where b.account_id = s.account_id and b.movement = 'churn'
+              and b.month > s.score_month and b.month <= (s.score_month + interval '3 months')::date
+        ) as churned_90d
+    from scored as s
+),
+
+ranked as (
+    -- rank ascending by risk (= descending health); ties get their average rank
+    select
+        *,
+        rank() over (partition by score_month order by health_score desc)
+            + (count(*) over (partition by score_month, health_score) - 1) / 2.0 as risk_rank
+    from outcomes
+),
+
+auc as (
+    select
+        score_month,
+        (sum(risk_rank) filter (where churned_90d)
+            - count(*) filter (where churned_90d) * (count(*) filter (where churned_90d) + 1) / 2.0)
+        / nullif(count(*) filter (where churned_90d) * count(*) filter (where not churned_90d), 0) as auc_90d
+    from ranked
+    group by 1
+),
+
+tiers as (
+    select tier from (values ('red'), ('yellow'), ('green'), ('all')) as t (tier)
+),
+
+months as (
+    select distinct score_month from outcomes
+),
+
+per_tier as (
+    select
+        m.score_month,
+        t.tier,
+        count(o.account_id) as accounts,
+        count(o.account_id) filter (where o.churned_60d) as churned_60d,
+        count(o.account_id) filter (where o.churned_90d) as churned_90d
+    from months as m
+    cross join tiers as t
+    left join outcomes as o
+        on o.score_month = m.score_month and (t.tier = 'all' or o.tier = t.tier)
+    group by 1, 2
+),
+
+rates as (
+    select
+        p.*,
+        p.churned_60d::numeric / nullif(p.accounts, 0) as churn_rate_60d,
+        p.churned_90d::numeric / nullif(p.accounts, 0) as churn_rate_90d
+    from per_tier as p
+)
+
+select
+    r.score_month::date as score_month,
+    r.tier::text as tier,
+    r.accounts::integer as accounts,
+    r.churned_60d::integer as churned_60d,
+    r.churned_90d::integer as churned_90d,
+    round(r.churn_rate_60d, 4)::numeric(5, 4) as churn_rate_60d,
+    round(r.churn_rate_90d, 4)::numeric(5, 4) as churn_rate_90d,
+    round(b.churn_rate_60d, 4)::numeric(5, 4) as base_churn_rate_60d,
+    round(b.churn_rate_90d, 4)::numeric(5, 4) as base_churn_rate_90d,
+    round(r.churn_rate_60d / nullif(b.churn_rate_60d, 0), 3)::numeric(8, 3) as lift_60d,
+    round(r.churn_rate_90d / nullif(b.churn_rate_90d, 0), 3)::numeric(8, 3) as lift_90d,
+    round(a.auc_90d, 4)::numeric(5, 4) as auc_90d,
+    ((r.score_month + interval '2 months')::date <= l.last_billing_month)::boolean as is_horizon_complete_60d,
+    ((r.score_month + interval '3 months')::date <= l.last_billing_month)::boolean as is_horizon_complete_90d
+from rates as r
+inner join rates as b on b.score_month = r.score_month and b.tier = 'all'
+left join auc as a on a.score_month = r.score_month
+cross join last_month as l
