@@ -302,7 +302,7 @@ def _stream(conn: psycopg.Connection, spec: SourceSpec, landed: LandedFile, rule
                 except Reject as reject:
                     reason, detail = reject.reason, reject.detail
             else:
-                reason, detail = rec.error, f"{rec.error} in {landed.uri}"
+                reason, detail = rec.error, rec.detail or rec.error
             write((rec.line, rec.byte_offset, reason, detail, _preview(rec), *empty))
 
 

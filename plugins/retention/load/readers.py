@@ -6,7 +6,8 @@ file is compressed), so the manifest checksum describes exactly what was loaded.
 
 A gzip stream that ends early or is corrupt does not raise: the readable part is
 yielded, then one record with ``error="truncated_gzip"`` carrying the compressed byte
-offset where reading stopped and the partial last line.
+offset where reading stopped (``detail``), the decompressed offset of the first lost
+line (``byte_offset``) and the partial line (``preview``).
 """
 
 from __future__ import annotations
@@ -51,8 +52,9 @@ class RawRecord:
     data: bytes | None = None
     fields: dict[str, Any] | None = None
     error: str | None = None
-    byte_offset: int | None = None
+    byte_offset: int | None = None  # of the line start, in the decompressed text
     preview: bytes | str | None = None
+    detail: str | None = None
 
 
 def read_chunks(fobj: IO[bytes], digest: Digest) -> Iterator[bytes]:
@@ -71,8 +73,8 @@ def _gunzip(chunks: Iterator[bytes], digest: Digest) -> Iterator[bytes | RawReco
         while data:
             try:
                 out = inflater.decompress(data)
-            except zlib.error:
-                yield RawRecord(line=0, error="truncated_gzip", byte_offset=consumed)
+            except zlib.error as exc:
+                yield RawRecord(line=0, error="truncated_gzip", detail=f"corrupt gzip data after compressed byte {consumed}: {exc}")
                 return
             if out:
                 yield out
@@ -86,7 +88,7 @@ def _gunzip(chunks: Iterator[bytes], digest: Digest) -> Iterator[bytes | RawReco
                 member_bytes += len(data)
                 data = b""
     if member_bytes or digest.size == 0:
-        yield RawRecord(line=0, error="truncated_gzip", byte_offset=digest.size)
+        yield RawRecord(line=0, error="truncated_gzip", detail=f"gzip stream ends early, at compressed byte {digest.size}")
 
 
 def iter_lines(
@@ -96,19 +98,20 @@ def iter_lines(
     chunks = read_chunks(fobj, digest)
     pieces: Iterator[bytes | RawRecord] = _gunzip(chunks, digest) if gzipped else chunks
     carry = b""
-    line_no = 0
+    line_no = offset = 0
     for piece in pieces:
         if isinstance(piece, RawRecord):
-            yield RawRecord(line=line_no + 1, error=piece.error, byte_offset=piece.byte_offset, preview=carry)
+            yield RawRecord(line=line_no + 1, error=piece.error, byte_offset=offset, preview=carry, detail=piece.detail)
             return
         lines = (carry + piece).split(b"\n") if carry else piece.split(b"\n")
         carry = lines.pop()
         for raw in lines:
             line_no += 1
             if not skip_blank or raw.strip():
-                yield RawRecord(line=line_no, data=raw)
+                yield RawRecord(line=line_no, data=raw, byte_offset=offset)
+            offset += len(raw) + 1
     if carry.strip():
-        yield RawRecord(line=line_no + 1, data=carry)
+        yield RawRecord(line=line_no + 1, data=carry, byte_offset=offset)
 
 
 def iter_csv(fobj: IO[bytes], digest: Digest, *, gzipped: bool) -> Iterator[RawRecord]:
@@ -149,7 +152,7 @@ def iter_csv(fobj: IO[bytes], digest: Digest, *, gzipped: bool) -> Iterator[RawR
     damage = state["damage"]
     if damage is not None:
         partial = "\n".join(consumed).encode("utf-8", "surrogateescape") + (damage.preview or b"")
-        yield RawRecord(line=state["line"] + 1, error=damage.error, byte_offset=damage.byte_offset, preview=partial)
+        yield RawRecord(line=state["line"] + 1, error=damage.error, preview=partial, detail=damage.detail)
 
 
 def _csv_row_error(row: dict[str | None, Any], preview: str) -> str | None:

@@ -2,14 +2,17 @@
 
 Quarantine reasons (the only values of ``raw.quarantine.reason``):
 
-``malformed_json``     the line is not JSON
 ``invalid_utf8``       bytes that are not UTF-8, or a NUL character (Postgres text cannot hold it)
+``malformed_json``     the line is not a JSON object (or a CSV cell meant as JSON is not JSON)
 ``truncated_gzip``     the gzip stream ended early or is corrupt (set by the reader)
 ``missing_field``      a required field is absent or empty
 ``wrong_type``         a field has the wrong JSON type, or a value cannot be parsed
                        (timestamp text, integer score), or a CSV row has extra fields
 ``timestamp_out_of_range``  before ``Rules.min_timestamp`` (2000-01-01) or later than
-                       the load time + ``Rules.max_future`` (1 day)
+                       the load time + ``Rules.max_future`` (1 day); for Segment messages
+                       also more than 1 day after or 30 days before ``receivedAt`` (the
+                       Segment-side clock: a device clock in the future, or an event
+                       dated before its account could exist)
 ``unknown_event``      a ``track`` event not in the catalogue, or a Segment ``type`` other
                        than track / identify / group
 """
@@ -71,6 +74,8 @@ class Rules:
     event_catalogue: frozenset[str] = DEFAULT_EVENT_CATALOGUE
     min_timestamp: datetime = datetime(2000, 1, 1, tzinfo=UTC)
     max_future: timedelta = timedelta(days=1)
+    max_ahead_of_received: timedelta = timedelta(days=1)
+    max_behind_received: timedelta = timedelta(days=30)
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -98,14 +103,14 @@ def decode_json(data: bytes) -> Any:
         raise Reject("malformed_json", str(exc)) from None
 
 
-def _text(obj: dict[str, Any], key: str, *, required: bool) -> str | None:
-    value = obj.get(key)
+def _text(obj: dict[str, Any] | None, key: str, *, required: bool, name: str | None = None) -> str | None:
+    value = obj.get(key) if obj is not None else None
     if value is None or value == "":
         if required:
-            raise Reject("missing_field", f"{key} is missing")
+            raise Reject("missing_field", f"{name or key} is missing")
         return None
     if type(value) is not str:
-        raise Reject("wrong_type", f"{key} must be a string, got {type(value).__name__}")
+        raise Reject("wrong_type", f"{name or key} must be a string, got {type(value).__name__}")
     return value
 
 
@@ -131,55 +136,56 @@ def _timestamp(obj: dict[str, Any], key: str, rules: Rules, *, required: bool) -
     return ts
 
 
-def _object(obj: dict[str, Any], key: str) -> dict[str, Any] | None:
+def _object(obj: dict[str, Any], key: str, *, required: bool) -> dict[str, Any] | None:
     value = obj.get(key)
-    if value is None or value == "":
+    if value is None:
+        if required:
+            raise Reject("missing_field", f"{key} is missing")
         return None
-    if type(value) is str:  # CSV / Parquet carry nested objects as JSON text
-        try:
-            value = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            raise Reject("malformed_json", f"{key} is not JSON") from None
     if type(value) is not dict:
         raise Reject("wrong_type", f"{key} must be an object, got {type(value).__name__}")
     return value
 
 
-def _json_object(obj: dict[str, Any], key: str) -> str | None:
-    value = _object(obj, key)
-    return None if value is None else orjson.dumps(value).decode()
-
-
 def segment_row(msg: Any, rules: Rules) -> tuple[Any, ...]:
-    """A Segment track/identify/group message -> the staging row (see loader.SEGMENT_STAGE).
+    """A Segment track/identify/group message -> the staging row (see loader._SEGMENT_STAGE).
 
-    Columns: message_id, type, event, user_id, anonymous_id, account_id, timestamp,
-    received_at, properties (track) or traits (identify/group), context.
+    Required: type, messageId, timestamp, receivedAt, userId (or anonymousId), the
+    account (``context.groupId``; ``groupId`` for group), event + properties (track),
+    traits (identify, group). Columns: message_id, type, event, user_id, anonymous_id,
+    account_id, timestamp, received_at, properties or traits, context.
     """
     if type(msg) is not dict:
-        raise Reject("wrong_type", f"a message must be a JSON object, got {type(msg).__name__}")
+        raise Reject("malformed_json", f"a message must be a JSON object, got {type(msg).__name__}")
     kind = _text(msg, "type", required=True)
     if kind not in MESSAGE_TYPES:
         raise Reject("unknown_event", f"message type {kind!r} is not one of {', '.join(MESSAGE_TYPES)}")
     message_id = _text(msg, "messageId", required=True)
-    timestamp = _timestamp(msg, "timestamp", rules, required=True)
     user_id = _text(msg, "userId", required=False)
     anonymous_id = _text(msg, "anonymousId", required=False)
     if user_id is None and anonymous_id is None:
         raise Reject("missing_field", "userId and anonymousId are both missing")
-    context = _object(msg, "context")
-    account_id = _text(context, "groupId", required=False) if context else None
+    context = _object(msg, "context", required=kind != "group")
+    if kind == "group":
+        account_id = _text(msg, "groupId", required=True)
+    else:
+        account_id = _text(context, "groupId", required=True, name="context.groupId")
     event = None
     if kind == "track":
         event = _text(msg, "event", required=True)
-        if event not in rules.event_catalogue:
-            raise Reject("unknown_event", f"event {event!r} is not in the catalogue")
-        body = _json_object(msg, "properties")
+        body = _object(msg, "properties", required=True)
     else:
-        body = _json_object(msg, "traits")
-        if kind == "group":
-            account_id = _text(msg, "groupId", required=True)
-    received_at = _timestamp(msg, "receivedAt", rules, required=False)
+        body = _object(msg, "traits", required=True)
+    received_at = _timestamp(msg, "receivedAt", rules, required=True)
+    timestamp = _timestamp(msg, "timestamp", rules, required=True)
+    if not received_at - rules.max_behind_received <= timestamp <= received_at + rules.max_ahead_of_received:
+        raise Reject(
+            "timestamp_out_of_range",
+            f"timestamp {msg['timestamp']} is not within {rules.max_behind_received.days} days before "
+            f"to {rules.max_ahead_of_received.days} day after receivedAt {msg['receivedAt']}",
+        )
+    if event is not None and event not in rules.event_catalogue:
+        raise Reject("unknown_event", f"event {event!r} is not in the catalogue")
     return (
         message_id,
         kind,
@@ -189,23 +195,33 @@ def segment_row(msg: Any, rules: Rules) -> tuple[Any, ...]:
         account_id,
         timestamp,
         received_at,
-        body,
+        orjson.dumps(body).decode(),
         orjson.dumps(context).decode() if context is not None else None,
     )
 
 
-def flat_to_segment(fields: dict[str, Any]) -> dict[str, Any]:
-    """A CSV/Parquet event row (Segment field names, ``groupId`` for the account) -> message.
+JSON_TEXT_COLUMNS = ("properties", "traits", "context")
 
-    Columns: type, messageId, userId, anonymousId, event, groupId, timestamp, receivedAt,
-    properties, traits, context (the last three JSON objects, as text or nested).
+
+def flat_to_segment(fields: dict[str, Any]) -> dict[str, Any]:
+    """A CSV/Parquet event row -> a Segment message.
+
+    Columns: type, messageId, userId, anonymousId, event, groupId (the account),
+    timestamp, receivedAt, properties, traits, context; the last three are JSON objects,
+    as JSON text (CSV) or nested structs (Parquet). Empty cells count as absent.
     """
     msg = {k: v for k, v in fields.items() if v is not None and v != ""}
+    for key in JSON_TEXT_COLUMNS:
+        if type(msg.get(key)) is str:
+            try:
+                msg[key] = orjson.loads(msg[key])
+            except orjson.JSONDecodeError:
+                raise Reject("malformed_json", f"{key} is not JSON text") from None
     group = msg.get("groupId")
     if group is not None and msg.get("type") != "group":
-        context = _object(msg, "context") or {}
-        context.setdefault("groupId", group)
-        msg["context"] = context
+        context = msg.setdefault("context", {})
+        if type(context) is dict:
+            context.setdefault("groupId", group)
     return msg
 
 

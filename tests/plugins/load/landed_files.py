@@ -38,15 +38,16 @@ def track(mid: str, day: date = DAY1, event: str = "Project Created", account: s
 def identify(mid: str, day: date = DAY1) -> dict:
     return {
         "type": "identify", "messageId": mid, "userId": "usr_000001_01",
-        "timestamp": f"{day.isoformat()}T09:00:00Z", "context": {"groupId": "acc_000001"},
-        "traits": {"email": "a@example.com"},
+        "timestamp": f"{day.isoformat()}T09:00:00Z", "receivedAt": f"{day.isoformat()}T09:00:02Z",
+        "context": {"groupId": "acc_000001"}, "traits": {"email": "a@example.com"},
     }
 
 
 def group(mid: str, day: date = DAY1) -> dict:
     return {
         "type": "group", "messageId": mid, "userId": "usr_000001_01", "groupId": "acc_000001",
-        "timestamp": f"{day.isoformat()}T09:00:00Z", "traits": {"name": "Acme"},
+        "timestamp": f"{day.isoformat()}T09:00:00Z", "receivedAt": f"{day.isoformat()}T09:00:02Z",
+        "traits": {"name": "Acme"},
     }
 
 

@@ -97,15 +97,17 @@ def test_bad_input_is_quarantined_per_reason_and_good_rows_all_load(fresh_db, tm
     bad(track("ancient", timestamp="1999-12-31T23:59:59Z"), "timestamp_out_of_range")
     bad(track("unknown", event="Rocket Launched"), "unknown_event")
     bad({"type": "alias", "messageId": "al", "userId": "u", "timestamp": "2024-11-17T00:00:00Z"}, "unknown_event")
-    bad(b"[1, 2]", "wrong_type")
+    bad(b"[1, 2]", "malformed_json")
+    bad(track("acc", context={"library": {}}), "missing_field")
+    bad(track("late", timestamp="2024-10-01T00:00:00Z"), "timestamp_out_of_range")  # 47 days before receivedAt
     bad(b"{" + b'"pad": "' + b"x" * 5000 + b'"', "malformed_json")  # long: preview is cut
     items.extend(good[2:4])
     items.append(track("ok0"))  # a duplicate: dropped and counted, not quarantined
     clean = segment_file(tmp_path, DAY1, items, seq=1)
 
     # A gzip file cut mid-stream: its readable lines load, the rest is one quarantine row.
-    body = b"".join(json.dumps(m).encode() + b"\n" for m in good[4:]) + json.dumps(track("cut")).encode()
-    whole = gzip.compress(body * 1)
+    readable = b"".join(json.dumps(m).encode() + b"\n" for m in good[4:])
+    whole = gzip.compress(readable + json.dumps(track("cut")).encode())
     cut = segment_file(tmp_path, DAY1, [], seq=2)
     cut.write_bytes(whole[:-12])  # drop the gzip trailer and the end of the deflate stream
 
@@ -124,7 +126,8 @@ def test_bad_input_is_quarantined_per_reason_and_good_rows_all_load(fresh_db, tm
     ]
     assert max(r[4] for r in rows) <= 1024
     truncated = [r for r in rows if r[2] == "truncated_gzip"]
-    assert truncated[0][0] == f"file://{cut}" and truncated[0][3] == cut.stat().st_size
+    # byte_offset: where the first lost line starts in the decompressed stream.
+    assert (truncated[0][0], truncated[0][1], truncated[0][3]) == (f"file://{cut}", 3, len(readable))
     loaded = {r[0] for r in query(fresh_db, "select message_id from raw.events")}
     # Everything readable from the cut file loaded; the 6 good ones are all there.
     assert {m["messageId"] for m in good} <= loaded
