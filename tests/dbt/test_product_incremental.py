@@ -1,0 +1,75 @@
+"""account_usage_daily: an incremental run after late events equals a full rebuild.
+
+Late events inside var product_usage_lookback_days (3) of the last built day are picked up;
+one older than that is not (the documented cost of reading only the look-back window),
+until the next --full-refresh.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from product_raw import ProductData, at, build_world, dbt
+
+from retention import warehouse
+
+pytestmark = pytest.mark.slow
+
+USAGE = "select * from marts.account_usage_daily order by account_id, activity_date"
+
+
+def snapshot(url: str) -> dict[tuple[str, str], tuple]:
+    """(account_id, day) -> the whole row."""
+    with warehouse.connect(url) as conn:
+        return {(r[0], r[1].isoformat()): r for r in conn.execute(USAGE).fetchall()}
+
+
+def day_row(url: str, account: str, day: str) -> tuple | None:
+    with warehouse.connect(url) as conn:
+        return conn.execute(
+            "select total_events, key_events, event_counts from marts.account_usage_daily "
+            "where account_id = %s and activity_date = %s", (account, day)).fetchone()
+
+
+def test_incremental_with_late_events_equals_full_build(warehouse_server_url: str, tmp_path: Path) -> None:
+    url = warehouse.create_database(warehouse_server_url, f"t_product_incr_{uuid.uuid4().hex[:6]}")
+    world, _ = build_world()
+    world.load(url)  # events up to 2024-06-30: the first run builds everything
+    dbt(url, "seed", "--select", "product_event_catalogue", target=tmp_path)
+    run = ("run", "--select", "stg_segment__events", "account_usage_daily")
+    dbt(url, *run, target=tmp_path)
+    before = snapshot(url)
+    assert before and max(day for _, day in before) == "2024-06-30"
+
+    late = ProductData()
+    late._seq = 10_000_000  # message ids distinct from the world's
+    user = "usr_000001_01"
+    late.track("acc_000001", user, "Report Created", at("2024-06-28", 23))  # late, inside look-back
+    late.track("acc_000001", user, "Campaign Sent", at("2024-06-27", 1), recipients=42)  # day 30-3
+    late.track("acc_000002", "usr_000002_09", "Automation Created", at("2024-06-29"))  # new user that day
+    late.track("acc_000001", user, "Project Created", at("2024-07-01"))  # a new day, new month partition
+    late.track("acc_000001", user, "Report Created", at("2024-06-20"))  # too late: before the window
+    old_day = day_row(url, "acc_000001", "2024-06-20")
+    late.load(url)
+
+    dbt(url, *run, target=tmp_path)
+    incremental = snapshot(url)
+    dbt(url, *run, target=tmp_path)  # a rerun changes nothing and duplicates nothing
+    assert snapshot(url) == incremental
+    assert day_row(url, "acc_000001", "2024-06-20") == old_day  # outside the window: untouched
+
+    dbt(url, *run, "--full-refresh", target=tmp_path)
+    full = snapshot(url)
+    assert full != before
+    assert full.keys() == incremental.keys()
+    changed = {key for key in full if full[key] != incremental[key]}
+    assert changed == {("acc_000001", "2024-06-20")}  # only the too-late event differs
+    assert day_row(url, "acc_000001", "2024-06-20")[0] == old_day[0] + 1
+    assert {k for k in full if full[k] != before.get(k)} == {
+        ("acc_000001", "2024-06-20"), ("acc_000001", "2024-06-27"), ("acc_000001", "2024-06-28"),
+        ("acc_000002", "2024-06-29"), ("acc_000001", "2024-07-01"),
+    }
+    new_day = day_row(url, "acc_000001", "2024-07-01")
+    assert new_day[:2] == (1, 1)
