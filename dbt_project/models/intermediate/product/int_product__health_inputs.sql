@@ -26,7 +26,7 @@ features as (
     select d.score_date, u.account_id, count(distinct f.feature_key) as key_features_28d
     from dates as d
     inner join usage as u on u.activity_date between d.score_date - 27 and d.score_date
-    cross join lateral unnest(u.key_features) as f(feature_key)
+    cross join lateral jsonb_array_elements_text(u.key_features) as f(feature_key)
     group by 1, 2
 ),
 
@@ -34,7 +34,7 @@ seats as (
     select d.score_date, u.account_id, count(distinct s.user_id) as active_seats_28d
     from dates as d
     inner join usage as u on u.activity_date between d.score_date - 27 and d.score_date
-    cross join lateral unnest(u.active_user_ids) as s(user_id)
+    cross join lateral jsonb_array_elements_text(u.active_user_ids) as s(user_id)
     group by 1, 2
 ),
 

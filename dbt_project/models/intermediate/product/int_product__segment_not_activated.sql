@@ -7,8 +7,7 @@ select
     format(
         'Not activated %s days after signup on %s (required milestones reached: %s of %s%s)',
         rule.as_of_date - a.signup_date, a.signup_date, a.required_reached, a.milestones_required,
-        case when cardinality(a.milestones_reached) > 0
-            then ': ' || array_to_string(a.milestones_reached, ', ') else '' end
+        coalesce(': ' || (select string_agg(m, ', ') from jsonb_array_elements_text(a.milestones_reached) as m), '')
     ) as reason
 from {{ ref('account_activation') }} as a
 cross join {{ product_segment_rule('not_activated') }}

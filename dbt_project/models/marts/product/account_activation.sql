@@ -74,8 +74,8 @@ per_account as (
         a.signup_date,
         count(mr.milestone_key) as milestones_reached_count,
         count(mr.milestone_key) filter (where m.is_required) as required_reached,
-        coalesce(array_agg(mr.milestone_key order by mr.reached_on, mr.milestone_key)
-            filter (where mr.milestone_key is not null), '{}') as milestones_reached,
+        coalesce(jsonb_agg(mr.milestone_key order by mr.reached_on, mr.milestone_key)
+            filter (where mr.milestone_key is not null), '[]') as milestones_reached,
         coalesce(jsonb_object_agg(mr.milestone_key, mr.reached_on) filter (where mr.milestone_key is not null), '{}')
             as milestone_dates,
         max(mr.reached_on) filter (where m.is_required) as last_required_on
@@ -92,7 +92,7 @@ select
     r.milestones_required::integer as milestones_required,
     p.required_reached::integer as required_reached,
     p.milestones_reached_count::integer as milestones_reached_count,
-    p.milestones_reached::text[] as milestones_reached,
+    p.milestones_reached::jsonb as milestones_reached,
     p.milestone_dates::jsonb as milestone_dates,
     activated.activated_on::date as activated_on,
     (activated.activated_on - p.signup_date)::integer as days_to_value,

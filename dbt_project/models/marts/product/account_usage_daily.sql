@@ -63,9 +63,10 @@ daily as (
         sum(n_events)::integer as total_events,
         coalesce(sum(n_events) filter (where is_key), 0)::integer as key_events,
         (count(distinct feature_key) filter (where is_key))::integer as key_features_used,
-        coalesce(array_agg(distinct feature_key) filter (where is_key), '{}')::text[] as key_features,
+        coalesce(jsonb_agg(distinct feature_key order by feature_key) filter (where is_key), '[]') as key_features,
         (count(distinct user_id) filter (where is_key))::integer as active_users,
-        coalesce(array_agg(distinct user_id) filter (where is_key and user_id is not null), '{}')::text[] as active_user_ids,
+        coalesce(jsonb_agg(distinct user_id order by user_id) filter (where is_key and user_id is not null), '[]')
+            as active_user_ids,
         coalesce(sum(recipients), 0)::numeric as reach
     from classified
     group by 1, 2
