@@ -39,9 +39,7 @@ recurring_lines as (
         invoices.paid_at,
         prices.unit_amount,
         prices.recurring_interval,
-        prices.recurring_interval_count,
-        {{ monthly_factor('prices.recurring_interval', 'prices.recurring_interval_count') }}
-            as monthly_factor
+        prices.recurring_interval_count
     from lines
     inner join invoices on lines.invoice_id = invoices.invoice_id
     -- left joins: a missing customer or price fails the relationships tests in staging
@@ -51,23 +49,35 @@ recurring_lines as (
       and invoices.invoice_status not in ('draft', 'void')
       and prices.price_type = 'recurring'
       and prices.recurring_usage_type = 'licensed'
+),
+
+cycle_amounts as (
+    select
+        *,
+        -- What one full cycle of this line is worth, in cents. A regular line bills a
+        -- full cycle. A positive proration line bills the rest of a cycle at a new
+        -- quantity or price, so the full cycle is list price x quantity, discounted at
+        -- the line's own rate. A credit (negative) proration line marks the old quantity
+        -- or price as ended.
+        case
+            when not is_proration then amount
+            when amount > 0 then unit_amount * quantity  -- null for tiered prices: fails not_null(mrr)
+            else 0
+        end::numeric as contract_cycle_amount,
+        case
+            when not is_proration then amount - discount_amount
+            when amount > 0 then unit_amount * quantity
+                * (amount - discount_amount)::numeric / amount
+            else 0
+        end::numeric as net_cycle_amount
+    from recurring_lines
 )
 
+-- monthly amounts in currency units, to a millionth (rounded to cents per account later)
 select
     *,
-    -- What one full cycle of this line is worth. A regular line bills a full cycle. A
-    -- positive proration line bills the rest of a cycle at a new quantity or price, so
-    -- the full cycle is list price x quantity, discounted at the line's own rate. A
-    -- credit (negative) proration line marks the old quantity or price as ended.
-    case
-        when not is_proration then amount
-        when amount > 0 then coalesce(unit_amount * quantity, 0)
-        else 0
-    end::numeric as contract_cycle_amount,
-    case
-        when not is_proration then amount - discount_amount
-        when amount > 0 then coalesce(unit_amount * quantity, 0)
-            * (amount - discount_amount)::numeric / amount
-        else 0
-    end::numeric as net_cycle_amount
-from recurring_lines
+    ({{ to_monthly('contract_cycle_amount', 'recurring_interval', 'recurring_interval_count') }} / 100)::numeric(18, 6)
+        as contract_mrr,
+    ({{ to_monthly('net_cycle_amount', 'recurring_interval', 'recurring_interval_count') }} / 100)::numeric(18, 6)
+        as mrr
+from cycle_amounts

@@ -55,7 +55,7 @@ select
     subscription_item_id,
     line_item_id,
     quantity,
-    contract_cycle_amount * monthly_factor / 100 as contract_mrr,
-    net_cycle_amount * monthly_factor / 100 as mrr
+    contract_mrr,
+    mrr
 from covering
 where line_rank = 1
