@@ -194,13 +194,15 @@ def ingest(
     if not window.full_refresh and load.is_empty(conn, spec.tables[0]):
         log.info("raw.%s is empty: first load, full refresh", spec.tables[0])
         window = FULL_REFRESH
+    mode = "full_refresh" if window.full_refresh else "incremental"
+    log.info("stripe %s: %s extraction, created %s", name, mode, window.params().get("created", "unbounded"))
     retries_before = hook.retries_done
     counts = load.load_batches(
         conn, spec.tables, extract_pages(hook, spec, window), extracted_at or datetime.now(timezone.utc)
     )
     return {
         "object": name,
-        "mode": "full_refresh" if window.full_refresh else "incremental",
+        "mode": mode,
         "window": window.params().get("created", {}),
         "api_retries": hook.retries_done - retries_before,
         "tables": {table: c.as_dict() for table, c in counts.items()},

@@ -1,0 +1,49 @@
+"""End to end: ``airflow dags test ingest_stripe`` against the local Stripe server and Postgres."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from fakes.stripe_dataset import build_dataset, stripe_connection_json
+from retention import runtime, warehouse
+from retention.simulate.stripe_server import serve
+
+KEY = "sk_test_dag_key_4242"
+TABLES = ("customers", "products", "prices", "coupons", "discounts", "subscriptions", "invoices")
+
+
+@pytest.mark.slow
+def test_dags_test_loads_every_object_and_rerun_changes_nothing(fresh_db, airflow_env, tmp_path):
+    dataset = build_dataset(tmp_path / "company", customers=6)
+    with serve(dataset.root, api_key=KEY, rate_429=0.1, rate_500=0.1, seed=3, retry_after=0) as server:
+        env = airflow_env(fresh_db)
+        env["AIRFLOW_CONN_STRIPE_DEFAULT"] = stripe_connection_json(server.base_url, KEY)
+
+        def run(logical_date: str) -> subprocess.CompletedProcess:
+            cmd = [runtime.airflow_bin(), "dags", "test", "ingest_stripe", logical_date]
+            return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+
+        first = run("2024-01-03")  # a Wednesday: incremental plan, but the empty tables force a full load
+        assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+        with warehouse.connect(fresh_db) as conn:
+            counts = {t: conn.execute(f"select count(*) from raw.stripe_{t}").fetchone()[0] for t in TABLES}
+            history = {t: conn.execute(f"select count(*) from raw.stripe_{t}_history").fetchone()[0] for t in TABLES}
+            stamps = conn.execute("select max(_extracted_at) from raw.stripe_invoices").fetchone()[0]
+        assert counts == {t: len(dataset.objects[t]) for t in TABLES}
+        assert history == counts
+
+        second = run("2024-01-04")
+        assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+        with warehouse.connect(fresh_db) as conn:
+            history_after = {
+                t: conn.execute(f"select count(*) from raw.stripe_{t}_history").fetchone()[0] for t in TABLES
+            }
+            assert conn.execute("select max(_extracted_at) from raw.stripe_invoices").fetchone()[0] == stamps
+        assert history_after == history
+    assert "stripe invoices: full_refresh extraction" in first.stdout  # empty table: first load is full
+    # 2024-01-04 runs for the interval [01-03, 01-04) minus the 3-day default look-back
+    assert "stripe invoices: incremental extraction, created {'gte': 1703980800, 'lt': 1704326400}" in second.stdout
+    assert server.stats.rate_limited + server.stats.server_errors > 0
+    assert KEY not in first.stdout + first.stderr + second.stdout + second.stderr
