@@ -75,4 +75,4 @@ def ingest_stripe():
     tasks["subscriptions"] >> tasks["invoices"]
 
 
-ingest_stripe()
+dag = ingest_stripe()
