@@ -40,7 +40,7 @@ class Digest:
         return self._sha.hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RawRecord:
     """One record: ``line`` is 1-based in the (decompressed) text, or the row number.
 
