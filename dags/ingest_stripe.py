@@ -75,4 +75,4 @@ def ingest_stripe():
     tasks["subscriptions"] >> tasks["invoices"]
 
 
-dag = ingest_stripe()
+ingest_stripe_dag = ingest_stripe()

@@ -6,8 +6,9 @@ import subprocess
 
 import pytest
 
-from fakes.stripe_dataset import build_dataset, stripe_connection_json
+from fakes.stripe_dataset import build_dataset
 from retention import runtime, warehouse
+from retention.hooks.stripe import connection_json
 from retention.simulate.stripe_server import serve
 
 KEY = "sk_test_dag_key_4242"
@@ -19,7 +20,7 @@ def test_dags_test_loads_every_object_and_rerun_changes_nothing(fresh_db, airflo
     dataset = build_dataset(tmp_path / "company", customers=6)
     with serve(dataset.root, api_key=KEY, rate_429=0.1, rate_500=0.1, seed=3, retry_after=0) as server:
         env = airflow_env(fresh_db)
-        env["AIRFLOW_CONN_STRIPE_DEFAULT"] = stripe_connection_json(server.base_url, KEY)
+        env["AIRFLOW_CONN_STRIPE_DEFAULT"] = connection_json(server.base_url, KEY)
 
         def run(logical_date: str) -> subprocess.CompletedProcess:
             cmd = [runtime.airflow_bin(), "dags", "test", "ingest_stripe", logical_date]

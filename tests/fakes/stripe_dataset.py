@@ -111,7 +111,3 @@ def build_dataset(root: Path, customers: int = 6) -> StripeDataset:
     ds.write()
     return ds
 
-
-def stripe_connection_json(base_url: str, api_key: str, **extra) -> str:
-    """``AIRFLOW_CONN_STRIPE_DEFAULT`` pointing the StripeHook at a local server."""
-    return json.dumps({"conn_type": "stripe", "host": base_url, "password": api_key, **extra})

@@ -175,6 +175,11 @@ class StripeHook(BaseHook):
             query["starting_after"] = data[-1]["id"]
 
 
+def connection_json(base_url: str | None, api_key: str | None, **fields: Any) -> str:
+    """The ``AIRFLOW_CONN_STRIPE_DEFAULT`` value for a base URL (None: api.stripe.com) and key."""
+    return orjson.dumps({"conn_type": StripeHook.conn_type, "host": base_url, "password": api_key, **fields}).decode()
+
+
 def _base_url(host: str | None, port: int | None, scheme: str | None) -> str | None:
     """The API base from the connection: a full URL in host, or host + port (+ schema as scheme)."""
     if not host:

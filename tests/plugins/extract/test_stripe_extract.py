@@ -10,10 +10,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from fakes.stripe_dataset import DAY, HOUR, T0, StripeDataset, build_dataset, stripe_connection_json
+from fakes.stripe_dataset import DAY, HOUR, T0, StripeDataset, build_dataset
 from retention import warehouse
 from retention.extract.stripe import FULL_REFRESH, STRIPE_OBJECTS, ExtractPlan, ExtractWindow, ingest
-from retention.hooks.stripe import RetryPolicy, StripeHook, StripeHookError
+from retention.hooks.stripe import RetryPolicy, StripeHook, StripeHookError, connection_json
 from retention.simulate.stripe_server import serve
 
 KEY = "sk_test_extract_key"
@@ -39,7 +39,7 @@ def conn(fresh_db: str) -> Iterator[psycopg.Connection]:
 @pytest.fixture
 def hook_for(monkeypatch: pytest.MonkeyPatch):
     def make(base_url: str, **kwargs) -> StripeHook:
-        monkeypatch.setenv("AIRFLOW_CONN_STRIPE_DEFAULT", stripe_connection_json(base_url, KEY))
+        monkeypatch.setenv("AIRFLOW_CONN_STRIPE_DEFAULT", connection_json(base_url, KEY))
         return StripeHook(**kwargs)
 
     return make

@@ -7,8 +7,8 @@ from email.utils import format_datetime
 
 import pytest
 
-from fakes.stripe_dataset import build_dataset, stripe_connection_json
-from retention.hooks.stripe import RetryPolicy, StripeHook, StripeHookError, parse_retry_after
+from fakes.stripe_dataset import build_dataset
+from retention.hooks.stripe import RetryPolicy, StripeHook, StripeHookError, connection_json, parse_retry_after
 from retention.simulate.stripe_server import serve
 
 KEY = "sk_test_hook_key_123456"
@@ -16,7 +16,7 @@ NOW = datetime(2024, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 
 
 def use_connection(monkeypatch: pytest.MonkeyPatch, host: str, password: str | None = None, **fields) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_STRIPE_DEFAULT", stripe_connection_json(host, password, **fields))
+    monkeypatch.setenv("AIRFLOW_CONN_STRIPE_DEFAULT", connection_json(host, password, **fields))
 
 
 class Sleeps(list):
