@@ -8,12 +8,18 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 import psycopg
 
 from retention import warehouse
+
+DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
 
 STRIPE_OBJECTS = ("customers", "products", "prices", "coupons", "discounts", "subscriptions", "invoices")
 
@@ -155,3 +161,23 @@ def one_off_line(price: str, day: str, amount: int) -> dict:
         },
         "taxes": [],
     }
+
+
+FINANCE_SELECTION = ("models/staging/stripe", "models/intermediate/finance", "models/marts/finance")
+
+
+def run_dbt(url: str, target_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run the project's dbt (a subprocess, as `retention dbt` does) against database `url`.
+    `target_dir` keeps this run's artifacts apart from concurrent runs."""
+    env = {**os.environ, **warehouse.dbt_env(url)}
+    dbt = str(Path(sys.executable).parent / "dbt")
+    return subprocess.run(
+        [dbt, *args, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
+         "--target-path", str(target_dir), "--log-path", str(target_dir / "logs")],
+        env=env, capture_output=True, text=True, cwd=DBT_PROJECT,
+    )
+
+
+def build_finance(url: str, target_dir: Path) -> subprocess.CompletedProcess:
+    """`dbt build` of the billing side only (staging/stripe, intermediate and marts/finance)."""
+    return run_dbt(url, target_dir, "build", "--select", *FINANCE_SELECTION)
