@@ -23,6 +23,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "retention.quality.cli",
     "retention.load.cli",
     "retention.simulate.stripe_server",
+    "retention.extract.stripe",
+    "retention.simulate.cli",
 )
 
 

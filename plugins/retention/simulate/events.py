@@ -1,0 +1,270 @@
+"""Product events, one UTC day at a time (never more than a day in memory).
+
+Usage is drawn per day, vectorised over accounts: a Poisson count per account from its
+latent health, active seats, weekday, usage windows (trial, subscription, reactivation),
+a decline before voluntary churn and a lower level on the $0 plan. Lifecycle moments
+(sign-up, invites, first use of a feature, plan changes) are scheduled records. Both
+become Segment ``track`` / ``identify`` / ``group`` messages.
+
+Milestone times for the ground truth are tracked from the events actually written, so
+the truth always agrees with the files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+
+from retention.simulate import catalogue as cat
+from retention.simulate.accounts import NEVER, Accounts, account_id
+from retention.simulate.lifecycle import Life
+from retention.simulate.timeline import DAY, Clock
+
+CODE = {name: n for n, name in enumerate(cat.ALL_EVENTS)}
+N_USAGE = len(cat.USAGE_EVENTS)
+N_KEY = len(cat.KEY_FEATURES)
+LIBRARY = {"name": "analytics-node", "version": "2.1.0"}
+DECLINE_DAYS = 60
+FREE_PLAN_USAGE = 0.35
+_OPT = orjson.OPT_SORT_KEYS
+
+
+@dataclass(frozen=True)
+class Record:
+    """One Segment message ready to write, with what fault injection needs to know."""
+
+    received_ms: int
+    line: bytes
+    kind: str  # track | identify | group
+    account: int
+
+
+def _iso_ms(ms: np.ndarray) -> list[str]:
+    return [s + "Z" for s in np.datetime_as_string(ms.astype("datetime64[ms]"), unit="ms").tolist()]
+
+
+def _uuids(rng: np.random.Generator, n: int) -> list[str]:
+    h = rng.bytes(16 * n).hex()
+    return [
+        f"{h[i:i + 8]}-{h[i + 8:i + 12]}-4{h[i + 13:i + 16]}-a{h[i + 17:i + 20]}-{h[i + 20:i + 32]}"
+        for i in range(0, 32 * n, 32)
+    ]
+
+
+class EventGenerator:
+    def __init__(
+        self, accounts: Accounts, lives: list[Life], clock: Clock, rate: float, report_n: int,
+        rng: np.random.Generator,
+    ):
+        self.acc, self.clock, self.rate, self.report_n, self.rng = accounts, clock, rate, report_n, rng
+        n = accounts.n
+        self.win_start = np.full((n, 2), NEVER, dtype=np.int64)
+        self.win_end = np.full((n, 2), NEVER, dtype=np.int64)
+        self.win_decline = np.zeros((n, 2), dtype=bool)
+        self.free_from = np.full((n, 2), NEVER, dtype=np.int64)
+        self.free_to = np.full((n, 2), NEVER, dtype=np.int64)
+        for i, life in enumerate(lives):
+            for w, (start, end, declines) in enumerate(life.windows[:2]):
+                self.win_start[i, w], self.win_end[i, w], self.win_decline[i, w] = start, end, declines
+            for w, (start, end) in enumerate(life.free_spans[:2]):
+                self.free_from[i, w], self.free_to[i, w] = start, end
+        self.lives = lives
+        # A teammate can act after accepting the invite (one hour later); the owner at sign-up.
+        self.user_active_from = accounts.user_invite_ts + np.where(accounts.user_number == 1, 0, 3600)
+        self.identify_ts = self.user_active_from
+        # Milestone tracking (ground truth): first time of each milestone event, ms.
+        self.first_ms = {name: np.full(n, NEVER, dtype=np.int64) for name in (
+            cat.PROJECT_CREATED, cat.TEAMMATE_INVITED, cat.INTEGRATION_INSTALLED)}
+        self.report_count = np.zeros(n, dtype=np.int64)
+        self.report_n_ms = np.full(n, NEVER, dtype=np.int64)
+        self.event_counts = np.zeros(len(cat.ALL_EVENTS), dtype=np.int64)  # track records per event name
+        self._schedule = self._scheduled_records()
+
+    # -- usage windows ---------------------------------------------------------------------
+    def in_window(self, a: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        ts = ts[:, None]
+        return ((self.win_start[a] <= ts) & (ts < self.win_end[a])).any(axis=1)
+
+    def _intensity(self, day_start: int) -> tuple[np.ndarray, np.ndarray]:
+        """(expected usage events, active seats) per account for the day."""
+        mid = day_start + DAY // 2
+        alive = ((self.win_start < day_start + DAY) & (self.win_end > day_start)).any(axis=1)
+        rows = np.flatnonzero(alive)
+        active_users = np.add.reduceat((self.user_active_from <= mid).astype(np.int64), self.acc.user_offset[:-1])
+        if rows.size == 0:
+            return np.zeros(self.acc.n), active_users
+        lam = self.acc.base_rate * self.rate * np.power(np.maximum(active_users, 1), 0.85)
+        weekday = (day_start // DAY + 3) % 7  # 0 = Monday
+        lam *= 0.25 if weekday >= 5 else 1.0
+        tenure = np.clip((mid - self.acc.signup_ts) / (180 * DAY), 0, 1)
+        lam *= 1.0 + 0.3 * self.acc.health * tenure
+        # Decline towards a voluntary churn.
+        left = (self.win_end - mid) / (DECLINE_DAYS * DAY)
+        current = (self.win_start <= mid) & (mid < self.win_end)
+        factor = np.where(self.win_decline & current, np.clip(left, 0.15, 1.0), 1.0).min(axis=1)
+        lam *= factor
+        on_free = ((self.free_from <= mid) & (mid < self.free_to)).any(axis=1)
+        lam *= np.where(on_free, FREE_PLAN_USAGE, 1.0)
+        out = np.zeros(self.acc.n)
+        out[rows] = lam[rows]
+        return out, active_users
+
+    # -- scheduled lifecycle records -------------------------------------------------------
+    def _scheduled_records(self) -> list[tuple[int, int, str, int, dict]]:
+        """(ts_ms, seq, kind, user_row, payload) for sign-ups, invites, first uses, plan changes."""
+        acc, out = self.acc, []
+
+        def add(ts: int, kind: str, row: int, payload: dict) -> None:
+            # Stay clear of midnight, so the message is received on the day it happened.
+            ts = min(int(ts), (int(ts) // DAY + 1) * DAY - 10)
+            out.append((ts * 1000, len(out), kind, row, payload))
+
+        for row in range(len(acc.user_account)):
+            a = int(acc.user_account[row])
+            owner = int(acc.user_offset[a])
+            invite = int(acc.user_invite_ts[row])
+            if not self.in_window(np.array([a]), np.array([invite]))[0]:
+                continue
+            if row != owner:
+                add(invite, "track", owner, {"event": cat.TEAMMATE_INVITED, "properties": {
+                    "invitee_email": acc.user_email(row), "invitee_user_id": acc.user_id(row)}})
+            add(self.identify_ts[row], "identify", row, {"traits": {
+                "email": acc.user_email(row), "name": acc.user_name(row), "role": cat.ROLES[acc.user_role[row]]}})
+        for a, life in enumerate(self.lives):
+            owner = int(acc.user_offset[a])
+            plan = life.subs[0].periods[0].plan if life.subs and life.subs[0].periods else "starter"
+            add(int(acc.signup_ts[a]) + 1, "group", owner, {"traits": self._group_traits(a, plan)})
+            for ts, old, new in life.plan_changes:
+                if ts < self.clock.end_ts:
+                    event = cat.PLAN_UPGRADED if cat.PLANS[new].rank > cat.PLANS[old].rank else cat.PLAN_DOWNGRADED
+                    add(ts + 5, "track", owner, {"event": event, "properties": {"from_plan": old, "to_plan": new}})
+                    add(ts + 6, "group", owner, {"traits": self._group_traits(a, new)})
+            if life.reactivated_at is not None:
+                main = [s for s in life.subs if s.kind == "main"][-1]
+                add(life.reactivated_at + 1, "group", owner, {"traits": self._group_traits(a, main.periods[0].plan)})
+            for f, name in enumerate(cat.KEY_FEATURES):
+                ts = int(acc.adopt_ts[a, f])
+                if ts != NEVER and self.in_window(np.array([a]), np.array([ts]))[0]:
+                    add(ts, "track", owner, {"event": name, "properties": self._props_one(name, a)})
+        out.sort(key=lambda r: (r[0], r[1]))
+        return out
+
+    def _group_traits(self, a: int, plan: str) -> dict:
+        acc = self.acc
+        return {
+            "name": acc.name[a], "industry": cat.INDUSTRIES[acc.industry[a]],
+            "employees": cat.EMPLOYEE_BANDS[acc.band[a]], "plan": plan,
+            "country": cat.COUNTRIES[acc.country[a]],
+        }
+
+    def _props_one(self, name: str, a: int) -> dict:
+        r = int(self.rng.integers(0, 1 << 30))
+        return self._props(name, r, a)
+
+    def _props(self, name: str, r: int, a: int) -> dict:
+        if name == cat.INTEGRATION_INSTALLED:
+            return {"integration": cat.INTEGRATIONS[r % len(cat.INTEGRATIONS)]}
+        if name == cat.REPORT_CREATED:
+            return {"report_type": cat.REPORT_TYPES[r % len(cat.REPORT_TYPES)]}
+        if name == cat.CAMPAIGN_SENT:
+            size = 50 * (1 + int(self.acc.band[a])) ** 2
+            return {"channel": cat.CHANNELS[r % len(cat.CHANNELS)], "recipients": size + r % (size * 4)}
+        if name == cat.PROJECT_CREATED:
+            return {"template": ("blank", "onboarding", "campaign", "analytics")[r % 4]}
+        return {}
+
+    # -- days ------------------------------------------------------------------------------
+    def days(self) -> Iterator[tuple[int, list[Record]]]:
+        """Yield (day index, records sorted by receipt) for each simulated day."""
+        cursor = 0
+        for day in range(self.clock.n_days):
+            start = self.clock.day_ts(day)
+            end_ms = (start + DAY) * 1000
+            scheduled = []
+            while cursor < len(self._schedule) and self._schedule[cursor][0] < end_ms:
+                scheduled.append(self._schedule[cursor])
+                cursor += 1
+            yield day, self._day(start, scheduled)
+
+    def _day(self, start: int, scheduled: list) -> list[Record]:
+        rng, acc = self.rng, self.acc
+        lam, active_users = self._intensity(start)
+        counts = rng.poisson(lam)
+        a = np.repeat(np.arange(acc.n), counts)
+        n = a.size
+        # Time of day: mostly office hours, the rest spread over the day.
+        hours = np.where(rng.random(n) < 0.8, np.clip(rng.normal(14.0, 3.0, n), 0, 23.9), rng.uniform(0, 23.9, n))
+        ts_ms = (start * 1000 + hours * 3_600_000).astype(np.int64)
+        # Users: any teammate active by midday (users are in invitation order).
+        off = acc.user_offset
+        user = off[a] + np.floor(rng.random(n) * np.maximum(active_users[a], 1)).astype(np.int64)
+        keep = self.in_window(a, ts_ms // 1000) & (self.user_active_from[user] * 1000 <= ts_ms)
+        # Event type: the account's taste over the features it has adopted before today.
+        adopted = np.ones((acc.n, N_USAGE), dtype=bool)
+        adopted[:, :N_KEY] = acc.adopt_ts < start
+        weights = acc.feature_pref * adopted
+        cum = np.cumsum(weights[a], axis=1)
+        pick = rng.random(n) * cum[:, -1]
+        code = (cum < pick[:, None]).sum(axis=1)
+        r = rng.integers(0, 1 << 30, n)
+        a, ts_ms, user, code, r = a[keep], ts_ms[keep], user[keep], code[keep], r[keep]
+        latency = rng.integers(50, 2_500, (2, a.size))
+
+        payloads: list[tuple[int, int, str, int, dict]] = [
+            (int(t), k, "track", int(u), {"event": cat.USAGE_EVENTS[c], "properties": self._props(cat.USAGE_EVENTS[c], int(x), int(aa))})
+            for k, (t, u, c, x, aa) in enumerate(zip(ts_ms.tolist(), user.tolist(), code.tolist(), r.tolist(), a.tolist(), strict=True))
+        ]
+        sched_lat = rng.integers(50, 2_500, (2, len(scheduled)))
+        all_ts = np.concatenate([ts_ms, np.array([s[0] for s in scheduled], dtype=np.int64)])
+        all_user = [p[3] for p in payloads] + [s[3] for s in scheduled]
+        sent = all_ts + np.concatenate([latency[0], sched_lat[0]])
+        received = sent + np.concatenate([latency[1], sched_lat[1]])
+        items = payloads + [(s[0], len(payloads) + k, s[2], s[3], s[4]) for k, s in enumerate(scheduled)]
+        ts_s, sent_s, recv_s = _iso_ms(all_ts), _iso_ms(sent), _iso_ms(received)
+        ids = _uuids(rng, len(items))
+        records = []
+        track_acc, track_code, track_ms = [], [], []
+        for k, (t, _seq, kind, row, payload) in enumerate(items):
+            account = int(acc.user_account[all_user[k]])
+            msg = {
+                "anonymousId": None,
+                "context": {"groupId": account_id(account), "library": LIBRARY},
+                "messageId": ids[k],
+                "receivedAt": recv_s[k],
+                "sentAt": sent_s[k],
+                "timestamp": ts_s[k],
+                "type": kind,
+                "userId": acc.user_id(row),
+                "version": 2,
+                **payload,
+            }
+            if kind == "group":
+                msg["groupId"] = account_id(account)
+            elif kind == "track":
+                track_acc.append(account)
+                track_code.append(CODE[payload["event"]])
+                track_ms.append(t)
+            records.append(Record(int(received[k]), orjson.dumps(msg, option=_OPT) + b"\n", kind, account))
+        self._track_milestones(np.array(track_acc, dtype=np.int64), np.array(track_code, dtype=np.int64),
+                               np.array(track_ms, dtype=np.int64))
+        np.add.at(self.event_counts, np.array(track_code, dtype=np.int64), 1)
+        records.sort(key=lambda rec: rec.received_ms)
+        return records
+
+    def _track_milestones(self, a: np.ndarray, code: np.ndarray, ms: np.ndarray) -> None:
+        for name, first in self.first_ms.items():
+            mask = code == CODE[name]
+            np.minimum.at(first, a[mask], ms[mask])
+        mask = code == CODE[cat.REPORT_CREATED]
+        if not mask.any():
+            return
+        ra, rms = a[mask], ms[mask]
+        before = self.report_count.copy()
+        np.add.at(self.report_count, ra, 1)
+        crossing = np.flatnonzero((before < self.report_n) & (self.report_count >= self.report_n))
+        for acc in crossing.tolist():
+            times = np.sort(rms[ra == acc])
+            self.report_n_ms[acc] = times[self.report_n - before[acc] - 1]
