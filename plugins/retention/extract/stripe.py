@@ -23,10 +23,13 @@ never removed from ``raw``.
 
 from __future__ import annotations
 
+import argparse
+import json
 import logging
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -208,3 +211,33 @@ def ingest(
         "tables": {table: c.as_dict() for table, c in counts.items()},
     }
 
+
+
+def _cmd_stripe_ingest(args: argparse.Namespace) -> int:
+    from retention import warehouse
+    from retention.hooks.stripe import StripeHook, StripeHookError
+
+    plan = ExtractPlan(lookback=timedelta(days=args.lookback_days), full_refresh=args.day is None,
+                       full_refresh_weekday=None)
+    start = datetime.combine(args.day, time(), tzinfo=timezone.utc) if args.day else None
+    end = start + timedelta(days=1) if start else None
+    hook = StripeHook()
+    try:
+        with warehouse.connect(autocommit=True) as conn:
+            for name in args.object or STRIPE_OBJECTS:
+                print(json.dumps(ingest(hook, conn, name, plan, start, end)), flush=True)
+    except (StripeHookError, StripeExtractError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "stripe-ingest",
+        help="load Stripe objects into raw.stripe_* (connection from AIRFLOW_CONN_STRIPE_DEFAULT)",
+    )
+    p.add_argument("--object", action="append", choices=sorted(STRIPE_OBJECTS), help="repeatable; default: all")
+    p.add_argument("--day", type=date.fromisoformat, help="UTC day (YYYY-MM-DD) to extract; default: full refresh")
+    p.add_argument("--lookback-days", type=int, default=3, help="with --day: days before it to re-list")
+    p.set_defaults(func=_cmd_stripe_ingest)

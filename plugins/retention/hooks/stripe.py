@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     import stripe
 
 log = logging.getLogger(__name__)
+# The SDK logs two INFO lines per request; ours log retries (with request ids) and counts.
+logging.getLogger("stripe").setLevel(logging.WARNING)
 
 PAGE_LIMIT = 100  # Stripe's maximum page size
 
