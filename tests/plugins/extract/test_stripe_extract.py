@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import orjson
 import psycopg
 import pytest
 
@@ -153,3 +154,27 @@ def test_failure_mid_extraction_writes_nothing(conn, hook_for, tmp_path):
     assert server.stats.requests == 2
     assert conn.execute("select count(*) from raw.stripe_invoices").fetchone()[0] == 0
     assert conn.execute("select count(*) from raw.stripe_discounts_history").fetchone()[0] == 0
+
+
+def test_cli_stripe_ingest_loads_through_the_same_function(dataset, fresh_db, monkeypatch, capsys):
+    from retention import cli
+
+    with serve(dataset.root, api_key=KEY) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_STRIPE_DEFAULT", connection_json(server.base_url, KEY))
+        monkeypatch.setenv("WAREHOUSE_URL", fresh_db)
+        assert cli.main(["stripe-ingest", "--object", "coupons", "--object", "prices"]) == 0
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [orjson.loads(line)["object"] for line in printed] == ["coupons", "prices"]
+    with warehouse.connect(fresh_db) as conn:
+        assert set(raw(conn, "stripe_prices")) == dataset.ids("prices")
+        assert conn.execute("select to_regclass('raw.stripe_customers')").fetchone()[0] is None
+
+
+def test_cli_stripe_ingest_reports_a_bad_key_without_a_traceback(dataset, fresh_db, monkeypatch, capsys):
+    from retention import cli
+
+    with serve(dataset.root, api_key=KEY) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_STRIPE_DEFAULT", connection_json(server.base_url, "sk_test_wrong"))
+        monkeypatch.setenv("WAREHOUSE_URL", fresh_db)
+        assert cli.main(["stripe-ingest", "--object", "coupons"]) == 2
+    assert "rejected the API key" in capsys.readouterr().err

@@ -116,3 +116,17 @@ def test_list_pages_follows_cursors_to_the_end(tmp_path, monkeypatch):
         pages = list(StripeHook().list_pages("/v1/invoices", {}))
     assert [len(p) for p in pages] == [100, 20]
     assert [o["id"] for p in pages for o in p] == ds.newest_first("invoices")
+
+
+def test_connection_errors_back_off_then_fail_clearly(monkeypatch):
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    use_connection(monkeypatch, host=f"http://127.0.0.1:{port}", password=KEY)
+    sleeps = Sleeps()
+    hook = StripeHook(retry_policy=RetryPolicy(max_attempts=3, base_delay=0.2), sleep=sleeps)
+    with pytest.raises(StripeHookError, match=r"still failing after 3 attempts \(connection error"):
+        hook.get("/v1/customers", {})
+    assert sleeps == [0.2, 0.4]

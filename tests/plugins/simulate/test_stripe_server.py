@@ -227,3 +227,11 @@ def test_malformed_file_fails_at_start_with_file_and_line(tmp_path: Path):
     with pytest.raises(ValueError, match=r"customers.jsonl:3: expected a Stripe customer"):
         with serve(ds.root, api_key=KEY):
             pass
+
+
+def test_cli_requires_the_key_from_the_environment(dataset, monkeypatch, capsys):
+    from retention import cli
+
+    monkeypatch.delenv("STRIPE_API_KEY", raising=False)
+    assert cli.main(["stripe-server", "--data", str(dataset.root), "--port", "0"]) == 2
+    assert "set STRIPE_API_KEY" in capsys.readouterr().err
