@@ -109,8 +109,8 @@ def generate_accounts(n: int, clock: Clock, growth: float, rng: np.random.Genera
 
     # Key feature adoption: healthier accounts adopt more features, sooner.
     n_key = len(cat.KEY_FEATURES)
-    ease = np.array([0.45, 0.05, 0.25, 0.0, -0.1])  # project, integration, report, campaign, automation
-    p_adopt = np.clip(ease[None, :] + 0.85 * health[:, None] + rng.normal(0, 0.08, (n, n_key)), 0.02, 0.99)
+    ease = np.array([0.85, 0.6, 0.75, 0.45, 0.35])  # project, integration, report, campaign, automation
+    p_adopt = np.clip(ease[None, :] + 1.2 * (health[:, None] - 0.5) + rng.normal(0, 0.05, (n, n_key)), 0.02, 0.99)
     adopts = rng.random((n, n_key)) < p_adopt
     mean_delay_days = 0.3 + 25.0 * (1.0 - health)[:, None] * np.array([0.3, 1.0, 0.6, 1.3, 1.6])[None, :]
     delay = (rng.exponential(1.0, (n, n_key)) * mean_delay_days * DAY).astype(np.int64) + 600
@@ -125,7 +125,8 @@ def generate_accounts(n: int, clock: Clock, growth: float, rng: np.random.Genera
     user_account = np.repeat(np.arange(n, dtype=np.int64), n_users)
     user_offset = np.concatenate([[0], np.cumsum(n_users)]).astype(np.int64)
     user_number = (np.arange(len(user_account)) - user_offset[user_account] + 1).astype(np.int64)
-    invite_scale = (2.0 + 60.0 * (1.0 - health))[user_account] * DAY
+    # The first teammate comes soon for engaged accounts; later ones further apart.
+    invite_scale = (1.0 + 25.0 * (1.0 - health))[user_account] * (1.0 + 0.5 * np.maximum(user_number - 2, 0)) * DAY
     gaps = rng.exponential(1.0, len(user_account)) * invite_scale + 3600
     gaps[user_number == 1] = 0
     # Cumulative gaps within each account: invites arrive one after another.

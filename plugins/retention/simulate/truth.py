@@ -83,7 +83,7 @@ def mrr_rows(account: str, lines: list[CountedLine], month_ends: list[tuple[str,
 @dataclass(frozen=True)
 class BillingTruth:
     first_paid_month: str | None
-    status_at_end: str  # paying | free | trialing | past_due | churned | never_paid
+    status_at_end: str  # paying | past_due | trialing | free | discounted_to_zero | churned | never_paid
     mrr_at_end: float
     churn_date: str | None  # end of the last paid service period, for churned payers
     churn_reason: str | None
@@ -99,17 +99,18 @@ def billing_truth(
     mains = [s for s in life.subs if s.kind == "main"]
     last = mains[-1]
     current = next((p for p in last.periods if p.start <= now - 1 < p.end), None)
+    ended = last.ended_at is not None and last.ended_at <= now  # a later end is not known yet
     reason = None
     if mrr_end > 0:
         status = "past_due" if any(ln.status in ("open", "uncollectible") for ln in end_lines) else "paying"
-    elif last.ended_at is None and current is not None and current.trial:
+    elif not ended and current is not None and current.trial:
         status = "trialing"
     elif not paid:
         status = "never_paid"
-        reason = last.reason
-    elif last.ended_at is None and current is not None and current.plan == cat.FREE.key:
+        reason = last.reason if ended else None
+    elif not ended and current is not None and current.plan == cat.FREE.key:
         status, reason = "free", "downgraded_to_free"
-    elif last.ended_at is None:
+    elif not ended:
         status, reason = "discounted_to_zero", "full_discount"
     else:
         status, reason = "churned", last.reason
