@@ -148,8 +148,8 @@ class LifeSimulator:
             sub = Sub(index=len(life.subs), kind="main", created=again, metered=sub.metered)
             life.subs.append(sub)
         self._end_addons_with_main(life)
-        if rng.random() < 0.05:
-            life.manual_invoices.append(signup + int(rng.integers(5 * DAY, 200 * DAY)))
+        if rng.random() < 0.2:  # an onboarding package sold on a one-off, manually sent invoice
+            life.manual_invoices.append(signup + int(rng.integers(3 * DAY, 120 * DAY)))
         return life
 
     @staticmethod
@@ -214,7 +214,7 @@ class LifeSimulator:
             if rng.random() < 0.01:
                 period.void_first = True
             # Payment: a few renewals fail; some recover within the dunning window.
-            if rng.random() < 0.015 + 0.03 * (1.0 - h):
+            if rng.random() < 0.03 + 0.06 * (1.0 - h):
                 period.failed_until = start + DUNNING_DAYS * DAY
                 if rng.random() < 0.55:
                     period.paid_at = start + int(rng.integers(2 * DAY, (DUNNING_DAYS - 1) * DAY))

@@ -433,10 +433,10 @@ class AccountBilling:
             return "void", t, 0
         if manual:
             age = self.now - created
-            if age < 3 * DAY:
+            if age < 10 * DAY:  # still being prepared
                 t["finalized_at"] = None
                 return "draft", t, 0
-            if age < 30 * DAY:
+            if age < 30 * DAY:  # sent, due in 30 days
                 return "open", t, 0
             t["paid_at"] = created + 10 * DAY
             return "paid", t, 1
