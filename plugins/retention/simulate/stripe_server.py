@@ -355,12 +355,7 @@ class StripeApp:
     def _expand(self, obj: dict, paths: list[str]) -> dict:
         copy = orjson.loads(orjson.dumps(obj))
         for path in paths:
-            steps = path.split(".")
-            if len(steps) > MAX_EXPAND_DEPTH:
-                raise StripeApiError(
-                    400, f"You cannot expand more than {MAX_EXPAND_DEPTH} levels of a property.", param="expand"
-                )
-            self._expand_path(copy, steps, path)
+            self._expand_path(copy, path.split("."), path)
         return copy
 
     def _expand_path(self, obj: dict, steps: list[str], path: str) -> None:
@@ -403,6 +398,10 @@ def _split_params(query: list[tuple[str, str]], allowed: frozenset[str]) -> tupl
     expand: list[str] = []
     for key, value in query:
         if key == "expand" or (key.startswith("expand[") and key.endswith("]")):
+            if value.count(".") >= MAX_EXPAND_DEPTH:  # counted as sent, `data.` included
+                raise StripeApiError(
+                    400, f"You cannot expand more than {MAX_EXPAND_DEPTH} levels of a property.", param="expand"
+                )
             expand.append(value)
         elif key in allowed:
             params[key] = value
@@ -519,7 +518,6 @@ class _Server(ThreadingHTTPServer):
 class RunningStripeServer:
     base_url: str
     stats: ServerStats
-    data: StripeData
 
 
 @contextmanager
@@ -544,7 +542,7 @@ def serve(
     thread = threading.Thread(target=server.serve_forever, name="stripe-server", daemon=True)
     thread.start()
     try:
-        yield RunningStripeServer(f"http://{host}:{server.server_port}", app.stats, app.data)
+        yield RunningStripeServer(f"http://{host}:{server.server_port}", app.stats)
     finally:
         server.shutdown()
         server.server_close()

@@ -110,6 +110,11 @@ def test_equality_filters(client, dataset):
     assert set(ids(invoices)) == dataset.ids("invoices", customer="cus_0003")
     prices = client.v1.prices.list(params={"product": "prod_pro"})
     assert set(ids(prices)) == dataset.ids("prices", product="prod_pro")
+    assert ids(client.v1.customers.list(params={"email": "billing2@example.com"})) == ["cus_0002"]
+    assert len(client.v1.products.list(params={"active": True}).data) == 2
+    assert client.v1.products.list(params={"active": False}).data == []
+    with pytest.raises(stripe.InvalidRequestError, match="Invalid status"):
+        client.v1.subscriptions.list(params={"status": "gone"})
 
 
 def test_expand_discounts_and_customer_on_list(client, dataset):
@@ -141,6 +146,8 @@ def test_expand_rejects_unexpandable_and_unprefixed_list_paths(client):
         client.v1.customers.retrieve("cus_0000", params={"expand": ["email"]})
     with pytest.raises(stripe.InvalidRequestError, match="must start with 'data.'"):
         client.v1.subscriptions.list(params={"expand": ["customer"]})
+    with pytest.raises(stripe.InvalidRequestError, match="more than 4 levels"):
+        client.v1.subscriptions.list(params={"expand": ["data.items.data.price.product"]})
 
 
 def test_retrieve_by_id_and_404_resource_missing(client, dataset):
