@@ -17,7 +17,7 @@ from retention.simulate import catalogue as cat
 from retention.simulate.accounts import NEVER, Accounts
 from retention.simulate.timeline import DAY, Clock, add_months
 
-DUNNING_DAYS = 21  # failed renewals are retried for this long, then the subscription is canceled
+DUNNING_DAYS = 30  # failed renewals are retried for this long, then the subscription is canceled
 VOLUNTARY_REASONS = ("unused", "too_expensive", "switched_service", "missing_features")
 
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from retention.simulate import catalogue as cat
-from retention.simulate.lifecycle import Life
+from retention.simulate.lifecycle import DUNNING_DAYS, Life
 from retention.simulate.timeline import DAY
 
-DUNNING_WINDOW = 30 * DAY
+DUNNING_WINDOW = DUNNING_DAYS * DAY  # METRICS.md default, equal to the simulated Stripe retry period
 MRR_HEADER = ("account_id", "month", "mrr_cents", "contract_mrr_cents", "paid_seats", "plans")
 ACCOUNT_HEADER = (
     "account_id", "customer_id", "company_name", "industry", "employees", "country", "signup_at",
@@ -101,7 +101,7 @@ def billing_truth(
     current = next((p for p in last.periods if p.start <= now - 1 < p.end), None)
     ended = last.ended_at is not None and last.ended_at <= now  # a later end is not known yet
     reason = None
-    if mrr_end > 0:
+    if mrr_end > 0 and not ended:
         status = "past_due" if any(ln.status in ("open", "uncollectible") for ln in end_lines) else "paying"
     elif not ended and current is not None and current.trial:
         status = "trialing"
@@ -114,10 +114,9 @@ def billing_truth(
         status, reason = "discounted_to_zero", "full_discount"
     else:
         status, reason = "churned", last.reason
-    churn_date = None
-    ended = [ln.end for ln in paid if ln.end <= now]
-    if status in ("free", "churned", "discounted_to_zero") and ended:
-        churn_date = day_of(max(ended))
+    # Churned: the end of the last paid service period, which for a mid-period
+    # cancellation can lie after the end date (the month-end MRR then still counts it).
+    churn_date = day_of(max(ln.end for ln in paid)) if status in ("free", "churned", "discounted_to_zero") else None
     return BillingTruth(
         first_paid_month=paying_months[0] if paying_months else None,
         status_at_end=status,
