@@ -1,0 +1,74 @@
+"""
+### transform_dbt
+
+Builds the dbt project (`dbt_project/`: staging, intermediate, marts) after fresh raw
+data lands: Stripe invoices and product events (their ingestion DAGs update the raw
+Assets). Rendered by astronomer-cosmos as one task group with one task per model (and
+seed), each model's data tests running right after it (`TestBehavior.AFTER_EACH`), so a
+failing test stops everything downstream of that model.
+
+* **Profile:** built at run time from the Airflow connection `warehouse`
+  (`retention.dbt.warehouse_profile_mapping`); no credentials in the DAG or in dbt files.
+* **Rendering:** from the committed `dbt_project/dbt_ls.json` (Cosmos `DBT_LS_FILE`), so
+  parsing this file runs no dbt, opens no connection and touches no network. Refresh it
+  with `python -m retention.dbt` after changing models.
+* **Outputs:** every model task emits no Cosmos dataset; the last task updates the Asset
+  `marts` (`warehouse://marts`) that the quality gate and the sync schedule on.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import Asset, dag, task
+from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import LoadMode, TestBehavior
+
+from retention import dbt as retention_dbt
+from retention.airflow_defaults import DEFAULT_ARGS, RAW_ASSETS
+from retention.config import WAREHOUSE_CONN_ID
+
+MARTS_ASSET = Asset(name="marts", uri="warehouse://marts", group="marts")
+
+
+@dag(
+    dag_id="transform_dbt",
+    doc_md=__doc__,
+    schedule=[RAW_ASSETS["stripe_invoices"], RAW_ASSETS["events"]],
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["dbt", "marts", "retention"],
+)
+def transform_dbt():
+    dbt = DbtTaskGroup(
+        group_id="dbt",
+        project_config=ProjectConfig(dbt_project_path=retention_dbt.project_dir()),
+        profile_config=ProfileConfig(
+            profile_name="retention",
+            target_name="warehouse",
+            profile_mapping=retention_dbt.warehouse_profile_mapping(WAREHOUSE_CONN_ID),
+        ),
+        execution_config=ExecutionConfig(dbt_executable_path=retention_dbt.dbt_executable()),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_LS_FILE,
+            dbt_ls_path=retention_dbt.ls_file(),
+            test_behavior=TestBehavior.AFTER_EACH,
+            # a test on two models (relationships) gets its own task after both of them
+            should_detach_multiple_parents_tests=True,
+            emit_datasets=False,
+        ),
+        operator_args={"install_deps": False},
+        default_args=DEFAULT_ARGS,
+    )
+
+    @task(outlets=[MARTS_ASSET])
+    def publish_marts() -> str:
+        """Mark the marts as refreshed (downstream DAGs schedule on this Asset)."""
+        return "marts"
+
+    dbt >> publish_marts()
+
+
+transform_dbt_dag = transform_dbt()
