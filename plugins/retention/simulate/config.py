@@ -20,13 +20,13 @@ class Preset:
     accounts: int
     months: int
     events_per_active_seat_day: float  # mean track events per active seat per weekday
-    max_lines_per_file: int  # Segment splits a day into several files beyond this
+    max_lines_per_file: int  # a day is split into several files beyond this (bounds memory)
 
 
 PRESETS: dict[str, Preset] = {
     "tiny": Preset(accounts=30, months=6, events_per_active_seat_day=1.2, max_lines_per_file=2_000),
-    "demo": Preset(accounts=500, months=12, events_per_active_seat_day=6.5, max_lines_per_file=50_000),
-    "large": Preset(accounts=10_000, months=24, events_per_active_seat_day=1.4, max_lines_per_file=100_000),
+    "demo": Preset(accounts=500, months=12, events_per_active_seat_day=6.5, max_lines_per_file=10_000),
+    "large": Preset(accounts=10_000, months=24, events_per_active_seat_day=1.4, max_lines_per_file=10_000),
 }
 
 

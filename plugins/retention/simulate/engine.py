@@ -213,14 +213,12 @@ def _write_events(
     gen = EventGenerator(accounts, lives, clock, cfg.spec.events_per_active_seat_day, cfg.report_milestone_n,
                          _rng(cfg.seed, "events"))
     injector = FaultInjector(cfg.bad_input_rate, _rng(cfg.seed, "faults"), accounts.signup_ts, cfg.gzip_level)
-    writer = SegmentWriter(root, SOURCE_ID, cfg.spec.max_lines_per_file, injector)
+    writer = SegmentWriter(root, SOURCE_ID, injector)
     by_kind = {"track": 0, "identify": 0, "group": 0}
     by_event = dict.fromkeys(cat.ALL_EVENTS, 0)
     progress = _Progress()
-    for day, records in gen.days():
-        if not records:
-            continue
-        writer.write_day(clock.day_ts(day), records)
+    for day, records in gen.files(cfg.spec.max_lines_per_file):
+        writer.write_file(clock.day_ts(day), records)
         for rec in records:
             by_kind[rec.kind] += 1
         if progress.due():

@@ -177,8 +177,10 @@ class EventGenerator:
         return {}
 
     # -- days ------------------------------------------------------------------------------
-    def days(self) -> Iterator[tuple[int, list[Record]]]:
-        """Yield (day index, records sorted by receipt) for each simulated day."""
+    def files(self, max_lines: int) -> Iterator[tuple[int, list[Record]]]:
+        """Yield (day index, records) per event file: a day's messages in order of receipt,
+        at most ``max_lines`` per file. Only one file's messages exist as Python objects at
+        a time; the rest of the day is a few numpy arrays, so memory does not grow with scale."""
         cursor = 0
         for day in range(self.clock.n_days):
             start = self.clock.day_ts(day)
@@ -187,13 +189,14 @@ class EventGenerator:
             while cursor < len(self._schedule) and self._schedule[cursor][0] < end_ms:
                 scheduled.append(self._schedule[cursor])
                 cursor += 1
-            yield day, self._day(start, scheduled)
+            for records in self._day(start, scheduled, max_lines):
+                yield day, records
 
-    def _day(self, start: int, scheduled: list) -> list[Record]:
+    def _usage(self, start: int) -> tuple[np.ndarray, ...]:
+        """Random usage of one day: (account, timestamp ms, user row, usage event index, property seed)."""
         rng, acc = self.rng, self.acc
         lam, active_users = self._intensity(start)
-        counts = rng.poisson(lam)
-        a = np.repeat(np.arange(acc.n), counts)
+        a = np.repeat(np.arange(acc.n), rng.poisson(lam))
         n = a.size
         # Time of day: mostly office hours, the rest spread over the day.
         hours = np.where(rng.random(n) < 0.8, np.clip(rng.normal(14.0, 3.0, n), 0, 23.9), rng.uniform(0, 23.9, n))
@@ -205,54 +208,56 @@ class EventGenerator:
         # Event type: the account's taste over the features it has adopted before today.
         adopted = np.ones((acc.n, N_USAGE), dtype=bool)
         adopted[:, :N_KEY] = acc.adopt_ts < start
-        weights = acc.feature_pref * adopted
-        cum = np.cumsum(weights[a], axis=1)
+        cum = np.cumsum((acc.feature_pref * adopted)[a], axis=1)
         pick = rng.random(n) * cum[:, -1]
         code = (cum < pick[:, None]).sum(axis=1)
         r = rng.integers(0, 1 << 30, n)
-        a, ts_ms, user, code, r = a[keep], ts_ms[keep], user[keep], code[keep], r[keep]
-        latency = rng.integers(50, 2_500, (2, a.size))
+        return a[keep], ts_ms[keep], user[keep], code[keep], r[keep]
 
-        payloads: list[tuple[int, int, str, int, dict]] = [
-            (int(t), k, "track", int(u), {"event": cat.USAGE_EVENTS[c], "properties": self._props(cat.USAGE_EVENTS[c], int(x), int(aa))})
-            for k, (t, u, c, x, aa) in enumerate(zip(ts_ms.tolist(), user.tolist(), code.tolist(), r.tolist(), a.tolist(), strict=True))
-        ]
-        sched_lat = rng.integers(50, 2_500, (2, len(scheduled)))
+    def _day(self, start: int, scheduled: list, max_lines: int) -> Iterator[list[Record]]:
+        rng, acc = self.rng, self.acc
+        a, ts_ms, user, code, r = self._usage(start)
+        n_usage = a.size
+        # Usage events first, then the scheduled ones; codes index cat.ALL_EVENTS (-1: not a track).
         all_ts = np.concatenate([ts_ms, np.array([s[0] for s in scheduled], dtype=np.int64)])
-        all_user = [p[3] for p in payloads] + [s[3] for s in scheduled]
-        sent = all_ts + np.concatenate([latency[0], sched_lat[0]])
-        received = sent + np.concatenate([latency[1], sched_lat[1]])
-        items = payloads + [(s[0], len(payloads) + k, s[2], s[3], s[4]) for k, s in enumerate(scheduled)]
-        ts_s, sent_s, recv_s = _iso_ms(all_ts), _iso_ms(sent), _iso_ms(received)
-        ids = _uuids(rng, len(items))
-        records = []
-        track_acc, track_code, track_ms = [], [], []
-        for k, (t, _seq, kind, row, payload) in enumerate(items):
-            account = int(acc.user_account[all_user[k]])
-            msg = {
-                "anonymousId": None,
-                "context": {"groupId": account_id(account), "library": LIBRARY},
-                "messageId": ids[k],
-                "receivedAt": recv_s[k],
-                "sentAt": sent_s[k],
-                "timestamp": ts_s[k],
-                "type": kind,
-                "userId": acc.user_id(row),
-                "version": 2,
-                **payload,
-            }
-            if kind == "group":
-                msg["groupId"] = account_id(account)
-            elif kind == "track":
-                track_acc.append(account)
-                track_code.append(CODE[payload["event"]])
-                track_ms.append(t)
-            records.append(Record(int(received[k]), orjson.dumps(msg, option=_OPT) + b"\n", kind, account))
-        self._track_milestones(np.array(track_acc, dtype=np.int64), np.array(track_code, dtype=np.int64),
-                               np.array(track_ms, dtype=np.int64))
-        np.add.at(self.event_counts, np.array(track_code, dtype=np.int64), 1)
-        records.sort(key=lambda rec: rec.received_ms)
-        return records
+        all_user = np.concatenate([user, np.array([s[3] for s in scheduled], dtype=np.int64)])
+        sched_code = [CODE[s[4]["event"]] if s[2] == "track" else -1 for s in scheduled]
+        all_code = np.concatenate([code, np.array(sched_code, dtype=np.int64)])
+        sent = all_ts + rng.integers(50, 2_500, all_ts.size)
+        received = sent + rng.integers(50, 2_500, all_ts.size)
+        track = all_code >= 0
+        self._track_milestones(acc.user_account[all_user[track]], all_code[track], all_ts[track])
+        np.add.at(self.event_counts, all_code[track], 1)
+        order = np.argsort(received, kind="stable")
+        for lo in range(0, order.size, max_lines):
+            idx = order[lo : lo + max_lines]
+            ts_s, sent_s, recv_s = _iso_ms(all_ts[idx]), _iso_ms(sent[idx]), _iso_ms(received[idx])
+            ids = _uuids(rng, idx.size)
+            records = []
+            for j, k in enumerate(idx.tolist()):
+                row = int(all_user[k])
+                account = int(acc.user_account[row])
+                if k < n_usage:
+                    name = cat.USAGE_EVENTS[code[k]]
+                    kind, payload = "track", {"event": name, "properties": self._props(name, int(r[k]), account)}
+                else:
+                    _, _, kind, _, payload = scheduled[k - n_usage]
+                msg = {
+                    "anonymousId": None,
+                    "context": {"groupId": account_id(account), "library": LIBRARY},
+                    "messageId": ids[j],
+                    "receivedAt": recv_s[j],
+                    "sentAt": sent_s[j],
+                    "timestamp": ts_s[j],
+                    "type": kind,
+                    "userId": acc.user_id(row),
+                    "version": 2,
+                    **payload,
+                }
+                if kind == "group":
+                    msg["groupId"] = account_id(account)
+                records.append(Record(int(received[k]), orjson.dumps(msg, option=_OPT) + b"\n", kind, account))
+            yield records
 
     def _track_milestones(self, a: np.ndarray, code: np.ndarray, ms: np.ndarray) -> None:
         for name, first in self.first_ms.items():

@@ -47,27 +47,23 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) 
 class SegmentWriter:
     """``events/segment-logs/<source_id>/<day_epoch_ms>/<epoch_ms>.<hash>.gz``.
 
-    One folder per UTC day of receipt; a day is split into files of at most
-    ``max_lines`` clean records, each named after the time it was flushed (just after
-    its last record was received) and a hash of its content.
+    One folder per UTC day of receipt, one file per batch of records (a day is split
+    into several batches once it is large), each named after the time it was flushed
+    (just after its last record was received) and a hash of its clean content.
     """
 
-    def __init__(self, out: Path, source_id: str, max_lines: int, injector: FaultInjector):
+    def __init__(self, out: Path, source_id: str, injector: FaultInjector):
         self.out = out
         self.base = Path("events") / "segment-logs" / source_id
-        self.max_lines = max_lines
         self.injector = injector
         self.files = 0
         self.bytes = 0
 
-    def write_day(self, day_ts: int, records: list[Record]) -> None:
-        folder = self.base / str(day_ts * 1000)
-        for start in range(0, len(records), self.max_lines):
-            chunk = records[start : start + self.max_lines]
-            digest = hashlib.blake2b(b"".join(r.line for r in chunk), digest_size=4).hexdigest()
-            rel = folder / f"{chunk[-1].received_ms + 1000}.{digest}.gz"
-            data = self.injector.build(rel.as_posix(), chunk)
-            (self.out / rel).parent.mkdir(parents=True, exist_ok=True)
-            (self.out / rel).write_bytes(data)
-            self.files += 1
-            self.bytes += len(data)
+    def write_file(self, day_ts: int, records: list[Record]) -> None:
+        digest = hashlib.blake2b(b"".join(r.line for r in records), digest_size=4).hexdigest()
+        rel = self.base / str(day_ts * 1000) / f"{records[-1].received_ms + 1000}.{digest}.gz"
+        data = self.injector.build(rel.as_posix(), records)
+        (self.out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (self.out / rel).write_bytes(data)
+        self.files += 1
+        self.bytes += len(data)
