@@ -181,3 +181,29 @@ def run_dbt(url: str, target_dir: Path, *args: str) -> subprocess.CompletedProce
 def build_finance(url: str, target_dir: Path) -> subprocess.CompletedProcess:
     """`dbt build` of the billing side only (staging/stripe, intermediate and marts/finance)."""
     return run_dbt(url, target_dir, "build", "--select", *FINANCE_SELECTION)
+
+
+def ingest_simulated_stripe(url: str, company_dir: Path) -> None:
+    """Land a `retention simulate` company's Stripe objects in raw the production way: the
+    local Stripe server serves its files, the ingestion's extract + load read them."""
+    from datetime import timedelta
+
+    from retention.extract.stripe import STRIPE_OBJECTS as INGESTED, ExtractPlan, ingest
+    from retention.hooks.stripe import StripeHook, connection_json
+    from retention.simulate.stripe_server import serve
+
+    key = "sk_test_finance"
+    with serve(company_dir, api_key=key) as server:
+        previous = os.environ.get("AIRFLOW_CONN_STRIPE_DEFAULT")
+        os.environ["AIRFLOW_CONN_STRIPE_DEFAULT"] = connection_json(server.base_url, key)
+        try:
+            hook = StripeHook()
+            plan = ExtractPlan(lookback=timedelta(days=3), full_refresh=True, full_refresh_weekday=None)
+            with warehouse.connect(url, autocommit=True) as conn:
+                for name in INGESTED:
+                    ingest(hook, conn, name, plan, None, None)
+        finally:
+            if previous is None:
+                os.environ.pop("AIRFLOW_CONN_STRIPE_DEFAULT")
+            else:
+                os.environ["AIRFLOW_CONN_STRIPE_DEFAULT"] = previous
