@@ -91,10 +91,26 @@ def _gunzip(chunks: Iterator[bytes], digest: Digest) -> Iterator[bytes | RawReco
         yield RawRecord(line=0, error="truncated_gzip", detail=f"gzip stream ends early, at compressed byte {digest.size}")
 
 
-def iter_lines(
-    fobj: IO[bytes], digest: Digest, *, gzipped: bool, skip_blank: bool = True
-) -> Iterator[RawRecord]:
-    """Text lines (without the newline) of a JSON Lines or CSV file, 1-based ``line``."""
+@dataclass(slots=True)
+class LineBatch:
+    """The complete lines (without newlines) of one decompressed piece of a file.
+
+    ``first_line`` is the 1-based number of ``lines[0]`` and ``first_offset`` its byte
+    offset in the decompressed text; blank lines are included so numbers stay exact.
+    """
+
+    first_line: int
+    first_offset: int
+    lines: list[bytes]
+
+
+def iter_line_batches(fobj: IO[bytes], digest: Digest, *, gzipped: bool) -> Iterator[LineBatch | RawRecord]:
+    """Lines of a text file, a batch per decompressed piece (about 1 MiB), in file order.
+
+    A damaged gzip stream ends the iteration with one ``truncated_gzip`` record carrying
+    the partial line. A last line without a newline counts unless it is blank. Batches
+    let the caller run a tight loop per line.
+    """
     chunks = read_chunks(fobj, digest)
     pieces: Iterator[bytes | RawRecord] = _gunzip(chunks, digest) if gzipped else chunks
     carry = b""
@@ -105,13 +121,28 @@ def iter_lines(
             return
         lines = (carry + piece).split(b"\n") if carry else piece.split(b"\n")
         carry = lines.pop()
-        for raw in lines:
-            line_no += 1
+        if lines:
+            yield LineBatch(line_no + 1, offset, lines)
+            line_no += len(lines)
+            offset += sum(map(len, lines)) + len(lines)
+    if carry.strip():
+        yield LineBatch(line_no + 1, offset, [carry])
+
+
+def iter_lines(
+    fobj: IO[bytes], digest: Digest, *, gzipped: bool, skip_blank: bool = True
+) -> Iterator[RawRecord]:
+    """Text lines (without the newline) of a JSON Lines or CSV file, 1-based ``line``."""
+    for batch in iter_line_batches(fobj, digest, gzipped=gzipped):
+        if isinstance(batch, RawRecord):
+            yield batch
+            return
+        line_no, offset = batch.first_line, batch.first_offset
+        for raw in batch.lines:
             if not skip_blank or raw.strip():
                 yield RawRecord(line=line_no, data=raw, byte_offset=offset)
+            line_no += 1
             offset += len(raw) + 1
-    if carry.strip():
-        yield RawRecord(line=line_no + 1, data=carry, byte_offset=offset)
 
 
 def iter_csv(fobj: IO[bytes], digest: Digest, *, gzipped: bool) -> Iterator[RawRecord]:

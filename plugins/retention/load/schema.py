@@ -11,6 +11,7 @@ a unique constraint on ``raw.events`` itself would have to include the partition
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import psycopg
@@ -134,6 +135,15 @@ def ensure_schema(conn: psycopg.Connection) -> None:
 
 def partition_name(month: date) -> str:
     return f"events_p{month:%Y%m}"
+
+
+def month_partitions(conn: psycopg.Connection) -> set[tuple[int, int]]:
+    """(year, month) of every monthly partition of ``raw.events`` that exists."""
+    names = conn.execute(
+        "select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid "
+        "where i.inhparent = 'raw.events'::regclass"
+    ).fetchall()
+    return {(int(n[8:12]), int(n[12:14])) for (n,) in names if re.fullmatch(r"events_p[0-9]{6}", n)}
 
 
 def ensure_month_partitions(conn: psycopg.Connection, months: set[date]) -> list[str]:

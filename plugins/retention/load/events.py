@@ -1,0 +1,339 @@
+"""Segment event files -> ``raw.events`` / ``raw.identifies`` / ``raw.groups``, in one pass.
+
+Runs inside the caller's per-file transaction (:func:`retention.load.loader.load_file`).
+The bulk of a file (``track`` rows) is written once: validated rows are formatted as
+COPY text in Python and streamed straight into ``raw.events``. What dedup needs is
+small and goes to spool files (memory-bounded, on disk when large) on the side:
+
+* ``ids``: ``message_id, type, timestamp, line, account_id`` of every valid row;
+* ``traits``: the identify / group rows (about 2% of a Segment log);
+* ``rejects``: quarantine rows with their reason, line and byte offset.
+
+Then, on the server: the ids are copied to a temporary table and inserted into
+``raw.event_ids``. When no id is already known (the usual case) that plain insert
+succeeds and every streamed row stays. Otherwise (a unique violation, or a later file
+of the source is already loaded) the insert is redone in line order with ``on conflict
+do nothing``, so the first row by (file uri, line) wins, and the track rows it dropped
+are deleted again from ``raw.events`` by ``(account_id, timestamp, _file_id, _line)``,
+which the ``(account_id, timestamp)`` index finds.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections import Counter
+from collections.abc import Iterable
+from datetime import date
+from typing import IO, Any
+
+import orjson
+import psycopg
+
+from retention.load import schema
+from retention.load.landing import LandedFile
+from retention.load.manifest import FileCounts, later_file_loaded, preview, uncount
+from retention.load.readers import Digest, LineBatch, RawRecord, iter_csv, iter_line_batches, iter_parquet
+from retention.load.records import Reject, Rules, decode_json, flat_to_segment, segment_row
+
+SPOOL_MEMORY_BYTES = 8 << 20  # a spool moves to a temporary file beyond this
+WRITE_BYTES = 1 << 20  # COPY data is sent in pieces of about this size
+NULL = "\\N"
+
+_EVENT_COLUMNS = (
+    "message_id, type, event, user_id, anonymous_id, account_id, timestamp, received_at, "
+    "properties, context, _file_id, _line"
+)
+_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]")
+
+
+def copy_text(value: str | None) -> str:
+    """``value`` as one field of COPY text format (``\\N`` for NULL)."""
+    if value is None:
+        return NULL
+    if _NEEDS_ESCAPE.search(value) is None:
+        return value
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _json(value: dict[str, Any] | None) -> bytes:
+    """A JSON object as a COPY text field: orjson escapes control characters, so only
+    backslashes need doubling."""
+    if value is None:
+        return b"\\N"
+    text = orjson.dumps(value)
+    return text.replace(b"\\", b"\\\\") if b"\\" in text else text
+
+
+class Spool:
+    """COPY text lines kept for later: in memory while small, then in a temporary file."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self._file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)
+
+    def write(self, lines: list[bytes]) -> None:
+        if lines:
+            self.rows += len(lines)
+            self._file.write(b"".join(lines))
+
+    def copy_into(self, conn: psycopg.Connection, statement: str) -> None:
+        self._file.seek(0)
+        with conn.cursor().copy(statement) as copy:
+            while data := self._file.read(WRITE_BYTES):
+                copy.write(data)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class _EventStream:
+    """The COPY into ``raw.events`` plus the three spools of one file.
+
+    The COPY is reopened when a row needs a month partition that does not exist yet
+    (DDL cannot run while a COPY is open on the connection).
+    """
+
+    def __init__(self, conn: psycopg.Connection, file_id: int, uri: str) -> None:
+        self.conn = conn
+        self.file_id = file_id
+        self.ids, self.traits, self.rejects = Spool(), Spool(), Spool()
+        self.rejected: Counter[str] = Counter()
+        self.months = schema.month_partitions(conn)
+        self._tail = f"\t{file_id}\t".encode()
+        self._reject_head = f"{file_id}\t{copy_text(uri)}\t"
+        self._copy: Any = None
+        self._copy_cm: Any = None
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+
+    # -- rows --------------------------------------------------------------------
+
+    def add(self, row: tuple[Any, ...], line: int, ids: list[bytes], traits: list[bytes]) -> None:
+        """Route one validated row (see :func:`records.segment_row`)."""
+        mid, kind, event, user_id, anonymous_id, account_id, ts, ts_text, received_text, body, context = row
+        if _NEEDS_ESCAPE.search(f"{mid}{event}{user_id}{anonymous_id}{account_id}") is not None:
+            mid, event, account_id = copy_text(mid), copy_text(event), copy_text(account_id)
+            user_id, anonymous_id = copy_text(user_id), copy_text(anonymous_id)
+        else:
+            user_id = NULL if user_id is None else user_id
+            anonymous_id = NULL if anonymous_id is None else anonymous_id
+        ids.append(f"{mid}\t{kind}\t{ts_text}\t{line}\t{account_id}\n".encode())
+        if kind != "track":
+            traits.append(
+                f"{kind}\t{mid}\t{user_id}\t{account_id}\t{ts_text}\t{line}\t".encode() + _json(body) + b"\n"
+            )
+            return
+        if (ts.year, ts.month) not in self.months:
+            self._add_partition(date(ts.year, ts.month, 1))
+        piece = (
+            f"{mid}\ttrack\t{event}\t{user_id}\t{anonymous_id}\t{account_id}\t{ts_text}\t{received_text}\t".encode()
+            + _json(body) + b"\t" + _json(context) + self._tail + b"%d\n" % line
+        )
+        self._pending.append(piece)
+        self._pending_bytes += len(piece)
+        if self._pending_bytes >= WRITE_BYTES:
+            self._flush()
+
+    def reject(self, line: int, offset: int | None, reason: str, detail: str, raw: bytes | str | None) -> None:
+        self.rejected[reason] += 1
+        self.rejects.write([
+            f"{self._reject_head}{line}\t{NULL if offset is None else offset}\t{reason}\t"
+            f"{copy_text(detail)}\t{copy_text(preview(raw))}\n".encode()
+        ])
+
+    # -- the COPY into raw.events ----------------------------------------------------
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        if self._copy is None:
+            self._copy_cm = self.conn.cursor().copy(f"copy raw.events ({_EVENT_COLUMNS}) from stdin")
+            self._copy = self._copy_cm.__enter__()
+        self._copy.write(b"".join(self._pending))
+        self._pending.clear()
+        self._pending_bytes = 0
+
+    def end_copy(self) -> None:
+        self._flush()
+        if self._copy_cm is not None:
+            cm, self._copy_cm, self._copy = self._copy_cm, None, None
+            cm.__exit__(None, None, None)
+
+    def _add_partition(self, month: date) -> None:
+        self.end_copy()
+        schema.ensure_month_partitions(self.conn, {month})
+        self.months.add((month.year, month.month))
+
+    def close(self) -> None:
+        for spool in (self.ids, self.traits, self.rejects):
+            spool.close()
+
+
+# --- reading ----------------------------------------------------------------------
+
+
+def _stream_json_lines(stream: _EventStream, batches: Iterable[LineBatch | RawRecord], rules: Rules) -> None:
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    for batch in batches:
+        if isinstance(batch, RawRecord):  # the gzip stream is damaged: the rest is lost
+            stream.reject(batch.line, batch.byte_offset, batch.error or "truncated_gzip", batch.detail or "", batch.preview)
+            continue
+        ids: list[bytes] = []
+        traits: list[bytes] = []
+        line = batch.first_line - 1
+        offset = batch.first_offset
+        for raw in batch.lines:
+            line += 1
+            start, offset = offset, offset + len(raw) + 1
+            if not raw or raw.isspace():
+                continue
+            try:
+                if b"\\u0000" in raw or b"\x00" in raw:
+                    decode_json(raw)  # raises invalid_utf8
+                try:
+                    msg = loads(raw)
+                except decode_error:
+                    msg = decode_json(raw)  # raises the precise reason
+                stream.add(segment_row(msg, rules), line, ids, traits)
+            except Reject as reject:
+                stream.reject(line, start, reject.reason, reject.detail, raw)
+        stream.ids.write(ids)
+        stream.traits.write(traits)
+
+
+def _stream_rows(stream: _EventStream, records: Iterable[RawRecord], rules: Rules) -> None:
+    """CSV / Parquet event rows (Segment field names as columns)."""
+    for rec in records:
+        ids: list[bytes] = []
+        traits: list[bytes] = []
+        try:
+            if rec.error is not None:
+                raise Reject(rec.error, rec.detail or rec.error)
+            stream.add(segment_row(flat_to_segment(rec.fields or {}), rules), rec.line, ids, traits)
+        except Reject as reject:
+            raw: Any = rec.preview
+            if raw is None and rec.fields is not None:
+                raw = orjson.dumps(rec.fields, default=str)
+            stream.reject(rec.line, rec.byte_offset, reject.reason, reject.detail, raw)
+        stream.ids.write(ids)
+        stream.traits.write(traits)
+
+
+# --- publishing -------------------------------------------------------------------
+
+def _supersede(conn: psycopg.Connection, uri: str) -> int:
+    """Backfill: drop kept messages of ``_ids`` that came from a file sorting after ``uri``.
+
+    Loading files in uri order keeps the first row by (file uri, line). When an earlier
+    file arrives after later ones were loaded (a backfill), its rows win over theirs, so
+    the outcome is the same whatever order the files were loaded in.
+    """
+    conn.execute(
+        "create temp table _superseded on commit drop as "
+        "select e.message_id, e.type, e.timestamp, e._file_id from raw.event_ids e "
+        "join _ids s on s.message_id = e.message_id "
+        "join raw.load_manifest m on m.file_id = e._file_id where m.uri > %s",
+        (uri,),
+    )
+    conn.execute("delete from raw.event_ids e using _superseded x where e.message_id = x.message_id")
+    conn.execute(
+        "delete from raw.events e using _superseded x where x.type = 'track' "
+        "and e.message_id = x.message_id and e.timestamp = x.timestamp and e._file_id = x._file_id"
+    )
+    for table, kind in (("identifies", "identify"), ("groups", "group")):
+        conn.execute(
+            f"delete from raw.{table} e using _superseded x where x.type = %s and e.message_id = x.message_id",
+            (kind,),
+        )
+    per_file = conn.execute("select _file_id, count(*) from _superseded group by 1").fetchall()
+    return uncount(conn, per_file)
+
+
+_INSERT_IDS = (
+    "insert into raw.event_ids (message_id, type, timestamp, _file_id, _line) "
+    "select message_id, type, timestamp, %(fid)s, _line from _ids"
+)
+
+
+def _keep_first(conn: psycopg.Connection, file_id: int, rows: int, *, fast: bool) -> int:
+    """Insert ``_ids`` into ``raw.event_ids``; return how many were kept.
+
+    Fills ``_dropped`` with the rows not kept and deletes their track rows again.
+    """
+    conn.execute("create temp table _dropped (_line bigint, type text, timestamp timestamptz, account_id text) on commit drop")
+    if fast:
+        try:
+            with conn.transaction():  # a savepoint: a known id undoes only this insert
+                conn.execute(_INSERT_IDS, {"fid": file_id})
+            return rows
+        except psycopg.errors.UniqueViolation:
+            pass
+    conn.execute(
+        f"with kept as ({_INSERT_IDS} order by _line on conflict (message_id) do nothing returning _line) "
+        "insert into _dropped select i._line, i.type, i.timestamp, i.account_id from _ids i "
+        "where not exists (select 1 from kept k where k._line = i._line)",
+        {"fid": file_id},
+    )
+    conn.execute("analyze _dropped")
+    conn.execute(
+        "delete from raw.events e using _dropped d where d.type = 'track' and e.account_id = d.account_id "
+        "and e.timestamp = d.timestamp and e._file_id = %s and e._line = d._line",
+        (file_id,),
+    )
+    dropped = conn.execute("select count(*) from _dropped").fetchone()[0]
+    return rows - dropped
+
+
+def _publish(conn: psycopg.Connection, stream: _EventStream, file_id: int, uri: str) -> tuple[int, int]:
+    """Dedup through ``raw.event_ids`` and write identifies / groups: (kept, superseded)."""
+    if not stream.ids.rows:
+        return 0, 0
+    conn.execute(
+        "create temp table _ids (message_id text, type text, timestamp timestamptz, _line bigint, "
+        "account_id text) on commit drop"
+    )
+    stream.ids.copy_into(conn, "copy _ids from stdin")
+    superseded = 0
+    backfill = later_file_loaded(conn, "events", uri)
+    if backfill:
+        superseded = _supersede(conn, uri)
+    kept = _keep_first(conn, file_id, stream.ids.rows, fast=not backfill)
+    if stream.traits.rows:
+        conn.execute(
+            "create temp table _traits (type text, message_id text, user_id text, account_id text, "
+            "timestamp timestamptz, _line bigint, traits jsonb) on commit drop"
+        )
+        stream.traits.copy_into(conn, "copy _traits from stdin")
+        for table, kind in (("identifies", "identify"), ("groups", "group")):
+            conn.execute(
+                f"insert into raw.{table} (message_id, user_id, account_id, timestamp, traits, _file_id, _line) "
+                "select message_id, user_id, account_id, timestamp, traits, %s, _line from _traits t "
+                "where t.type = %s and not exists (select 1 from _dropped d where d._line = t._line)",
+                (file_id, kind),
+            )
+    return kept, superseded
+
+
+def load_events(
+    conn: psycopg.Connection, file_id: int, landed: LandedFile, rules: Rules, digest: Digest
+) -> FileCounts:
+    """Stream one event file into the raw tables (inside the caller's transaction)."""
+    stream = _EventStream(conn, file_id, landed.uri)
+    try:
+        with landed.path.open("rb") as fobj:
+            if landed.format == "jsonl":
+                _stream_json_lines(stream, iter_line_batches(fobj, digest, gzipped=landed.gzipped), rules)
+            elif landed.format == "csv":
+                _stream_rows(stream, iter_csv(fobj, digest, gzipped=landed.gzipped), rules)
+            else:
+                _stream_rows(stream, iter_parquet(fobj, digest), rules)
+        stream.end_copy()
+        kept, superseded = _publish(conn, stream, file_id, landed.uri)
+        if stream.rejects.rows:
+            stream.rejects.copy_into(
+                conn, "copy raw.quarantine (file_id, uri, line, byte_offset, reason, detail, raw) from stdin"
+            )
+        return FileCounts(stream.ids.rows, kept, superseded, stream.rejected)
+    finally:
+        stream.close()
