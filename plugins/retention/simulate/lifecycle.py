@@ -17,6 +17,7 @@ from retention.simulate import catalogue as cat
 from retention.simulate.accounts import NEVER, Accounts
 from retention.simulate.timeline import DAY, Clock, add_months
 
+FINALIZE_DELAY = 3600  # seconds a renewal invoice stays a draft
 DUNNING_DAYS = 30  # failed renewals are retried for this long, then the subscription is canceled
 VOLUNTARY_REASONS = ("unused", "too_expensive", "switched_service", "missing_features")
 
@@ -201,7 +202,8 @@ class LifeSimulator:
             end = add_months(anchor, elapsed + months)
             elapsed += months
             period = Period(start, end, plan.key, interval, self.seats_at(i, start, slack))
-            period.paid_at = start + int(rng.integers(0, 600))
+            # Stripe finalizes (and charges) a renewal invoice about an hour after drafting it.
+            period.paid_at = start + (FINALIZE_DELAY if sub.periods else 0) + int(rng.integers(0, 600))
             if not sub.periods and plan.month_cents and rng.random() < 0.15:
                 period.one_off = True
             if sub.metered and sub.periods and not sub.periods[-1].trial:

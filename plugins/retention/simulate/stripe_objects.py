@@ -445,8 +445,10 @@ class AccountBilling:
             t["paid_at"] = period.paid_at
             retries = 1 + (period.paid_at - created) // (5 * DAY) if period.failed_until else 1
             return "paid", t, int(retries) if not period.trial else 0
+        if period.failed_until is None:  # a renewal drafted within the last hour
+            t["finalized_at"] = None
+            return "draft", t, 0
         # The renewal failed and is not (yet) recovered.
-        assert period.failed_until is not None
         if period.failed_until <= self.now:
             t["marked_uncollectible_at"] = period.failed_until
             return "uncollectible", t, 4
