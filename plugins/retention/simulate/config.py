@@ -26,7 +26,7 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "tiny": Preset(accounts=30, months=6, events_per_active_seat_day=1.2, max_lines_per_file=2_000),
     "demo": Preset(accounts=500, months=12, events_per_active_seat_day=6.5, max_lines_per_file=10_000),
-    "large": Preset(accounts=10_000, months=24, events_per_active_seat_day=1.4, max_lines_per_file=10_000),
+    "large": Preset(accounts=10_000, months=24, events_per_active_seat_day=2.2, max_lines_per_file=10_000),
 }
 
 

@@ -32,6 +32,25 @@ FREE_PLAN_USAGE = 0.35
 _OPT = orjson.OPT_SORT_KEYS
 
 
+# Scheduled message kinds.
+K_IDENTIFY, K_GROUP, K_INVITE, K_PLAN, K_FIRST_USE = range(5)
+PLAN_KEYS: tuple[str, ...] = tuple(cat.PLANS)
+PLAN_INDEX = {key: n for n, key in enumerate(PLAN_KEYS)}
+PLAN_RANK = np.array([cat.PLANS[key].rank for key in PLAN_KEYS])
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Lifecycle messages sorted by time: the user row sending each, and two arguments
+    (invitee row; plan indexes; key feature index and property seed)."""
+
+    ts_ms: np.ndarray
+    kind: np.ndarray
+    row: np.ndarray
+    arg: np.ndarray
+    arg2: np.ndarray
+
+
 @dataclass(frozen=True)
 class Record:
     """One Segment message ready to write, with what fault injection needs to know."""
@@ -113,44 +132,85 @@ class EventGenerator:
         return out, active_users
 
     # -- scheduled lifecycle records -------------------------------------------------------
-    def _scheduled_records(self) -> list[tuple[int, int, str, int, dict]]:
-        """(ts_ms, seq, kind, user_row, payload) for sign-ups, invites, first uses, plan changes."""
-        acc, out = self.acc, []
+    def _scheduled_records(self) -> Schedule:
+        """Sign-ups, invites, user joins, first uses and plan changes, as compact arrays
+        (a few bytes each: payloads are built only when their day is written)."""
+        acc, n = self.acc, self.acc.n
+        parts: list[tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray]] = []
 
-        def add(ts: int, kind: str, row: int, payload: dict) -> None:
-            # Stay clear of midnight, so the message is received on the day it happened.
-            ts = min(int(ts), (int(ts) // DAY + 1) * DAY - 10)
-            out.append((ts * 1000, len(out), kind, row, payload))
+        def add(ts: np.ndarray, kind: int, row: np.ndarray, arg: np.ndarray, arg2: np.ndarray | int = 0) -> None:
+            ts = np.asarray(ts, dtype=np.int64)
+            parts.append((ts, kind, np.asarray(row, dtype=np.int64), np.asarray(arg, dtype=np.int64),
+                          np.broadcast_to(np.asarray(arg2, dtype=np.int64), ts.shape)))
 
-        for row in range(len(acc.user_account)):
-            a = int(acc.user_account[row])
-            owner = int(acc.user_offset[a])
-            invite = int(acc.user_invite_ts[row])
-            if not self.in_window(np.array([a]), np.array([invite]))[0]:
-                continue
-            if row != owner:
-                add(invite, "track", owner, {"event": cat.TEAMMATE_INVITED, "properties": {
-                    "invitee_email": acc.user_email(row), "invitee_user_id": acc.user_id(row)}})
-            add(self.identify_ts[row], "identify", row, {"traits": {
-                "email": acc.user_email(row), "name": acc.user_name(row), "role": cat.ROLES[acc.user_role[row]]}})
-        for a, life in enumerate(self.lives):
-            owner = int(acc.user_offset[a])
-            plan = life.subs[0].periods[0].plan if life.subs and life.subs[0].periods else "starter"
-            add(int(acc.signup_ts[a]) + 1, "group", owner, {"traits": self._group_traits(a, plan)})
+        rows = np.arange(len(acc.user_account))
+        owner = acc.user_offset[acc.user_account]
+        joined = self.in_window(acc.user_account, acc.user_invite_ts)
+        teammate = joined & (rows != owner)
+        add(acc.user_invite_ts[teammate], K_INVITE, owner[teammate], rows[teammate])
+        add(self.identify_ts[joined], K_IDENTIFY, rows[joined], rows[joined])
+        owners = acc.user_offset[:-1]
+        first_plan = [PLAN_INDEX[life.subs[0].periods[0].plan] for life in self.lives]
+        add(acc.signup_ts + 1, K_GROUP, owners, np.array(first_plan, dtype=np.int64))
+        changes: list[tuple[int, int, int, int]] = []  # (ts, account, old, new)
+        regroups: list[tuple[int, int, int]] = []  # (ts, account, plan)
+        for i, life in enumerate(self.lives):
             for ts, old, new in life.plan_changes:
                 if ts < self.clock.end_ts:
-                    event = cat.PLAN_UPGRADED if cat.PLANS[new].rank > cat.PLANS[old].rank else cat.PLAN_DOWNGRADED
-                    add(ts + 5, "track", owner, {"event": event, "properties": {"from_plan": old, "to_plan": new}})
-                    add(ts + 6, "group", owner, {"traits": self._group_traits(a, new)})
+                    changes.append((ts, i, PLAN_INDEX[old], PLAN_INDEX[new]))
+                    regroups.append((ts + 1, i, PLAN_INDEX[new]))
             if life.reactivated_at is not None:
-                main = [s for s in life.subs if s.kind == "main"][-1]
-                add(life.reactivated_at + 1, "group", owner, {"traits": self._group_traits(a, main.periods[0].plan)})
-            for f, name in enumerate(cat.KEY_FEATURES):
-                ts = int(acc.adopt_ts[a, f])
-                if ts != NEVER and self.in_window(np.array([a]), np.array([ts]))[0]:
-                    add(ts, "track", owner, {"event": name, "properties": self._props_one(name, a)})
-        out.sort(key=lambda r: (r[0], r[1]))
-        return out
+                main = [sub for sub in life.subs if sub.kind == "main"][-1]
+                regroups.append((life.reactivated_at + 1, i, PLAN_INDEX[main.periods[0].plan]))
+        if changes:
+            ts, who, old, new = (np.array(c, dtype=np.int64) for c in zip(*changes, strict=True))
+            add(ts + 5, K_PLAN, owners[who], old, new)
+        if regroups:
+            ts, who, plan = (np.array(c, dtype=np.int64) for c in zip(*regroups, strict=True))
+            add(ts + 5, K_GROUP, owners[who], plan)
+        for f in range(N_KEY):
+            adopt = acc.adopt_ts[:, f]
+            used = (adopt != NEVER) & self.in_window(np.arange(n), adopt)
+            add(adopt[used], K_FIRST_USE, owners[used], np.full(int(used.sum()), f), self.rng.integers(0, 1 << 30, int(used.sum())))
+
+        ts = np.concatenate([p[0] for p in parts])
+        # Stay clear of midnight, so the message is received on the day it happened.
+        ts = np.minimum(ts, (ts // DAY + 1) * DAY - 10) * 1000
+        order = np.argsort(ts, kind="stable")
+        return Schedule(
+            ts_ms=ts[order],
+            kind=np.concatenate([np.full(p[0].size, p[1], dtype=np.int8) for p in parts])[order],
+            row=np.concatenate([p[2] for p in parts])[order],
+            arg=np.concatenate([p[3] for p in parts])[order],
+            arg2=np.concatenate([p[4] for p in parts])[order],
+        )
+
+    def _scheduled_code(self, kind: np.ndarray, arg: np.ndarray, arg2: np.ndarray) -> np.ndarray:
+        """Track event code (index in cat.ALL_EVENTS) of scheduled messages, -1 for identify/group."""
+        code = np.full(kind.size, -1, dtype=np.int64)
+        code[kind == K_INVITE] = CODE[cat.TEAMMATE_INVITED]
+        first = kind == K_FIRST_USE
+        code[first] = arg[first]  # key features lead cat.ALL_EVENTS
+        plan = kind == K_PLAN
+        up = PLAN_RANK[arg2[plan]] > PLAN_RANK[arg[plan]]
+        code[plan] = np.where(up, CODE[cat.PLAN_UPGRADED], CODE[cat.PLAN_DOWNGRADED])
+        return code
+
+    def _scheduled_payload(self, kind: int, row: int, arg: int, arg2: int, code: int) -> tuple[str, dict]:
+        acc = self.acc
+        if kind == K_IDENTIFY:
+            return "identify", {"traits": {
+                "email": acc.user_email(row), "name": acc.user_name(row), "role": cat.ROLES[acc.user_role[row]]}}
+        if kind == K_GROUP:
+            return "group", {"traits": self._group_traits(int(acc.user_account[row]), PLAN_KEYS[arg])}
+        name = cat.ALL_EVENTS[code]
+        if kind == K_INVITE:
+            props = {"invitee_email": acc.user_email(arg), "invitee_user_id": acc.user_id(arg)}
+        elif kind == K_PLAN:
+            props = {"from_plan": PLAN_KEYS[arg], "to_plan": PLAN_KEYS[arg2]}
+        else:
+            props = self._props(name, arg2, int(acc.user_account[row]))
+        return "track", {"event": name, "properties": props}
 
     def _group_traits(self, a: int, plan: str) -> dict:
         acc = self.acc
@@ -159,10 +219,6 @@ class EventGenerator:
             "employees": cat.EMPLOYEE_BANDS[acc.band[a]], "plan": plan,
             "country": cat.COUNTRIES[acc.country[a]],
         }
-
-    def _props_one(self, name: str, a: int) -> dict:
-        r = int(self.rng.integers(0, 1 << 30))
-        return self._props(name, r, a)
 
     def _props(self, name: str, r: int, a: int) -> dict:
         if name == cat.INTEGRATION_INSTALLED:
@@ -181,15 +237,10 @@ class EventGenerator:
         """Yield (day index, records) per event file: a day's messages in order of receipt,
         at most ``max_lines`` per file. Only one file's messages exist as Python objects at
         a time; the rest of the day is a few numpy arrays, so memory does not grow with scale."""
-        cursor = 0
+        sched = self._schedule
+        bounds = np.searchsorted(sched.ts_ms, [self.clock.day_ts(d) * 1000 for d in range(self.clock.n_days + 1)])
         for day in range(self.clock.n_days):
-            start = self.clock.day_ts(day)
-            end_ms = (start + DAY) * 1000
-            scheduled = []
-            while cursor < len(self._schedule) and self._schedule[cursor][0] < end_ms:
-                scheduled.append(self._schedule[cursor])
-                cursor += 1
-            for records in self._day(start, scheduled, max_lines):
+            for records in self._day(self.clock.day_ts(day), slice(bounds[day], bounds[day + 1]), max_lines):
                 yield day, records
 
     def _usage(self, start: int) -> tuple[np.ndarray, ...]:
@@ -214,15 +265,16 @@ class EventGenerator:
         r = rng.integers(0, 1 << 30, n)
         return a[keep], ts_ms[keep], user[keep], code[keep], r[keep]
 
-    def _day(self, start: int, scheduled: list, max_lines: int) -> Iterator[list[Record]]:
-        rng, acc = self.rng, self.acc
+    def _day(self, start: int, today: slice, max_lines: int) -> Iterator[list[Record]]:
+        rng, acc, sched = self.rng, self.acc, self._schedule
         a, ts_ms, user, code, r = self._usage(start)
         n_usage = a.size
+        s_kind, s_arg, s_arg2 = sched.kind[today], sched.arg[today], sched.arg2[today]
+        sched_code = self._scheduled_code(s_kind, s_arg, s_arg2)
         # Usage events first, then the scheduled ones; codes index cat.ALL_EVENTS (-1: not a track).
-        all_ts = np.concatenate([ts_ms, np.array([s[0] for s in scheduled], dtype=np.int64)])
-        all_user = np.concatenate([user, np.array([s[3] for s in scheduled], dtype=np.int64)])
-        sched_code = [CODE[s[4]["event"]] if s[2] == "track" else -1 for s in scheduled]
-        all_code = np.concatenate([code, np.array(sched_code, dtype=np.int64)])
+        all_ts = np.concatenate([ts_ms, sched.ts_ms[today]])
+        all_user = np.concatenate([user, sched.row[today]])
+        all_code = np.concatenate([code, sched_code])
         sent = all_ts + rng.integers(50, 2_500, all_ts.size)
         received = sent + rng.integers(50, 2_500, all_ts.size)
         track = all_code >= 0
@@ -234,21 +286,23 @@ class EventGenerator:
             ts_s, sent_s, recv_s = _iso_ms(all_ts[idx]), _iso_ms(sent[idx]), _iso_ms(received[idx])
             ids = _uuids(rng, idx.size)
             records = []
-            for j, k in enumerate(idx.tolist()):
+            for pos, k in enumerate(idx.tolist()):
                 row = int(all_user[k])
                 account = int(acc.user_account[row])
                 if k < n_usage:
                     name = cat.USAGE_EVENTS[code[k]]
                     kind, payload = "track", {"event": name, "properties": self._props(name, int(r[k]), account)}
                 else:
-                    _, _, kind, _, payload = scheduled[k - n_usage]
+                    j = k - n_usage
+                    kind, payload = self._scheduled_payload(
+                        int(s_kind[j]), row, int(s_arg[j]), int(s_arg2[j]), int(sched_code[j]))
                 msg = {
                     "anonymousId": None,
                     "context": {"groupId": account_id(account), "library": LIBRARY},
-                    "messageId": ids[j],
-                    "receivedAt": recv_s[j],
-                    "sentAt": sent_s[j],
-                    "timestamp": ts_s[j],
+                    "messageId": ids[pos],
+                    "receivedAt": recv_s[pos],
+                    "sentAt": sent_s[pos],
+                    "timestamp": ts_s[pos],
                     "type": kind,
                     "userId": acc.user_id(row),
                     "version": 2,

@@ -22,7 +22,7 @@ DUNNING_DAYS = 30  # failed renewals are retried for this long, then the subscri
 VOLUNTARY_REASONS = ("unused", "too_expensive", "switched_service", "missing_features")
 
 
-@dataclass
+@dataclass(slots=True)
 class Discount:
     coupon: cat.Coupon
     start: int
@@ -30,7 +30,7 @@ class Discount:
     index: int  # per-account sequence, for ids
 
 
-@dataclass
+@dataclass(slots=True)
 class Period:
     start: int
     end: int
@@ -46,7 +46,7 @@ class Period:
     metered_period: tuple[int, int] | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Sub:
     index: int  # per-account sequence, for ids
     kind: str  # main | addon
@@ -70,7 +70,7 @@ class Sub:
         return None
 
 
-@dataclass
+@dataclass(slots=True)
 class Life:
     subs: list[Sub] = field(default_factory=list)
     plan_changes: list[tuple[int, str, str]] = field(default_factory=list)  # (ts, from, to)
