@@ -38,14 +38,6 @@ USAGE_WEIGHTS: tuple[float, ...] = (0.6, 0.08, 1.0, 0.7, 0.35, 2.0, 0.4, 1.0, 2.
 LIFECYCLE_EVENTS: tuple[str, ...] = (TEAMMATE_INVITED, PLAN_UPGRADED, PLAN_DOWNGRADED)
 ALL_EVENTS: tuple[str, ...] = USAGE_EVENTS + LIFECYCLE_EVENTS
 
-# Activation milestones (ground truth column, event, times needed).
-MILESTONES: tuple[tuple[str, str], ...] = (
-    ("first_project_at", PROJECT_CREATED),
-    ("teammate_invited_at", TEAMMATE_INVITED),
-    ("integration_installed_at", INTEGRATION_INSTALLED),
-    ("key_feature_n_at", REPORT_CREATED),
-)
-
 INTEGRATIONS = ("slack", "hubspot", "salesforce", "zapier", "google_sheets", "intercom", "segment")
 REPORT_TYPES = ("funnel", "retention", "revenue", "engagement")
 CHANNELS = ("email", "in_app", "sms")

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 from retention.config import settings
-from retention.simulate.config import PRESETS, SimulationConfig, SimulationConfigError, parse_end_date
+from retention.simulate.config import (
+    DEFAULT_END_DATE,
+    PRESETS,
+    SimulationConfig,
+    SimulationConfigError,
+    parse_end_date,
+)
 from retention.simulate.engine import simulate
 
-log = logging.getLogger(__name__)
 
 
 def config_from_args(args: argparse.Namespace) -> SimulationConfig:
@@ -23,7 +27,7 @@ def config_from_args(args: argparse.Namespace) -> SimulationConfig:
         scale=args.scale,
         months=args.months,
         bad_input_rate=args.bad_input_rate,
-        end_date=parse_end_date(args.end_date) if args.end_date else SimulationConfig.__dataclass_fields__["end_date"].default,
+        end_date=parse_end_date(args.end_date) if args.end_date else DEFAULT_END_DATE,
     )
 
 

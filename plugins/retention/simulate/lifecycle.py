@@ -60,15 +60,6 @@ class Sub:
     discounts: list[Discount] = field(default_factory=list)
     metered: bool = False
 
-    def alive_at(self, ts: int) -> bool:
-        return self.created <= ts and (self.ended_at is None or ts < self.ended_at)
-
-    def period_at(self, ts: int) -> Period | None:
-        for p in self.periods:
-            if p.start <= ts < p.end:
-                return p
-        return None
-
 
 @dataclass(slots=True)
 class Life:

@@ -9,7 +9,6 @@ Objects are observed at ``now``: nothing created at or after it appears.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -467,8 +466,3 @@ _CANCEL_REASON = {
     "dunning": "payment_failed",
     "trial": "cancellation_requested",
 }
-
-
-def iter_lines(objects: list[dict[str, Any]]) -> Iterator[bytes]:
-    for obj in objects:
-        yield orjson.dumps(obj, option=orjson.OPT_SORT_KEYS) + b"\n"
