@@ -12,23 +12,22 @@ failing test stops everything downstream of that model.
 * **Rendering:** from the committed `dbt_project/dbt_ls.json` (Cosmos `DBT_LS_FILE`), so
   parsing this file runs no dbt, opens no connection and touches no network. Refresh it
   with `python -m retention.dbt` after changing models.
-* **Outputs:** every model task emits no Cosmos dataset; the last task updates the Asset
-  `marts` (`warehouse://marts`) that the quality gate and the sync schedule on.
+* **Output:** the last task updates the Asset `marts` (`warehouse://marts`,
+  `retention.airflow_defaults.MARTS_ASSET`) that the quality gate and the sync schedule
+  on. Cosmos' per-model datasets are off.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import dag, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import LoadMode, TestBehavior
 
 from retention import dbt as retention_dbt
-from retention.airflow_defaults import DEFAULT_ARGS, RAW_ASSETS
+from retention.airflow_defaults import DEFAULT_ARGS, MARTS_ASSET, RAW_ASSETS
 from retention.config import WAREHOUSE_CONN_ID
-
-MARTS_ASSET = Asset(name="marts", uri="warehouse://marts", group="marts")
 
 
 @dag(

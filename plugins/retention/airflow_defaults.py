@@ -49,3 +49,4 @@ def raw_asset(table: str) -> Asset:
 
 
 RAW_ASSETS = {table: raw_asset(table) for table in RAW_TABLES}
+MARTS_ASSET = Asset(name="marts", uri="warehouse://marts", group="marts")  # updated by transform_dbt
