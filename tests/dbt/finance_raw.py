@@ -32,14 +32,10 @@ def ts(day: str) -> int:
 
 
 def create_raw_tables(conn: psycopg.Connection) -> None:
-    conn.execute("create schema if not exists raw")
-    for obj in STRIPE_OBJECTS:
-        cols = "id text {pk}, created timestamptz, data jsonb not null, _extracted_at timestamptz, _content_hash text"
-        conn.execute(f"create table if not exists raw.stripe_{obj} ({cols.format(pk='primary key')})")
-        conn.execute(
-            f"create table if not exists raw.stripe_{obj}_history ({cols.format(pk='not null')}, "
-            f"primary key (id, _content_hash))"
-        )
+    """The ingestion's own DDL for raw.stripe_* and their _history tables."""
+    from retention.load.stripe import ensure_tables
+
+    ensure_tables(conn, [f"stripe_{obj}" for obj in STRIPE_OBJECTS])
 
 
 @dataclass
