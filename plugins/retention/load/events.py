@@ -3,19 +3,19 @@
 Runs inside the caller's per-file transaction (:func:`retention.load.loader.load_file`).
 The bulk of a file (``track`` rows) is written once: validated rows are formatted as
 COPY text in Python and streamed straight into ``raw.events``. What dedup needs is
-small and goes to spool files (memory-bounded, on disk when large) on the side:
+small and goes to spools (in memory while small, then temporary files) on the side:
 
 * ``ids``: ``message_id, type, timestamp, line, account_id`` of every valid row;
 * ``traits``: the identify / group rows (about 2% of a Segment log);
 * ``rejects``: quarantine rows with their reason, line and byte offset.
 
-Then, on the server: the ids are copied to a temporary table and inserted into
-``raw.event_ids``. When no id is already known (the usual case) that plain insert
+Then, on the server: the ids go to a temporary table and from there into
+``raw.event_ids``. When none of them is known yet (the usual case) a plain insert
 succeeds and every streamed row stays. Otherwise (a unique violation, or a later file
 of the source is already loaded) the insert is redone in line order with ``on conflict
-do nothing``, so the first row by (file uri, line) wins, and the track rows it dropped
-are deleted again from ``raw.events`` by ``(account_id, timestamp, _file_id, _line)``,
-which the ``(account_id, timestamp)`` index finds.
+do nothing``, so the first row by (file uri, line) wins, and the track rows it did not
+keep are deleted again from ``raw.events`` by ``(account_id, timestamp, _file_id,
+_line)``, which the ``(account_id, timestamp)`` index finds.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import re
 import tempfile
 from collections import Counter
 from collections.abc import Iterable
-from datetime import date
+from datetime import UTC, datetime
 from typing import IO, Any
 
 import orjson
@@ -38,31 +38,35 @@ from retention.load.records import Reject, Rules, decode_json, flat_to_segment, 
 
 SPOOL_MEMORY_BYTES = 8 << 20  # a spool moves to a temporary file beyond this
 WRITE_BYTES = 1 << 20  # COPY data is sent in pieces of about this size
-NULL = "\\N"
 
-_EVENT_COLUMNS = (
-    "message_id, type, event, user_id, anonymous_id, account_id, timestamp, received_at, "
-    "properties, context, _file_id, _line"
+# COPY text format with ``null ''``: validation turns empty strings into absent fields,
+# so an empty field can only mean NULL, and a clean row holds no backslash at all.
+_EVENTS_COPY = (
+    "copy raw.events (message_id, type, event, user_id, anonymous_id, account_id, timestamp, "
+    "received_at, properties, context, _file_id, _line) from stdin (null '')"
 )
+_EVENT_SEPARATORS = 11
 _NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]")
+_dumps = orjson.dumps
 
 
 def copy_text(value: str | None) -> str:
-    """``value`` as one field of COPY text format (``\\N`` for NULL)."""
+    """``value`` as one field of COPY text format with ``null ''``."""
     if value is None:
-        return NULL
+        return ""
     if _NEEDS_ESCAPE.search(value) is None:
         return value
     return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def _json(value: dict[str, Any] | None) -> bytes:
-    """A JSON object as a COPY text field: orjson escapes control characters, so only
-    backslashes need doubling."""
-    if value is None:
-        return b"\\N"
-    text = orjson.dumps(value)
-    return text.replace(b"\\", b"\\\\") if b"\\" in text else text
+def _is_clean(piece: str, separators: int) -> bool:
+    """Whether a COPY line built without escaping is right as it is: no backslash or
+    carriage return, one newline at the end, and only the tabs it was built with.
+    orjson escapes every control character in JSON, so only text fields can break it."""
+    return (
+        "\\" not in piece and "\r" not in piece and piece.count("\t") == separators
+        and piece.index("\n") == len(piece) - 1
+    )
 
 
 class Spool:
@@ -99,71 +103,84 @@ class _EventStream:
         self.file_id = file_id
         self.ids, self.traits, self.rejects = Spool(), Spool(), Spool()
         self.rejected: Counter[str] = Counter()
-        self.months = schema.month_partitions(conn)
-        self._tail = f"\t{file_id}\t".encode()
+        self._months = schema.month_partitions(conn)
+        self._month_start = self._month_end = datetime.min.replace(tzinfo=UTC)  # of the last row
         self._reject_head = f"{file_id}\t{copy_text(uri)}\t"
-        self._copy: Any = None
         self._copy_cm: Any = None
+        self._copy: Any = None
         self._pending: list[bytes] = []
         self._pending_bytes = 0
 
     # -- rows --------------------------------------------------------------------
 
     def add(self, row: tuple[Any, ...], line: int, ids: list[bytes], traits: list[bytes]) -> None:
-        """Route one validated row (see :func:`records.segment_row`)."""
+        """Format one validated row (see :func:`records.segment_row`) as COPY text."""
         mid, kind, event, user_id, anonymous_id, account_id, ts, ts_text, received_text, body, context = row
-        if _NEEDS_ESCAPE.search(f"{mid}{event}{user_id}{anonymous_id}{account_id}") is not None:
-            mid, event, account_id = copy_text(mid), copy_text(event), copy_text(account_id)
-            user_id, anonymous_id = copy_text(user_id), copy_text(anonymous_id)
-        else:
-            user_id = NULL if user_id is None else user_id
-            anonymous_id = NULL if anonymous_id is None else anonymous_id
-        ids.append(f"{mid}\t{kind}\t{ts_text}\t{line}\t{account_id}\n".encode())
         if kind != "track":
+            mid, account_id = copy_text(mid), copy_text(account_id)
+            ids.append(f"{mid}\t{kind}\t{ts_text}\t{line}\t{account_id}\n".encode())
             traits.append(
-                f"{kind}\t{mid}\t{user_id}\t{account_id}\t{ts_text}\t{line}\t".encode() + _json(body) + b"\n"
+                f"{kind}\t{mid}\t{copy_text(user_id)}\t{account_id}\t{ts_text}\t{line}\t"
+                f"{copy_text(_dumps(body).decode())}\n".encode()
             )
             return
-        if (ts.year, ts.month) not in self.months:
-            self._add_partition(date(ts.year, ts.month, 1))
+        if not self._month_start <= ts < self._month_end:
+            self._enter_month(ts)
         piece = (
-            f"{mid}\ttrack\t{event}\t{user_id}\t{anonymous_id}\t{account_id}\t{ts_text}\t{received_text}\t".encode()
-            + _json(body) + b"\t" + _json(context) + self._tail + b"%d\n" % line
+            f"{mid}\ttrack\t{event}\t{user_id or ''}\t{anonymous_id or ''}\t{account_id}\t{ts_text}\t"
+            f"{received_text}\t{_dumps(body).decode()}\t{_dumps(context).decode()}\t{self.file_id}\t{line}\n"
         )
-        self._pending.append(piece)
-        self._pending_bytes += len(piece)
+        if not _is_clean(piece, _EVENT_SEPARATORS):
+            mid, account_id = copy_text(mid), copy_text(account_id)
+            fields = (
+                mid, "track", copy_text(event), copy_text(user_id), copy_text(anonymous_id), account_id,
+                ts_text, received_text, copy_text(_dumps(body).decode()), copy_text(_dumps(context).decode()),
+                str(self.file_id), str(line),
+            )
+            piece = "\t".join(fields) + "\n"
+        ids.append(f"{mid}\ttrack\t{ts_text}\t{line}\t{account_id}\n".encode())
+        data = piece.encode()
+        self._pending.append(data)
+        self._pending_bytes += len(data)
         if self._pending_bytes >= WRITE_BYTES:
             self._flush()
 
     def reject(self, line: int, offset: int | None, reason: str, detail: str, raw: bytes | str | None) -> None:
         self.rejected[reason] += 1
         self.rejects.write([
-            f"{self._reject_head}{line}\t{NULL if offset is None else offset}\t{reason}\t"
+            f"{self._reject_head}{line}\t{'' if offset is None else offset}\t{reason}\t"
             f"{copy_text(detail)}\t{copy_text(preview(raw))}\n".encode()
         ])
 
-    # -- the COPY into raw.events ----------------------------------------------------
+    def _enter_month(self, ts: datetime) -> None:
+        """Make sure the UTC month of ``ts`` has its partition; remember the month's bounds."""
+        utc = ts.astimezone(UTC)
+        start = datetime(utc.year, utc.month, 1, tzinfo=UTC)
+        end = datetime(utc.year + utc.month // 12, utc.month % 12 + 1, 1, tzinfo=UTC)
+        if (utc.year, utc.month) not in self._months:
+            self.end_copy()  # DDL cannot run while a COPY is open
+            schema.ensure_month_partitions(self.conn, {start.date()})
+            self._months.add((utc.year, utc.month))
+        self._month_start, self._month_end = start, end
+
+    # -- the COPY into raw.events ------------------------------------------------
 
     def _flush(self) -> None:
         if not self._pending:
             return
         if self._copy is None:
-            self._copy_cm = self.conn.cursor().copy(f"copy raw.events ({_EVENT_COLUMNS}) from stdin")
+            self._copy_cm = self.conn.cursor().copy(_EVENTS_COPY)
             self._copy = self._copy_cm.__enter__()
         self._copy.write(b"".join(self._pending))
         self._pending.clear()
         self._pending_bytes = 0
 
     def end_copy(self) -> None:
+        """Send what is pending and finish the COPY (the server checks every row here)."""
         self._flush()
         if self._copy_cm is not None:
             cm, self._copy_cm, self._copy = self._copy_cm, None, None
             cm.__exit__(None, None, None)
-
-    def _add_partition(self, month: date) -> None:
-        self.end_copy()
-        schema.ensure_month_partitions(self.conn, {month})
-        self.months.add((month.year, month.month))
 
     def close(self) -> None:
         for spool in (self.ids, self.traits, self.rejects):
@@ -174,7 +191,9 @@ class _EventStream:
 
 
 def _stream_json_lines(stream: _EventStream, batches: Iterable[LineBatch | RawRecord], rules: Rules) -> None:
-    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    """JSON Lines, the hot loop. Blank lines are skipped. A raw NUL byte is not valid JSON,
+    so only lines with a backslash need the look for an escaped one before parsing."""
+    loads, decode_error, add = orjson.loads, orjson.JSONDecodeError, stream.add
     for batch in batches:
         if isinstance(batch, RawRecord):  # the gzip stream is damaged: the rest is lost
             stream.reject(batch.line, batch.byte_offset, batch.error or "truncated_gzip", batch.detail or "", batch.preview)
@@ -182,22 +201,20 @@ def _stream_json_lines(stream: _EventStream, batches: Iterable[LineBatch | RawRe
         ids: list[bytes] = []
         traits: list[bytes] = []
         line = batch.first_line - 1
-        offset = batch.first_offset
         for raw in batch.lines:
             line += 1
-            start, offset = offset, offset + len(raw) + 1
-            if not raw or raw.isspace():
-                continue
             try:
-                if b"\\u0000" in raw or b"\x00" in raw:
+                if b"\\" in raw and b"\\u0000" in raw:
                     decode_json(raw)  # raises invalid_utf8
                 try:
                     msg = loads(raw)
                 except decode_error:
+                    if not raw or raw.isspace():
+                        continue
                     msg = decode_json(raw)  # raises the precise reason
-                stream.add(segment_row(msg, rules), line, ids, traits)
+                add(segment_row(msg, rules), line, ids, traits)
             except Reject as reject:
-                stream.reject(line, start, reject.reason, reject.detail, raw)
+                stream.reject(line, batch.offset_of(line), reject.reason, reject.detail, raw)
         stream.ids.write(ids)
         stream.traits.write(traits)
 
@@ -221,6 +238,7 @@ def _stream_rows(stream: _EventStream, records: Iterable[RawRecord], rules: Rule
 
 
 # --- publishing -------------------------------------------------------------------
+
 
 def _supersede(conn: psycopg.Connection, uri: str) -> int:
     """Backfill: drop kept messages of ``_ids`` that came from a file sorting after ``uri``.
@@ -256,13 +274,15 @@ _INSERT_IDS = (
 )
 
 
-def _keep_first(conn: psycopg.Connection, file_id: int, rows: int, *, fast: bool) -> int:
+def _keep_first(conn: psycopg.Connection, file_id: int, rows: int, *, try_plain: bool) -> int:
     """Insert ``_ids`` into ``raw.event_ids``; return how many were kept.
 
-    Fills ``_dropped`` with the rows not kept and deletes their track rows again.
+    ``_dropped`` gets the rows not kept, and their track rows leave ``raw.events``.
     """
-    conn.execute("create temp table _dropped (_line bigint, type text, timestamp timestamptz, account_id text) on commit drop")
-    if fast:
+    conn.execute(
+        "create temp table _dropped (_line bigint, type text, timestamp timestamptz, account_id text) on commit drop"
+    )
+    if try_plain:
         try:
             with conn.transaction():  # a savepoint: a known id undoes only this insert
                 conn.execute(_INSERT_IDS, {"fid": file_id})
@@ -281,8 +301,7 @@ def _keep_first(conn: psycopg.Connection, file_id: int, rows: int, *, fast: bool
         "and e.timestamp = d.timestamp and e._file_id = %s and e._line = d._line",
         (file_id,),
     )
-    dropped = conn.execute("select count(*) from _dropped").fetchone()[0]
-    return rows - dropped
+    return rows - conn.execute("select count(*) from _dropped").fetchone()[0]
 
 
 def _publish(conn: psycopg.Connection, stream: _EventStream, file_id: int, uri: str) -> tuple[int, int]:
@@ -293,18 +312,16 @@ def _publish(conn: psycopg.Connection, stream: _EventStream, file_id: int, uri: 
         "create temp table _ids (message_id text, type text, timestamp timestamptz, _line bigint, "
         "account_id text) on commit drop"
     )
-    stream.ids.copy_into(conn, "copy _ids from stdin")
-    superseded = 0
+    stream.ids.copy_into(conn, "copy _ids from stdin (null '')")
     backfill = later_file_loaded(conn, "events", uri)
-    if backfill:
-        superseded = _supersede(conn, uri)
-    kept = _keep_first(conn, file_id, stream.ids.rows, fast=not backfill)
+    superseded = _supersede(conn, uri) if backfill else 0
+    kept = _keep_first(conn, file_id, stream.ids.rows, try_plain=not backfill)
     if stream.traits.rows:
         conn.execute(
             "create temp table _traits (type text, message_id text, user_id text, account_id text, "
             "timestamp timestamptz, _line bigint, traits jsonb) on commit drop"
         )
-        stream.traits.copy_into(conn, "copy _traits from stdin")
+        stream.traits.copy_into(conn, "copy _traits from stdin (null '')")
         for table, kind in (("identifies", "identify"), ("groups", "group")):
             conn.execute(
                 f"insert into raw.{table} (message_id, user_id, account_id, timestamp, traits, _file_id, _line) "
@@ -332,7 +349,7 @@ def load_events(
         kept, superseded = _publish(conn, stream, file_id, landed.uri)
         if stream.rejects.rows:
             stream.rejects.copy_into(
-                conn, "copy raw.quarantine (file_id, uri, line, byte_offset, reason, detail, raw) from stdin"
+                conn, "copy raw.quarantine (file_id, uri, line, byte_offset, reason, detail, raw) from stdin (null '')"
             )
         return FileCounts(stream.ids.rows, kept, superseded, stream.rejected)
     finally:

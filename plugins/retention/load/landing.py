@@ -55,20 +55,29 @@ class LandingError(ValueError):
 @dataclass(frozen=True)
 class LandedFile:
     uri: str
-    path: ObjectStoragePath
+    path: Path | ObjectStoragePath
     format: str
     gzipped: bool
     first_day: date | None  # None: undated, read by every run (the manifest skips it)
     last_day: date | None
 
 
-def to_path(uri: str) -> ObjectStoragePath:
-    """``ObjectStoragePath`` for a URL, or for a local path (made absolute, ``file://``)."""
+def to_path(uri: str) -> Path | ObjectStoragePath:
+    """A local path (``file://`` URL or plain path, made absolute) as a ``pathlib.Path``;
+    any other URL as an ``ObjectStoragePath``. Local loads need no Airflow import."""
+    if uri.startswith("file://"):
+        uri = uri.removeprefix("file://")
+    if "://" not in uri:
+        return Path(uri).expanduser().resolve()
     from airflow.sdk import ObjectStoragePath
 
-    if "://" not in uri:
-        uri = "file://" + str(Path(uri).expanduser().resolve())
     return ObjectStoragePath(uri)
+
+
+def path_uri(path: Path | ObjectStoragePath) -> str:
+    """The manifest key of a landed file: its URL (``file:///abs/path`` for local files,
+    not percent-encoded, as ``ObjectStoragePath`` writes it)."""
+    return f"file://{path}" if isinstance(path, Path) else str(path)
 
 
 def default_landing_uri(cfg: Settings, environ: dict[str, str] | None = None) -> str:
@@ -104,7 +113,7 @@ def file_format(name: str) -> tuple[str, bool] | None:
     return None
 
 
-def _days(path: ObjectStoragePath) -> tuple[date | None, date | None]:
+def _days(path: Path | ObjectStoragePath) -> tuple[date | None, date | None]:
     """The UTC day (Segment day-partition folder) or month (``_YYYY-MM`` in the name)."""
     if _EPOCH_MS.match(path.parent.name):
         day = datetime.fromtimestamp(int(path.parent.name) / 1000, UTC).date()
@@ -140,7 +149,7 @@ def discover(root_uri: str, source: str, since: date | None = None, until: date 
         if first is not None and last is not None:
             if (until is not None and first >= until) or (since is not None and last < since):
                 continue
-        found.append(LandedFile(str(path), path, fmt[0], fmt[1], first, last))
+        found.append(LandedFile(path_uri(path), path, fmt[0], fmt[1], first, last))
     return sorted(found, key=lambda f: f.uri)
 
 

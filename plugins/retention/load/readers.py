@@ -18,6 +18,7 @@ import hashlib
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import IO, Any
 
 CHUNK_BYTES = 1 << 20
@@ -102,6 +103,13 @@ class LineBatch:
     first_line: int
     first_offset: int
     lines: list[bytes]
+    _starts: list[int] | None = None  # decompressed offset of each line, on demand
+
+    def offset_of(self, line: int) -> int:
+        """Byte offset of line number ``line`` (one of this batch) in the decompressed text."""
+        if self._starts is None:
+            self._starts = list(accumulate((len(raw) + 1 for raw in self.lines), initial=self.first_offset))
+        return self._starts[line - self.first_line]
 
 
 def iter_line_batches(fobj: IO[bytes], digest: Digest, *, gzipped: bool) -> Iterator[LineBatch | RawRecord]:

@@ -28,6 +28,8 @@ from typing import Any
 
 import orjson
 
+_fromisoformat = datetime.fromisoformat
+
 REASONS = (
     "malformed_json",
     "invalid_utf8",
@@ -157,10 +159,45 @@ _PG_TIMESTAMP = re.compile(
 
 
 def timestamp_text(value: Any, ts: datetime) -> str:
-    """``ts`` as timestamptz input text: the original string when it is plain RFC 3339."""
-    if type(value) is str and _PG_TIMESTAMP.fullmatch(value):
-        return value
+    """``ts`` as timestamptz input text: the original string when it is plain RFC 3339.
+
+    ``value`` is what ``ts`` was parsed from. First the common Segment shape
+    ``YYYY-MM-DDTHH:MM:SS.fffZ`` by position (a parsed 24-character value with these
+    separators can be nothing else), then a full RFC 3339 match, else ``isoformat()``.
+    """
+    if type(value) is str:
+        if len(value) == 24 and value[23] == "Z" and value[19] == "." and value[10] == "T" and value[7] == "-":
+            return value
+        if _PG_TIMESTAMP.fullmatch(value):
+            return value
     return ts.isoformat()
+
+
+def _segment_times(msg: dict[str, Any], rules: Rules) -> tuple[datetime, str, str]:
+    """``(timestamp, timestamp text, receivedAt text)`` of a Segment message, checked.
+
+    The common case (two ISO strings with offsets inside the bounds) takes one parse
+    each; anything else goes through :func:`_timestamp`, which names the problem.
+    """
+    received_value, value = msg.get("receivedAt"), msg.get("timestamp")
+    try:
+        received_at, timestamp = _fromisoformat(received_value), _fromisoformat(value)
+    except (TypeError, ValueError):
+        received_at = timestamp = None
+    lo, hi = rules.min_timestamp, rules.max_timestamp
+    if (
+        received_at is None or timestamp is None or received_at.tzinfo is None or timestamp.tzinfo is None
+        or not (lo <= received_at <= hi and lo <= timestamp <= hi)
+    ):
+        received_at = _timestamp(msg, "receivedAt", rules, required=True)
+        timestamp = _timestamp(msg, "timestamp", rules, required=True)
+    if not received_at - rules.max_behind_received <= timestamp <= received_at + rules.max_ahead_of_received:
+        raise Reject(
+            "timestamp_out_of_range",
+            f"timestamp {value} is not within {rules.max_behind_received.days} days before "
+            f"to {rules.max_ahead_of_received.days} day after receivedAt {received_value}",
+        )
+    return timestamp, timestamp_text(value, timestamp), timestamp_text(received_value, received_at)
 
 
 def segment_row(msg: Any, rules: Rules) -> tuple[Any, ...]:
@@ -214,29 +251,10 @@ def segment_row(msg: Any, rules: Rules) -> tuple[Any, ...]:
         body = get("traits")
         if type(body) is not dict:
             body = _object(msg, "traits", required=True)
-    received_at = _timestamp(msg, "receivedAt", rules, required=True)
-    timestamp = _timestamp(msg, "timestamp", rules, required=True)
-    if not received_at - rules.max_behind_received <= timestamp <= received_at + rules.max_ahead_of_received:
-        raise Reject(
-            "timestamp_out_of_range",
-            f"timestamp {msg['timestamp']} is not within {rules.max_behind_received.days} days before "
-            f"to {rules.max_ahead_of_received.days} day after receivedAt {msg['receivedAt']}",
-        )
+    timestamp, timestamp_str, received_str = _segment_times(msg, rules)
     if event is not None and event not in rules.event_catalogue:
         raise Reject("unknown_event", f"event {event!r} is not in the catalogue")
-    return (
-        message_id,
-        kind,
-        event,
-        user_id,
-        anonymous_id,
-        account_id,
-        timestamp,
-        timestamp_text(msg["timestamp"], timestamp),
-        timestamp_text(msg["receivedAt"], received_at),
-        body,
-        context,
-    )
+    return (message_id, kind, event, user_id, anonymous_id, account_id, timestamp, timestamp_str, received_str, body, context)
 
 
 JSON_TEXT_COLUMNS = ("properties", "traits", "context")
