@@ -118,3 +118,23 @@ def test_byte_offsets_point_at_the_lines(pair: tuple[Path, Path]) -> None:
         data = (faulty / fault["file"]).read_bytes()
         stream = b"".join(line + b"\n" for line in read_file(data)[0])
         assert stream[: fault["byte_offset"]].count(b"\n") == fault["line"] - 1
+
+
+def test_ingestion_quarantines_exactly_the_reported_faults(pair: tuple[Path, Path], fresh_db: str) -> None:
+    """The contract with the next stage: the real loader, on a real Postgres, agrees with the report."""
+    from retention import warehouse
+    from retention.load.loader import load_source
+
+    faulty = pair[1]
+    report = json.loads((faulty / "faults_report.json").read_text())
+    with warehouse.connect(fresh_db, autocommit=True) as conn:
+        counts = load_source(conn, "events", str(faulty)).counts()
+        rows = conn.execute(
+            "select m.uri, q.line, q.reason from raw.quarantine q join raw.load_manifest m using (file_id)"
+        ).fetchall()
+    quarantined = {(uri.split(f"{faulty.as_posix()}/")[-1], line, reason) for uri, line, reason in rows}
+    expected = {(f["file"], f["line"], f["fault"]) for f in report["faults"] if f["fault"] != "duplicate_message_id"}
+    assert quarantined == expected
+    assert counts["quarantined"] == {r: n for r, n in report["expected_quarantine"].items() if n}
+    assert counts["duplicates"] == report["expected_dropped_duplicates"]
+    assert counts["rows_loaded"] == report["clean_records"]
