@@ -150,6 +150,7 @@ def generate_accounts(n: int, clock: Clock, growth: float, rng: np.random.Genera
         user_invite_ts=user_invite_ts,
         user_first=rng.integers(0, len(cat.FIRST_NAMES), len(user_account)),
         user_last=rng.integers(0, len(cat.LAST_NAMES), len(user_account)),
-        user_role=rng.integers(0, len(cat.ROLES), len(user_account)),
+        # The owner (first user) administers the account; teammates get any role.
+        user_role=np.where(user_number == 1, cat.ROLES.index("admin"), rng.integers(0, len(cat.ROLES), len(user_account))),
         user_offset=user_offset,
     )

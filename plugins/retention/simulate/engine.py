@@ -40,6 +40,7 @@ SOURCE_ID = "product-app"  # the Segment source the events come from
 GENERATOR_VERSION = 1
 # Independent random streams (SeedSequence spawn keys), one per part of the company.
 STREAMS = {"accounts": 1, "lives": 2, "events": 3, "faults": 4, "feedback": 5}
+USERS_HEADER = ("user_id", "account_id", "email", "name", "role", "invited_at", "is_owner")
 STRIPE_FILES = ("customers", "products", "prices", "coupons", "discounts", "subscriptions", "invoices")
 
 
@@ -278,10 +279,10 @@ def _write_truth(
     write_csv(root / "ground_truth" / "accounts.csv", truth.ACCOUNT_HEADER, rows)
     users = [
         (accounts.user_id(r), account_id(int(accounts.user_account[r])), accounts.user_email(r), accounts.user_name(r),
-         cat.ROLES[int(accounts.user_role[r])], iso(int(accounts.user_invite_ts[r])))
+         cat.ROLES[int(accounts.user_role[r])], iso(int(accounts.user_invite_ts[r])), bool(accounts.user_number[r] == 1))
         for r in range(len(accounts.user_account))
     ]
-    write_csv(root / "ground_truth" / "users.csv", ("user_id", "account_id", "email", "name", "role", "invited_at"), users)
+    write_csv(root / "ground_truth" / "users.csv", USERS_HEADER, users)
     statuses: dict[str, int] = {}
     for bt in billing.per_account:
         statuses[bt.status_at_end] = statuses.get(bt.status_at_end, 0) + 1

@@ -115,3 +115,18 @@ def test_manifest_counts_match_the_files(company: Path) -> None:
     for name, n in counts["stripe"].items():
         assert len(read_jsonl(company / "stripe" / f"{name}.jsonl")) == n
     assert sum(1 for _ in clean_events(company)) == counts["events"]["records"]
+
+
+def test_users_belong_to_their_accounts(company: Path, truth: dict[str, dict[str, str]]) -> None:
+    users = {u["user_id"]: u for u in read_csv(company / "ground_truth" / "users.csv")}
+    owners = [u for u in users.values() if u["is_owner"] == "True"]
+    assert sorted(u["account_id"] for u in owners) == sorted(truth)
+    for owner in owners:
+        assert owner["user_id"].endswith("_01") and owner["role"] == "admin"
+        assert owner["invited_at"] == truth[owner["account_id"]]["signup_at"]
+    for e in clean_events(company):
+        user = users[e["userId"]]
+        assert user["account_id"] == e["context"]["groupId"]
+        assert e["timestamp"] >= user["invited_at"]
+        if e["type"] == "identify":
+            assert e["traits"]["email"] == user["email"] and e["traits"]["role"] == user["role"]
