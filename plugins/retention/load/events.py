@@ -10,8 +10,8 @@ small and goes to spools (in memory while small, then temporary files) on the si
 * ``rejects``: quarantine rows with their reason, line and byte offset.
 
 Then, on the server: the ids go to a temporary table and from there into
-``raw.event_ids``. When none of them is known yet (the usual case) a plain insert
-succeeds and every streamed row stays. Otherwise (a unique violation, or a later file
+``raw.event_ids``. When none of them is known yet (the usual case) a plain insert in
+key order succeeds and every streamed row stays. Otherwise (a unique violation, or a later file
 of the source is already loaded) the insert is redone in line order with ``on conflict
 do nothing``, so the first row by (file uri, line) wins, and the track rows it did not
 keep are deleted again from ``raw.events`` by ``(account_id, timestamp, _file_id,
@@ -285,7 +285,9 @@ def _keep_first(conn: psycopg.Connection, file_id: int, rows: int, *, try_plain:
     if try_plain:
         try:
             with conn.transaction():  # a savepoint: a known id undoes only this insert
-                conn.execute(_INSERT_IDS, {"fid": file_id})
+                # No conflict means order does not matter: key order (byte order, cheapest
+                # to sort) visits the primary-key index leaf by leaf, not at random.
+                conn.execute(_INSERT_IDS + ' order by message_id collate "C"', {"fid": file_id})
             return rows
         except psycopg.errors.UniqueViolation:
             pass
