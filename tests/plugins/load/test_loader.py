@@ -275,3 +275,43 @@ def test_unknown_source_and_missing_location_say_what_to_do(fresh_db, tmp_path):
         run_load(fresh_db, "events", tmp_path / "nowhere")
     with pytest.raises(LandingError, match="unknown source"):
         run_load(fresh_db, "clicks", tmp_path)
+
+
+def test_awkward_text_offsets_and_month_boundaries_load_exactly(fresh_db, tmp_path):
+    # Text that COPY must escape, JSON with escapes, timestamps in other offsets or without
+    # one, and rows of three months in one file (partitions created in the middle of it).
+    odd = "tab\there\nnew\\line\rcr"
+    props = {"quote": 'a"b', "backslash": "c\\d", "unicode": "é😀", "control": "\u0001", "nested": {"t": "\t"}}
+    messages = [
+        track("m1", userId=odd, anonymousId="anon\\1", properties=props, context={"groupId": "acc\t1"}),
+        track("m2", timestamp="2024-10-31T23:30:00-02:00", receivedAt="2024-11-01T01:30:01Z"),  # UTC: Nov 1st
+        track("m3", timestamp="2024-10-20T08:00:00+05:30", receivedAt="2024-10-20T02:30:01Z"),  # October
+        track("m4", timestamp="2024-11-17T10:00:00", receivedAt="2024-11-17T10:00:01"),  # no offset: UTC
+        track("m5", timestamp="2024-12-01T00:00:00.5Z", receivedAt="2024-12-01T00:00:01Z"),  # December
+        track(odd, event="Report Created"),
+        track(odd, event="Signed In"),  # a duplicate in the same file: the first line wins
+        dict(identify("i1"), userId=odd, traits={"name": "x\\y\tz"}),
+    ]
+    segment_file(tmp_path, DAY1, messages)
+    counts = run_load(fresh_db, "events", tmp_path)
+    assert (counts["rows_loaded"], counts["duplicates"], counts["quarantined"]) == (7, 1, {})
+
+    rows = query(
+        fresh_db,
+        "select message_id, user_id, anonymous_id, account_id, properties, event, _line, "
+        "to_char(timestamp at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS'), tableoid::regclass::text "
+        "from raw.events order by _line",
+    )
+    assert [(r[0], r[7], r[8]) for r in rows] == [
+        ("m1", "2024-11-17 10:00:00.000", "raw.events_p202411"),
+        ("m2", "2024-11-01 01:30:00.000", "raw.events_p202411"),
+        ("m3", "2024-10-20 02:30:00.000", "raw.events_p202410"),
+        ("m4", "2024-11-17 10:00:00.000", "raw.events_p202411"),
+        ("m5", "2024-12-01 00:00:00.500", "raw.events_p202412"),
+        (odd, "2024-11-17 10:00:00.000", "raw.events_p202411"),
+    ]
+    assert rows[0][1:5] == (odd, "anon\\1", "acc\t1", props)
+    assert (rows[5][5], rows[5][6]) == ("Report Created", 6)
+    assert query(fresh_db, "select count(*) from raw.events_default") == [(0,)]
+    assert query(fresh_db, "select user_id, traits from raw.identifies") == [(odd, {"name": "x\\y\tz"})]
+    assert query(fresh_db, "select count(*), count(distinct message_id) from raw.event_ids") == [(7, 7)]
