@@ -24,6 +24,7 @@ import re
 import tempfile
 from collections import Counter
 from collections.abc import Iterable
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -106,8 +107,8 @@ class _EventStream:
         self._months = schema.month_partitions(conn)
         self._month_start = self._month_end = datetime.min.replace(tzinfo=UTC)  # of the last row
         self._reject_head = f"{file_id}\t{copy_text(uri)}\t"
-        self._copy_cm: Any = None
-        self._copy: Any = None
+        self._open_copy = ExitStack()  # the COPY in progress, if any
+        self._copy: psycopg.Copy | None = None
         self._pending: list[bytes] = []
         self._pending_bytes = 0
 
@@ -169,8 +170,7 @@ class _EventStream:
         if not self._pending:
             return
         if self._copy is None:
-            self._copy_cm = self.conn.cursor().copy(_EVENTS_COPY)
-            self._copy = self._copy_cm.__enter__()
+            self._copy = self._open_copy.enter_context(self.conn.cursor().copy(_EVENTS_COPY))
         self._copy.write(b"".join(self._pending))
         self._pending.clear()
         self._pending_bytes = 0
@@ -178,13 +178,19 @@ class _EventStream:
     def end_copy(self) -> None:
         """Send what is pending and finish the COPY (the server checks every row here)."""
         self._flush()
-        if self._copy_cm is not None:
-            cm, self._copy_cm, self._copy = self._copy_cm, None, None
-            cm.__exit__(None, None, None)
+        self._copy = None
+        self._open_copy.close()
 
-    def close(self) -> None:
-        for spool in (self.ids, self.traits, self.rejects):
-            spool.close()
+    def __enter__(self) -> _EventStream:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        """Spools go; a COPY still open on an error is ended with that error (COPY fail)."""
+        try:
+            self._open_copy.__exit__(*exc_info)
+        finally:
+            for spool in (self.ids, self.traits, self.rejects):
+                spool.close()
 
 
 # --- reading ----------------------------------------------------------------------
@@ -338,8 +344,7 @@ def load_events(
     conn: psycopg.Connection, file_id: int, landed: LandedFile, rules: Rules, digest: Digest
 ) -> FileCounts:
     """Stream one event file into the raw tables (inside the caller's transaction)."""
-    stream = _EventStream(conn, file_id, landed.uri)
-    try:
+    with _EventStream(conn, file_id, landed.uri) as stream:
         with landed.path.open("rb") as fobj:
             if landed.format == "jsonl":
                 _stream_json_lines(stream, iter_line_batches(fobj, digest, gzipped=landed.gzipped), rules)
@@ -354,5 +359,3 @@ def load_events(
                 conn, "copy raw.quarantine (file_id, uri, line, byte_offset, reason, detail, raw) from stdin (null '')"
             )
         return FileCounts(stream.ids.rows, kept, superseded, stream.rejected)
-    finally:
-        stream.close()
