@@ -6,8 +6,11 @@
   Parquet files without holding a file in memory.
 * :mod:`retention.load.records` validates records and turns them into rows (or
   quarantine reasons).
-* :mod:`retention.load.loader` COPYs each file in one transaction with its manifest entry
-  and quarantine rows.
+* :mod:`retention.load.loader` loads each file in one transaction with its manifest entry
+  and quarantine rows; NPS / support exports through a staging table.
+* :mod:`retention.load.events` streams Segment event files straight into ``raw.events``
+  (one pass, COPY text built in Python) and dedups them through ``raw.event_ids``.
+* :mod:`retention.load.manifest` holds the bookkeeping both share (counts, previews).
 * :mod:`retention.load.schema` owns the DDL of the raw tables it writes.
 
 ``retention.load.stripe`` (the Stripe loader) lives here too but is independent.
