@@ -101,8 +101,10 @@ def billing_truth(
     current = next((p for p in last.periods if p.start <= now - 1 < p.end), None)
     ended = last.ended_at is not None and last.ended_at <= now  # a later end is not known yet
     reason = None
-    if mrr_end > 0 and not ended:
+    if mrr_end > 0:
         status = "past_due" if any(ln.status in ("open", "uncollectible") for ln in end_lines) else "paying"
+        if ended:  # canceled mid-period: still paying at month end, churns when the paid period ends
+            reason = last.reason
     elif not ended and current is not None and current.trial:
         status = "trialing"
     elif not paid:
@@ -114,9 +116,10 @@ def billing_truth(
         status, reason = "discounted_to_zero", "full_discount"
     else:
         status, reason = "churned", last.reason
-    # Churned: the end of the last paid service period, which for a mid-period
-    # cancellation can lie after the end date (the month-end MRR then still counts it).
-    churn_date = day_of(max(ln.end for ln in paid)) if status in ("free", "churned", "discounted_to_zero") else None
+    # The end of the last paid service period; after the end date for a mid-period
+    # cancellation (status still paying: the month-end MRR counts it).
+    lost = status in ("free", "churned", "discounted_to_zero") or (reason is not None and status != "never_paid")
+    churn_date = day_of(max(ln.end for ln in paid)) if lost and paid else None
     return BillingTruth(
         first_paid_month=paying_months[0] if paying_months else None,
         status_at_end=status,

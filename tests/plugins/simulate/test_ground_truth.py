@@ -78,7 +78,13 @@ def test_end_mrr_agrees_with_live_subscriptions(company: Path, truth: dict[str, 
                 if price["recurring"]["usage_type"] == "licensed":
                     months = 12 if price["recurring"]["interval"] == "year" else 1
                     from_subs[customers[sub["customer"]]] += price["unit_amount"] * item["quantity"] / months
-    paying = [a for a, row in truth.items() if row["status_at_end"] in ("paying", "past_due", "free", "discounted_to_zero")]
+    # Canceled mid-period accounts still pay at month end (a true_churn_date after it): no live subscription.
+    paying = [a for a, row in truth.items() if row["status_at_end"] in ("free", "discounted_to_zero")
+              or (row["status_at_end"] in ("paying", "past_due") and not row["churn_reason"])]
+    end_date = json.loads((company / "simulation.json").read_text())["end_date"]
+    for row in truth.values():
+        if row["status_at_end"] in ("paying", "past_due") and row["churn_reason"]:
+            assert row["true_churn_date"] > end_date and contract_end[row["account_id"]] > 0
     assert paying
     for account in paying:
         assert contract_end.get(account, 0.0) == pytest.approx(from_subs.get(account, 0.0), abs=0.01), account
