@@ -120,6 +120,8 @@ def billing_truth(
     # cancellation (status still paying: the month-end MRR counts it).
     lost = status in ("free", "churned", "discounted_to_zero") or (reason is not None and status != "never_paid")
     churn_date = day_of(max(ln.end for ln in paid)) if lost and paid else None
+    if churn_date and status == "churned" and last.cancel_mode == "dunning" and last.ended_at is not None:
+        churn_date = day_of(last.ended_at)  # delinquent churn: when the dunning window closed
     return BillingTruth(
         first_paid_month=paying_months[0] if paying_months else None,
         status_at_end=status,

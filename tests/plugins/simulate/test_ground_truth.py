@@ -136,3 +136,17 @@ def test_users_belong_to_their_accounts(company: Path, truth: dict[str, dict[str
         assert e["timestamp"] >= user["invited_at"]
         if e["type"] == "identify":
             assert e["traits"]["email"] == user["email"] and e["traits"]["role"] == user["role"]
+
+
+def test_churn_month_is_the_first_month_end_without_mrr(company: Path, truth: dict[str, dict[str, str]]) -> None:
+    """accounts.csv and mrr_monthly.csv tell the same story for every churned account."""
+    months: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for r in read_csv(company / "ground_truth" / "mrr_monthly.csv"):
+        months[r["account_id"]].append((r["month"], float(r["mrr_cents"])))
+    churned = [r for r in truth.values() if r["status_at_end"] == "churned" and not r["reactivated_at"]]
+    assert any(r["churn_reason"] == "payment_failed" for r in churned)
+    for row in churned:
+        last_paying = max(m for m, mrr in months[row["account_id"]] if mrr > 0)
+        year, month = map(int, row["true_churn_date"][:7].split("-"))
+        previous = f"{year - (month == 1)}-{(month - 2) % 12 + 1:02d}"
+        assert last_paying == previous, row["account_id"]
