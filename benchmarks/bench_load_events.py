@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
                 sql_rows, sql_s = run_to_sql(psql_db, csvs["events"], min(rows, args.to_sql_rows))
             finally:
                 for db in (ours_db, psql_db):
-                    _drop(server, db)
+                    warehouse.drop_database(db)
             results.append({
                 "rows": rows,
                 "file_mb": gz_path.stat().st_size / 1e6,
@@ -219,14 +219,6 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['ours_rows_s'] / r['to_sql_rows_s']:.1f}x | {r['ours_rss_mb']:.0f} | {r['ours_cpu_s']:.1f} | {r['psql_s']:.1f} |"
         )
     return 0
-
-
-def _drop(server: str, url: str) -> None:
-    import psycopg
-
-    dbname = warehouse.parse_url(url).dbname
-    with psycopg.connect(warehouse.parse_url(server).conninfo(), autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{dbname}" with (force)')
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ import time
 import uuid
 from pathlib import Path
 
-import psycopg
 
 from retention import warehouse
 from retention.hooks.stripe import connection_json
@@ -126,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
                     ours = run_child(CHILD_OURS, ours_db, server.base_url)
                     base = run_child(CHILD_BASELINE, base_db, server.base_url)
                 finally:
-                    _drop(server_url, ours_db)
-                    _drop(server_url, base_db)
+                    warehouse.drop_database(ours_db)
+                    warehouse.drop_database(base_db)
         print(f"| {customers} | {ours['objects']} | ours | {ours['first']:.2f} | {ours['objects'] / ours['first']:.0f} "
               f"| {ours['rerun']:.2f} | {ours['rerun_written']} | {ours['rss_mb']:.0f} |")
         print(f"| {customers} | {base['objects']} | baseline | {base['first']:.2f} | "
@@ -135,12 +134,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {customers} | | **ratio baseline/ours** | **{base['first'] / ours['first']:.1f}x** | | | | |",
               flush=True)
     return 0
-
-
-def _drop(server_url: str, url: str) -> None:
-    dbname = warehouse.parse_url(url).dbname
-    with psycopg.connect(warehouse.parse_url(server_url).conninfo(), autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{dbname}" with (force)')
 
 
 if __name__ == "__main__":

@@ -224,6 +224,16 @@ def _is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
+def drop_database(url: str) -> None:
+    """Drop the database ``url`` names, connecting to the server's ``postgres`` database."""
+    import psycopg
+
+    params = parse_url(url)
+    admin = WarehouseParams(params.host, params.port, params.user, params.password, "postgres")
+    with psycopg.connect(admin.conninfo(), autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{params.dbname}" with (force)')
+
+
 def create_database(url: str, dbname: str) -> str:
     """Create database ``dbname`` on the server of ``url``; return its URL."""
     import psycopg
