@@ -165,6 +165,9 @@ def start_embedded(pgdata: Path) -> str:
         ) from None
     import psycopg
 
+    # pgserver logs every initdb/pg_ctl output at INFO (and again from its atexit hook,
+    # after pytest has closed its streams); keep only its warnings and errors.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     pgdata.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(pgdata, cleanup_mode=None)  # None: keep running for reuse
     admin = parse_url(server.get_uri("postgres"))
