@@ -276,29 +276,33 @@ def _supersede(conn: psycopg.Connection, uri: str) -> int:
 
 _INSERT_IDS = (
     "insert into raw.event_ids (message_id, type, timestamp, _file_id, _line) "
-    "select message_id, type, timestamp, %(fid)s, _line from _ids"
+    "select message_id, type, timestamp, %(fid)s, _line from _ids order by message_id"
 )
 
 
-def _keep_first(conn: psycopg.Connection, file_id: int, rows: int, *, try_plain: bool) -> int:
-    """Insert ``_ids`` into ``raw.event_ids``; return how many were kept.
+def _insert_all(conn: psycopg.Connection, file_id: int) -> bool:
+    """The usual case: no id of ``_ids`` is known yet. Insert them all; False on a conflict.
+
+    Key order (byte order, the key's collation) visits the primary-key index leaf by
+    leaf, and concurrent loads that share ids take them in the same order.
+    """
+    try:
+        with conn.transaction():  # a savepoint: a known id undoes only this insert
+            conn.execute(_INSERT_IDS, {"fid": file_id})
+        return True
+    except psycopg.errors.UniqueViolation:
+        return False
+
+
+def _keep_first(conn: psycopg.Connection, file_id: int) -> None:
+    """Insert the first line of each id of ``_ids`` unless the id is kept already.
 
     ``_dropped`` gets the rows not kept, and their track rows leave ``raw.events``.
     """
     conn.execute(
-        "create temp table _dropped (_line bigint, type text, timestamp timestamptz, account_id text) on commit drop"
-    )
-    if try_plain:
-        try:
-            with conn.transaction():  # a savepoint: a known id undoes only this insert
-                # No conflict means order does not matter: key order (byte order, cheapest
-                # to sort) visits the primary-key index leaf by leaf, not at random.
-                conn.execute(_INSERT_IDS + ' order by message_id collate "C"', {"fid": file_id})
-            return rows
-        except psycopg.errors.UniqueViolation:
-            pass
-    conn.execute(
-        f"with kept as ({_INSERT_IDS} order by _line on conflict (message_id) do nothing returning _line) "
+        "with kept as (insert into raw.event_ids (message_id, type, timestamp, _file_id, _line) "
+        "select distinct on (message_id) message_id, type, timestamp, %(fid)s, _line from _ids "
+        "order by message_id, _line on conflict (message_id) do nothing returning _line) "
         "insert into _dropped select i._line, i.type, i.timestamp, i.account_id from _ids i "
         "where not exists (select 1 from kept k where k._line = i._line)",
         {"fid": file_id},
@@ -309,7 +313,6 @@ def _keep_first(conn: psycopg.Connection, file_id: int, rows: int, *, try_plain:
         "and e.timestamp = d.timestamp and e._file_id = %s and e._line = d._line",
         (file_id,),
     )
-    return rows - conn.execute("select count(*) from _dropped").fetchone()[0]
 
 
 def _publish(conn: psycopg.Connection, stream: _EventStream, file_id: int, uri: str) -> tuple[int, int]:
@@ -317,13 +320,21 @@ def _publish(conn: psycopg.Connection, stream: _EventStream, file_id: int, uri: 
     if not stream.ids.rows:
         return 0, 0
     conn.execute(
-        "create temp table _ids (message_id text, type text, timestamp timestamptz, _line bigint, "
+        'create temp table _ids (message_id text collate "C", type text, timestamp timestamptz, _line bigint, '
         "account_id text) on commit drop"
     )
     stream.ids.copy_into(conn, "copy _ids from stdin (null '')")
-    backfill = later_file_loaded(conn, "events", uri)
-    superseded = _supersede(conn, uri) if backfill else 0
-    kept = _keep_first(conn, file_id, stream.ids.rows, try_plain=not backfill)
+    conn.execute(
+        "create temp table _dropped (_line bigint, type text, timestamp timestamptz, account_id text) on commit drop"
+    )
+    superseded = 0
+    if later_file_loaded(conn, "events", uri) or not _insert_all(conn, file_id):
+        # A duplicate, an id loaded before, or a backfill. Checked again after a conflict:
+        # a later file loaded concurrently has committed by then (its insert made ours wait).
+        if later_file_loaded(conn, "events", uri):
+            superseded = _supersede(conn, uri)
+        _keep_first(conn, file_id)
+    dropped = conn.execute("select count(*) from _dropped").fetchone()[0]
     if stream.traits.rows:
         conn.execute(
             "create temp table _traits (type text, message_id text, user_id text, account_id text, "
@@ -337,7 +348,7 @@ def _publish(conn: psycopg.Connection, stream: _EventStream, file_id: int, uri: 
                 "where t.type = %s and not exists (select 1 from _dropped d where d._line = t._line)",
                 (file_id, kind),
             )
-    return kept, superseded
+    return stream.ids.rows - dropped, superseded
 
 
 def load_events(
