@@ -107,6 +107,7 @@ class _EventStream:
         self._months = schema.month_partitions(conn)
         self._month_start = self._month_end = datetime.min.replace(tzinfo=UTC)  # of the last row
         self._reject_head = f"{file_id}\t{copy_text(uri)}\t"
+        self._id_tail = f"\t{file_id}\n"
         self._open_copy = ExitStack()  # the COPY in progress, if any
         self._copy: psycopg.Copy | None = None
         self._pending: list[bytes] = []
@@ -119,7 +120,7 @@ class _EventStream:
         mid, kind, event, user_id, anonymous_id, account_id, ts, ts_text, received_text, body, context = row
         if kind != "track":
             mid, account_id = copy_text(mid), copy_text(account_id)
-            ids.append(f"{mid}\t{kind}\t{ts_text}\t{line}\t{account_id}\n".encode())
+            ids.append(f"{mid}\t{kind}\t{ts_text}\t{line}\t{account_id}{self._id_tail}".encode())
             traits.append(
                 f"{kind}\t{mid}\t{copy_text(user_id)}\t{account_id}\t{ts_text}\t{line}\t"
                 f"{copy_text(_dumps(body).decode())}\n".encode()
@@ -139,7 +140,7 @@ class _EventStream:
                 str(self.file_id), str(line),
             )
             piece = "\t".join(fields) + "\n"
-        ids.append(f"{mid}\ttrack\t{ts_text}\t{line}\t{account_id}\n".encode())
+        ids.append(f"{mid}\ttrack\t{ts_text}\t{line}\t{account_id}{self._id_tail}".encode())
         data = piece.encode()
         self._pending.append(data)
         self._pending_bytes += len(data)
@@ -274,21 +275,15 @@ def _supersede(conn: psycopg.Connection, uri: str) -> int:
     return uncount(conn, per_file)
 
 
-_INSERT_IDS = (
-    "insert into raw.event_ids (message_id, type, timestamp, _file_id, _line) "
-    "select message_id, type, timestamp, %(fid)s, _line from _ids order by message_id"
-)
+_ID_COLUMNS = "message_id, type, timestamp, _line, account_id, _file_id"  # the ``ids`` spool's lines
 
 
-def _insert_all(conn: psycopg.Connection, file_id: int) -> bool:
-    """The usual case: no id of ``_ids`` is known yet. Insert them all; False on a conflict.
-
-    Key order (byte order, the key's collation) visits the primary-key index leaf by
-    leaf, and concurrent loads that share ids take them in the same order.
-    """
+def _copy_all(conn: psycopg.Connection, ids: Spool) -> bool:
+    """The usual case: no id of the file is known yet. COPY them all straight into
+    ``raw.event_ids``; False (and nothing written) on a conflict."""
     try:
-        with conn.transaction():  # a savepoint: a known id undoes only this insert
-            conn.execute(_INSERT_IDS, {"fid": file_id})
+        with conn.transaction():  # a savepoint: a known id undoes only this COPY
+            ids.copy_into(conn, f"copy raw.event_ids ({_ID_COLUMNS}) from stdin (null '')")
         return True
     except psycopg.errors.UniqueViolation:
         return False
@@ -297,15 +292,18 @@ def _insert_all(conn: psycopg.Connection, file_id: int) -> bool:
 def _keep_first(conn: psycopg.Connection, file_id: int) -> None:
     """Insert the first line of each id of ``_ids`` unless the id is kept already.
 
+    Inserted in key order, so concurrent loads sharing ids take them in the same order.
     ``_dropped`` gets the rows not kept, and their track rows leave ``raw.events``.
     """
     conn.execute(
-        "with kept as (insert into raw.event_ids (message_id, type, timestamp, _file_id, _line) "
-        "select distinct on (message_id) message_id, type, timestamp, %(fid)s, _line from _ids "
+        "create temp table _dropped (_line bigint, type text, timestamp timestamptz, account_id text) on commit drop"
+    )
+    conn.execute(
+        f"with kept as (insert into raw.event_ids ({_ID_COLUMNS}) "
+        f"select distinct on (message_id) {_ID_COLUMNS} from _ids "
         "order by message_id, _line on conflict (message_id) do nothing returning _line) "
         "insert into _dropped select i._line, i.type, i.timestamp, i.account_id from _ids i "
-        "where not exists (select 1 from kept k where k._line = i._line)",
-        {"fid": file_id},
+        "where not exists (select 1 from kept k where k._line = i._line)"
     )
     conn.execute("analyze _dropped")
     conn.execute(
@@ -315,38 +313,36 @@ def _keep_first(conn: psycopg.Connection, file_id: int) -> None:
     )
 
 
-def _publish(conn: psycopg.Connection, stream: _EventStream, file_id: int, uri: str) -> tuple[int, int]:
+def _publish(conn: psycopg.Connection, stream: _EventStream, uri: str) -> tuple[int, int]:
     """Dedup through ``raw.event_ids`` and write identifies / groups: (kept, superseded)."""
     if not stream.ids.rows:
         return 0, 0
-    conn.execute(
-        'create temp table _ids (message_id text collate "C", type text, timestamp timestamptz, _line bigint, '
-        "account_id text) on commit drop"
-    )
-    stream.ids.copy_into(conn, "copy _ids from stdin (null '')")
-    conn.execute(
-        "create temp table _dropped (_line bigint, type text, timestamp timestamptz, account_id text) on commit drop"
-    )
-    superseded = 0
-    if later_file_loaded(conn, "events", uri) or not _insert_all(conn, file_id):
+    superseded = dropped = 0
+    if later_file_loaded(conn, "events", uri) or not _copy_all(conn, stream.ids):
         # A duplicate, an id loaded before, or a backfill. Checked again after a conflict:
         # a later file loaded concurrently has committed by then (its insert made ours wait).
+        conn.execute(
+            'create temp table _ids (message_id text collate "C", type text, timestamp timestamptz, _line bigint, '
+            "account_id text, _file_id bigint) on commit drop"
+        )
+        stream.ids.copy_into(conn, "copy _ids from stdin (null '')")
         if later_file_loaded(conn, "events", uri):
             superseded = _supersede(conn, uri)
-        _keep_first(conn, file_id)
-    dropped = conn.execute("select count(*) from _dropped").fetchone()[0]
+        _keep_first(conn, stream.file_id)
+        dropped = conn.execute("select count(*) from _dropped").fetchone()[0]
     if stream.traits.rows:
         conn.execute(
             "create temp table _traits (type text, message_id text, user_id text, account_id text, "
             "timestamp timestamptz, _line bigint, traits jsonb) on commit drop"
         )
         stream.traits.copy_into(conn, "copy _traits from stdin (null '')")
+        not_dropped = "and not exists (select 1 from _dropped d where d._line = t._line)" if dropped else ""
         for table, kind in (("identifies", "identify"), ("groups", "group")):
             conn.execute(
                 f"insert into raw.{table} (message_id, user_id, account_id, timestamp, traits, _file_id, _line) "
-                "select message_id, user_id, account_id, timestamp, traits, %s, _line from _traits t "
-                "where t.type = %s and not exists (select 1 from _dropped d where d._line = t._line)",
-                (file_id, kind),
+                f"select message_id, user_id, account_id, timestamp, traits, %s, _line from _traits t "
+                f"where t.type = %s {not_dropped}",
+                (stream.file_id, kind),
             )
     return stream.ids.rows - dropped, superseded
 
@@ -364,7 +360,7 @@ def load_events(
             else:
                 _stream_rows(stream, iter_parquet(fobj, digest), rules)
         stream.end_copy()
-        kept, superseded = _publish(conn, stream, file_id, landed.uri)
+        kept, superseded = _publish(conn, stream, landed.uri)
         if stream.rejects.rows:
             stream.rejects.copy_into(
                 conn, "copy raw.quarantine (file_id, uri, line, byte_offset, reason, detail, raw) from stdin (null '')"

@@ -8,9 +8,9 @@ Deduplication of Segment ``messageId`` across the partitioned ``raw.events`` use
 a unique constraint on ``raw.events`` itself would have to include the partition key
 ``timestamp``, which would let the same message id through twice with two timestamps.
 Its key is ``collate "C"``: equality is the same under every deterministic collation,
-and byte comparisons make the index about a quarter cheaper to maintain than the
-database's default collation (docs/ingestion.md). Databases created before that get
-their key converted once by :func:`ensure_schema` (:func:`_migrate_event_ids`).
+and byte comparisons make the index cheaper to maintain than the database's default
+collation (docs/ingestion.md). A ``raw.event_ids`` made by an earlier version is
+brought up to date once by :func:`ensure_schema` (:func:`_migrate_event_ids`).
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ create table if not exists raw.event_ids (
     type text not null,
     timestamp timestamptz not null,
     _file_id bigint not null,
-    _line bigint not null
+    _line bigint not null,
+    account_id text
 );
 
 create table if not exists raw.events (
@@ -142,18 +143,22 @@ def ensure_schema(conn: psycopg.Connection) -> None:
 
 
 def _migrate_event_ids(conn: psycopg.Connection) -> None:
-    """Give an older ``raw.event_ids.message_id`` (default collation) the "C" collation.
+    """Bring a ``raw.event_ids`` made by an earlier version up to date, once.
 
-    Dedup results do not change (equal texts are equal under any deterministic
-    collation); the primary-key index is rebuilt once, under an exclusive lock.
+    Earlier versions had ``message_id`` in the database's default collation (now "C":
+    dedup results do not change, since equal texts are equal under any deterministic
+    collation; the primary-key index is rebuilt, under an exclusive lock) and no
+    ``account_id`` (added empty: only rows loaded from now on carry it).
     """
-    collation = conn.execute(
-        "select c.collname from pg_attribute a join pg_collation c on c.oid = a.attcollation "
-        "where a.attrelid = 'raw.event_ids'::regclass and a.attname = 'message_id'"
-    ).fetchone()[0]
-    if collation != "C":
-        log.info("raw.event_ids.message_id: collation %s -> \"C\" (one-time index rebuild)", collation)
+    columns = dict(conn.execute(
+        "select a.attname, c.collname from pg_attribute a left join pg_collation c on c.oid = a.attcollation "
+        "where a.attrelid = 'raw.event_ids'::regclass and a.attnum > 0 and not a.attisdropped"
+    ).fetchall())
+    if columns["message_id"] != "C":
+        log.info("raw.event_ids.message_id: collation %s -> \"C\" (one-time index rebuild)", columns["message_id"])
         conn.execute('alter table raw.event_ids alter column message_id type text collate "C"')
+    if "account_id" not in columns:
+        conn.execute("alter table raw.event_ids add column account_id text")
 
 
 def partition_name(month: date) -> str:
