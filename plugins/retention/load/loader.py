@@ -18,9 +18,10 @@ Per file, in ONE transaction (so a killed load leaves nothing and a rerun redoes
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -38,6 +39,8 @@ from retention.load.records import Reject, Rules, decode_json, nps_row, support_
 log = logging.getLogger(__name__)
 
 DEADLOCK_ATTEMPTS = 3
+WORKERS_ENV = "RETENTION_LOAD_WORKERS"
+DEFAULT_WORKERS = 2
 STAGE_META = ("_line bigint", "_byte_offset bigint", "_reason text", "_detail text", "_raw text")
 
 
@@ -261,6 +264,20 @@ def load_file(conn: psycopg.Connection, source: str, landed: LandedFile, rules: 
             result.truncated,
         )
     return result
+
+
+def load_workers(requested: int | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Files loaded at a time by the CLI and the DAG: ``requested``, else
+    ``RETENTION_LOAD_WORKERS``, else :data:`DEFAULT_WORKERS`."""
+    env = os.environ if environ is None else environ
+    value = requested if requested is not None else env.get(WORKERS_ENV) or DEFAULT_WORKERS
+    try:
+        workers = int(value)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise ValueError(f"load workers must be a whole number >= 1, got {value!r} (--workers, {WORKERS_ENV})")
+    return workers
 
 
 def load_source(
