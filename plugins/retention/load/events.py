@@ -252,29 +252,69 @@ def _supersede(conn: psycopg.Connection, uri: str) -> int:
 
     Loading files in uri order keeps the first row by (file uri, line). When an earlier
     file arrives after later ones were loaded (a backfill), its rows win over theirs, so
-    the outcome is the same whatever order the files were loaded in.
+    the outcome is the same whatever order the files were loaded in. Counted from the
+    rows this transaction deleted, so a row another load superseded first is not counted twice.
     """
     conn.execute(
         "create temp table _superseded on commit drop as "
-        "select e.message_id, e.type, e.timestamp, e._file_id from raw.event_ids e "
+        "select distinct e.message_id, e.type, e.timestamp, e._file_id from raw.event_ids e "
         "join _ids s on s.message_id = e.message_id "
         "join raw.load_manifest m on m.file_id = e._file_id where m.uri > %s",
         (uri,),
     )
-    conn.execute("delete from raw.event_ids e using _superseded x where e.message_id = x.message_id")
+    per_file = conn.execute(
+        "with gone as (delete from raw.event_ids e using _superseded x "
+        "where e.message_id = x.message_id and e._file_id = x._file_id returning e._file_id) "
+        "select _file_id, count(*) from gone group by 1"
+    ).fetchall()
     conn.execute(
         "delete from raw.events e using _superseded x where x.type = 'track' "
         "and e.message_id = x.message_id and e.timestamp = x.timestamp and e._file_id = x._file_id"
     )
     for table, kind in (("identifies", "identify"), ("groups", "group")):
         conn.execute(
-            f"delete from raw.{table} e using _superseded x where x.type = %s and e.message_id = x.message_id",
+            f"delete from raw.{table} e using _superseded x where x.type = %s "
+            "and e.message_id = x.message_id and e._file_id = x._file_id",
             (kind,),
         )
-    per_file = conn.execute("select _file_id, count(*) from _superseded group by 1").fetchall()
     return uncount(conn, per_file)
 
 
+class _LostToLaterFile(Exception):
+    """A later file committed one of this file's ids while this file was inserting it."""
+
+
+def _resolve(conn: psycopg.Connection, stream: _EventStream, uri: str) -> int:
+    """The conflict path: keep the first row of each id by (file uri, line); return superseded.
+
+    Loads running at the same time (``workers``) can commit a later file's copy of an id
+    while this one waits for it; then that id is lost to the later file. So the step is
+    redone (in a savepoint) until no id of this file is held by a later file: each round
+    sees the commits that made the previous one wait.
+    """
+    conn.execute(
+        'create temp table _ids (message_id text collate "C", type text, timestamp timestamptz, _line bigint, '
+        "account_id text, _file_id bigint) on commit drop"
+    )
+    stream.ids.copy_into(conn, "copy _ids from stdin (null '')")
+    for _ in range(RESOLVE_ROUNDS):
+        try:
+            with conn.transaction():
+                superseded = _supersede(conn, uri) if later_file_loaded(conn, "events", uri) else 0
+                _keep_first(conn, stream.file_id)
+                if conn.execute(_HELD_BY_LATER_FILE, (uri,)).fetchone()[0]:
+                    raise _LostToLaterFile
+            return superseded
+        except _LostToLaterFile:
+            continue
+    raise RuntimeError(f"{uri}: ids kept changing hands with concurrent loads for {RESOLVE_ROUNDS} rounds; load it again")
+
+
+RESOLVE_ROUNDS = 5
+_HELD_BY_LATER_FILE = (
+    "select exists (select 1 from _ids i join raw.event_ids e on e.message_id = i.message_id "
+    "join raw.load_manifest m on m.file_id = e._file_id where m.uri > %s)"
+)
 _ID_COLUMNS = "message_id, type, timestamp, _line, account_id, _file_id"  # the ``ids`` spool's lines
 
 
@@ -319,16 +359,8 @@ def _publish(conn: psycopg.Connection, stream: _EventStream, uri: str) -> tuple[
         return 0, 0
     superseded = dropped = 0
     if later_file_loaded(conn, "events", uri) or not _copy_all(conn, stream.ids):
-        # A duplicate, an id loaded before, or a backfill. Checked again after a conflict:
-        # a later file loaded concurrently has committed by then (its insert made ours wait).
-        conn.execute(
-            'create temp table _ids (message_id text collate "C", type text, timestamp timestamptz, _line bigint, '
-            "account_id text, _file_id bigint) on commit drop"
-        )
-        stream.ids.copy_into(conn, "copy _ids from stdin (null '')")
-        if later_file_loaded(conn, "events", uri):
-            superseded = _supersede(conn, uri)
-        _keep_first(conn, stream.file_id)
+        # A duplicate, an id loaded before, or a backfill.
+        superseded = _resolve(conn, stream, uri)
         dropped = conn.execute("select count(*) from _dropped").fetchone()[0]
     if stream.traits.rows:
         conn.execute(
