@@ -115,8 +115,13 @@ class _EventStream:
 
     # -- rows --------------------------------------------------------------------
 
-    def add(self, row: tuple[Any, ...], line: int, ids: list[bytes], traits: list[bytes]) -> None:
-        """Format one validated row (see :func:`records.segment_row`) as COPY text."""
+    def add(self, row: tuple[Any, ...], line: int, ids: list[bytes], traits: list[bytes], clean: bool = False) -> None:
+        """Format one validated row (see :func:`records.segment_row`) as COPY text.
+
+        ``clean``: the JSON line it came from has no backslash. JSON strings cannot hold
+        raw control characters, so then no field holds a tab, newline, carriage return
+        or backslash, and re-serialised ``properties`` / ``context`` have no escapes:
+        the line is right without escaping. Otherwise it is checked (:func:`_is_clean`)."""
         mid, kind, event, user_id, anonymous_id, account_id, ts, ts_text, received_text, body, context = row
         if kind != "track":
             mid, account_id = copy_text(mid), copy_text(account_id)
@@ -132,7 +137,7 @@ class _EventStream:
             f"{mid}\ttrack\t{event}\t{user_id or ''}\t{anonymous_id or ''}\t{account_id}\t{ts_text}\t"
             f"{received_text}\t{_dumps(body).decode()}\t{_dumps(context).decode()}\t{self.file_id}\t{line}\n"
         )
-        if not _is_clean(piece, _EVENT_SEPARATORS):
+        if not clean and not _is_clean(piece, _EVENT_SEPARATORS):
             mid, account_id = copy_text(mid), copy_text(account_id)
             fields = (
                 mid, "track", copy_text(event), copy_text(user_id), copy_text(anonymous_id), account_id,
@@ -211,7 +216,8 @@ def _stream_json_lines(stream: _EventStream, batches: Iterable[LineBatch | RawRe
         for raw in batch.lines:
             line += 1
             try:
-                if b"\\" in raw and b"\\u0000" in raw:
+                escaped = b"\\" in raw
+                if escaped and b"\\u0000" in raw:
                     decode_json(raw)  # raises invalid_utf8
                 try:
                     msg = loads(raw)
@@ -219,7 +225,7 @@ def _stream_json_lines(stream: _EventStream, batches: Iterable[LineBatch | RawRe
                     if not raw or raw.isspace():
                         continue
                     msg = decode_json(raw)  # raises the precise reason
-                add(segment_row(msg, rules), line, ids, traits)
+                add(segment_row(msg, rules), line, ids, traits, not escaped)
             except Reject as reject:
                 stream.reject(line, batch.offset_of(line), reject.reason, reject.detail, raw)
         stream.ids.write(ids)

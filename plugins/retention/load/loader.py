@@ -346,9 +346,11 @@ def load_files_parallel(
                 opened.append(worker_conn)
         return load_file(worker_conn, source, landed, rules)
 
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="load")
     try:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="load") as pool:
-            return list(pool.map(one, files))
-    finally:
+        futures = [pool.submit(one, landed) for landed in files]
+        return [future.result() for future in futures]
+    finally:  # on an error, files not started yet are not loaded (as one at a time)
+        pool.shutdown(wait=True, cancel_futures=True)
         for worker_conn in opened:
             worker_conn.close()
