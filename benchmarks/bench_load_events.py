@@ -38,12 +38,14 @@ import gzip
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -160,9 +162,10 @@ COLUMNS = {
 }
 
 
-def run_psql(url: str, parts: list[dict[str, Path]], months: set[date], fmt: str) -> float:
+def run_psql(url: str, parts: list[dict[str, Path]], months: set[date], fmt: str) -> tuple[float, float]:
     """``psql \\copy`` of each part's files (table -> file), the parts on concurrent
-    connections, each part in one transaction; seconds until the last one commits."""
+    connections, each part in one transaction: (seconds until the last one commits,
+    CPU seconds of the psql processes)."""
     with warehouse.connect(url, autocommit=True) as conn:
         with conn.transaction():
             schema.ensure_month_partitions(conn, months)
@@ -172,11 +175,14 @@ def run_psql(url: str, parts: list[dict[str, Path]], months: set[date], fmt: str
         for table, path in part.items():
             cmd += ["-c", f"\\copy raw.{table} ({COLUMNS[table]}) from '{path}' with (format {fmt})"]
         commands.append(cmd + ["-c", "commit"])
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     procs = [subprocess.Popen(cmd) for cmd in commands]
     if any(proc.wait() != 0 for proc in procs):
         raise RuntimeError("psql \\copy failed")
-    return time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return seconds, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def run_to_sql(url: str, csv_path: Path, rows: int) -> tuple[int, float]:
@@ -201,6 +207,38 @@ def run_to_sql(url: str, csv_path: Path, rows: int) -> tuple[int, float]:
 
 
 # --- preset mode --------------------------------------------------------------------
+
+
+def server_cpu(url: str) -> Callable[[], float] | None:
+    """A clock of the CPU seconds the Postgres server behind ``url`` has used, when it
+    runs on this machine: its processes' user + system time, plus that of the ended
+    ones (backends of closed connections), which the postmaster collects (``cutime``)."""
+    with warehouse.connect(url) as conn:
+        pidfile = Path(conn.execute("show data_directory").fetchone()[0]) / "postmaster.pid"
+    try:
+        postmaster = int(pidfile.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def stat(pid: str) -> list[str] | None:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            return None
+
+    def seconds() -> float:
+        time.sleep(0.5)  # let the postmaster collect backends that just ended
+        total = 0
+        for entry in Path("/proc").iterdir():
+            fields = stat(entry.name) if entry.name.isdigit() else None
+            if fields and (int(fields[1]) == postmaster or int(entry.name) == postmaster):
+                total += int(fields[11]) + int(fields[12])
+                if int(entry.name) == postmaster:
+                    total += int(fields[13]) + int(fields[14])
+        return total / tick
+
+    return seconds
 
 
 def _months_of(files: list[LandedFile]) -> list[date]:
@@ -262,6 +300,7 @@ def bench_preset(args: argparse.Namespace, server: str) -> int:
     print(f"# {root}: {len(files)} event files, {total_mb:.0f} MB gzip, months {min(months)}..{max(months)}", flush=True)
     runs: dict[str, list[dict]] = {k: [] for k in ("ours_seq", "psql_seq", "ours_par", "psql_par")}
     load_avg = [os.getloadavg()[0]]
+    clock = server_cpu(server)
     rows = 0
     with tempfile.TemporaryDirectory(prefix="bench_load_events_") as tmp:
         folder = Path(tmp)
@@ -276,6 +315,7 @@ def bench_preset(args: argparse.Namespace, server: str) -> int:
                 variants.insert(0, "ours_seq")
             for variant in variants:
                 url = _fresh(server, f"bench_{variant}")
+                cpu_before = clock() if clock else 0.0
                 try:
                     if variant.startswith("ours"):
                         workers = 1 if variant == "ours_seq" else args.workers
@@ -293,7 +333,9 @@ def bench_preset(args: argparse.Namespace, server: str) -> int:
                                         out.write(part[table].read_bytes())
                     else:
                         chosen = [whole] if variant == "psql_seq" else parts
-                        res = {"seconds": run_psql(url, chosen, months, "text")}
+                        seconds, cpu_s = run_psql(url, chosen, months, "text")
+                        res = {"seconds": seconds, "cpu_s": cpu_s}
+                    res["server_cpu_s"] = clock() - cpu_before if clock else None
                 finally:
                     warehouse.drop_database(url)
                 res["load_avg"] = os.getloadavg()[0]
@@ -328,13 +370,15 @@ def bench_preset(args: argparse.Namespace, server: str) -> int:
 
     print(f"\n{rows:,} rows kept of {len(files)} files; load average {min(load_avg):.1f}-{max(load_avg):.1f}; "
           f"{args.repeat} repeats, seconds per repeat (sorted), ratios from the best of each\n")
-    print("| variant | seconds | rows/s (best) | client CPU s |")
-    print("|---|---:|---:|---:|")
+    print("| variant | seconds | rows/s (best) | client CPU s | server CPU s | CPU µs/row (client + server) |")
+    print("|---|---:|---:|---:|---:|---:|")
     names = {"ours_seq": "ours, 1 worker", "psql_seq": "psql \\copy, 1 connection",
              "ours_par": f"ours, {args.workers} workers", "psql_par": f"psql \\copy, {args.workers} connections"}
     for variant, name in names.items():
-        cpu = "/".join(f"{r['cpu_s']:.0f}" for r in runs[variant]) if variant.startswith("ours") else ""
-        print(f"| {name} | {cell(variant)} | {rows / best(variant):,.0f} | {cpu} |")
+        client = "/".join(f"{r['cpu_s']:.0f}" for r in runs[variant])
+        srv = "/".join("n/a" if r["server_cpu_s"] is None else f"{r['server_cpu_s']:.0f}" for r in runs[variant])
+        per_row = min((r["cpu_s"] + (r["server_cpu_s"] or 0)) / rows * 1e6 for r in runs[variant])
+        print(f"| {name} | {cell(variant)} | {rows / best(variant):,.0f} | {client} | {srv} | {per_row:.1f} |")
     print(f"| to_sql (first {sql_rows:,} track rows) | {sql_s:.1f} | {sql_rows / sql_s:,.0f} | |")
     print("\n| ratio | value |")
     print("|---|---:|")
@@ -374,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 ours = run_ours(ours_db, folder)
                 assert ours["rows"] == rows, f"loaded {ours['rows']} of {rows} rows"
-                psql_s = run_psql(psql_db, [csvs], {DAY.date().replace(day=1)}, "csv")
+                psql_s, _ = run_psql(psql_db, [csvs], {DAY.date().replace(day=1)}, "csv")
                 sql_rows, sql_s = run_to_sql(psql_db, csvs["events"], min(rows, args.to_sql_rows))
             finally:
                 for db in (ours_db, psql_db):
