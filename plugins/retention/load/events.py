@@ -9,13 +9,14 @@ small and goes to spools (in memory while small, then temporary files) on the si
 * ``traits``: the identify / group rows (about 2% of a Segment log);
 * ``rejects``: quarantine rows with their reason, line and byte offset.
 
-Then, on the server: the ids go to a temporary table and from there into
-``raw.event_ids``. When none of them is known yet (the usual case) a plain insert in
-key order succeeds and every streamed row stays. Otherwise (a unique violation, or a later file
-of the source is already loaded) the insert is redone in line order with ``on conflict
-do nothing``, so the first row by (file uri, line) wins, and the track rows it did not
-keep are deleted again from ``raw.events`` by ``(account_id, timestamp, _file_id,
-_line)``, which the ``(account_id, timestamp)`` index finds.
+Then, on the server: when none of the ids is known yet (the usual case) they are
+COPYed straight into ``raw.event_ids`` and every streamed row stays. Otherwise (a
+unique violation, or a later file of the source is already loaded) that is undone, the
+ids go to a temporary table and the first line of each is inserted with ``on conflict
+do nothing``, so the first row by (file uri, line) wins (:func:`_resolve`, which also
+handles loads of other files running at the same time), and the track rows not kept are
+deleted again from ``raw.events`` by ``(account_id, timestamp, _file_id, _line)``, which
+the ``(account_id, timestamp)`` index finds.
 """
 
 from __future__ import annotations
@@ -286,6 +287,13 @@ def _supersede(conn: psycopg.Connection, uri: str) -> int:
     return uncount(conn, per_file)
 
 
+RESOLVE_ROUNDS = 5
+_HELD_BY_LATER_FILE = (
+    "select exists (select 1 from _ids i join raw.event_ids e on e.message_id = i.message_id "
+    "join raw.load_manifest m on m.file_id = e._file_id where m.uri > %s)"
+)
+
+
 class _LostToLaterFile(Exception):
     """A later file committed one of this file's ids while this file was inserting it."""
 
@@ -315,12 +323,6 @@ def _resolve(conn: psycopg.Connection, stream: _EventStream, uri: str) -> int:
             continue
     raise RuntimeError(f"{uri}: ids kept changing hands with concurrent loads for {RESOLVE_ROUNDS} rounds; load it again")
 
-
-RESOLVE_ROUNDS = 5
-_HELD_BY_LATER_FILE = (
-    "select exists (select 1 from _ids i join raw.event_ids e on e.message_id = i.message_id "
-    "join raw.load_manifest m on m.file_id = e._file_id where m.uri > %s)"
-)
 _ID_COLUMNS = "message_id, type, timestamp, _line, account_id, _file_id"  # the ``ids`` spool's lines
 
 

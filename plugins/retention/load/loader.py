@@ -13,6 +13,10 @@ Per file, in ONE transaction (so a killed load leaves nothing and a rerun redoes
    already loaded are counted as duplicates and dropped (backfills: see
    :func:`retention.load.events._supersede`);
 4. write the rejected records to ``raw.quarantine`` and complete the manifest row.
+
+``workers > 1`` loads that many files at a time, one connection each
+(:func:`load_files_parallel`); the CLI and the DAG take the count from
+:func:`load_workers`.
 """
 
 from __future__ import annotations
@@ -319,15 +323,14 @@ def load_files_parallel(
 ) -> list[FileResult]:
     """Load ``files`` on ``workers`` threads, each with its own connection (like ``conn``'s).
 
-    Each file is still one transaction of its own, so every per-file guarantee holds.
-    Files are handed out in uri order. What makes the result independent of timing:
-    a message id two files share is serialised by the ``raw.event_ids`` primary key
-    (the second inserter waits for the first to commit, then takes the
-    conflict path, which re-checks for a later file and supersedes its rows), and
-    keys are inserted in key order, so two loads cannot wait on each other in a
-    cycle (a deadlock anyway, e.g. on a partition, retries the file). The months of the
-    files' day partitions are created first, so workers rarely need partition DDL.
-    Threads suffice: most of the time is spent in the server backends and in C code.
+    Each file is still one transaction of its own, so every per-file guarantee holds,
+    and the rows kept are those of a one-at-a-time load: a message id two files share
+    is serialised by the ``raw.event_ids`` primary key, and the conflict path
+    (:func:`retention.load.events._resolve`) makes the earlier file win whichever
+    committed first. A deadlock between two loads rolls one file back and loads it
+    again (:func:`load_file`). The months of the files' day partitions are created
+    first, so workers rarely need partition DDL. Threads suffice: most of the work is
+    done by the server backends and by C code that releases the GIL (zlib, socket I/O).
     """
     if source == "events":
         with conn.transaction():
