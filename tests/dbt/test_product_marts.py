@@ -62,11 +62,11 @@ def rows(url: str, sql: str, *params) -> list[tuple]:
 
 def test_auc_matches_a_python_rank_computation(built: str) -> None:
     scores = rows(built, """
-        select date_trunc('month', h.score_date)::date, h.account_id, h.health_score,
+        select date_trunc('month', h.date)::date, h.account_id, h.health_score,
                exists (select 1 from marts.mrr_monthly m
                        where m.account_id = h.account_id and m.movement = 'churn'
-                         and m.month > date_trunc('month', h.score_date)
-                         and m.month <= date_trunc('month', h.score_date) + interval '3 months')
+                         and m.month > date_trunc('month', h.date)
+                         and m.month <= date_trunc('month', h.date) + interval '3 months')
         from marts.account_health_daily h
         where h.is_month_end and h.is_paying and h.health_score is not null""")
     by_month: dict = {}
