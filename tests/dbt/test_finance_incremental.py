@@ -138,3 +138,19 @@ def test_daily_run_moves_a_customer_to_its_new_account(after_invoices, built):
     _assert_marts_match(url, final)
     accounts = set(_read(url, "select distinct account_id from marts.mrr_monthly").account_id)
     assert account in accounts and "acc_014" not in accounts
+
+
+def test_daily_run_tests_the_new_window_and_stops_on_a_bad_new_line(after_invoices, built):
+    """The staging tests of the daily run read only the new extraction, and still fail it."""
+    url, final, _, _ = after_invoices
+    _, target, _ = built
+    bad = copy.deepcopy(final["invoices"][-1])
+    bad["id"] = "in_unknown_price"
+    bad["lines"]["data"][0].update(id="il_unknown_price")
+    bad["lines"]["data"][0]["pricing"]["price_details"]["price"] = "price_not_ingested"
+    _land(url, "stripe_invoices", [bad])
+    result = build_finance(url, target)
+    assert result.returncode != 0
+    assert "relationships_stg_stripe__invoice_line_items_price_id" in result.stdout
+    compiled = next(target.rglob("run/**/unique_stg_stripe__invoices_invoice_id.sql")).read_text()
+    assert "where extracted_at > timestamptz '" in compiled
