@@ -1,17 +1,18 @@
-"""account_usage_daily: an incremental run after late events equals a full rebuild.
+"""Incremental product models: a run after late events equals a full rebuild.
 
-Late events inside var product_usage_lookback_days (3) of the last built day are picked up;
-one older than that is not (the documented cost of reading only the look-back window),
-until the next --full-refresh.
+account_usage_daily: late events inside var product_usage_lookback_days (3) of the last built
+day are picked up; one older than that is not (the documented cost of reading only the
+look-back window), until the next --full-refresh. Health inputs and scores downstream follow.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
 import pytest
-from product_raw import ProductData, at, build_world, dbt
+from product_raw import ProductData, at, build_product, build_world, dbt
 
 from retention import warehouse
 
@@ -73,3 +74,44 @@ def test_incremental_with_late_events_equals_full_build(warehouse_server_url: st
     }
     new_day = day_row(url, "acc_000001", "2024-07-01")
     assert new_day[:2] == (1, 1)
+
+
+HEALTH = "select * from marts.account_health_daily order by account_id, date"
+HEALTH_INPUTS = "select * from intermediate.int_product__health_inputs order by account_id, date"
+
+
+def table(url: str, sql: str) -> list[tuple]:
+    with warehouse.connect(url) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_incremental_health_equals_full_build(warehouse_server_url: str, tmp_path: Path) -> None:
+    """A new day plus late events inside the look-back: the incremental product chain (usage,
+    health inputs, health scores with their 7 / 28-day changes) equals a full rebuild."""
+    url = warehouse.create_database(warehouse_server_url, f"t_product_health_incr_{uuid.uuid4().hex[:6]}")
+    product, stripe = build_world()
+    stripe.load(url)
+    product.load(url)
+    build_product(url, tmp_path)
+    before = table(url, HEALTH)
+    assert max(r[1] for r in before).isoformat() == "2024-06-30"
+
+    late = ProductData()
+    late._seq = 10_000_000
+    late.track("acc_000002", "usr_000002_01", "Report Created", at("2024-06-28"))  # late, inside look-back
+    late.track("acc_000004", "usr_000004_09", "Automation Created", at("2024-06-29"))  # a seat new that day
+    late.track("acc_000001", "usr_000001_01", "Campaign Sent", at("2024-07-01"), recipients=40)  # a new day
+    late.load(url)
+    run = ("run", "--select", "account_usage_daily+", "--exclude", "path:models/staging", "path:models/marts/finance",
+           "--vars", json.dumps({"product_as_of_date": "2024-07-01"}))
+    dbt(url, *run, target=tmp_path)
+    incremental = table(url, HEALTH)
+    incremental_inputs = table(url, HEALTH_INPUTS)
+    assert max(r[1] for r in incremental).isoformat() == "2024-07-01"
+    kept = [r for r in before if r[1].isoformat() < "2024-06-27"]  # before the look-back: untouched
+    assert [r for r in incremental if r[1].isoformat() < "2024-06-27"] == kept
+    assert any(r[1].isoformat() == "2024-07-01" and r[6] is not None for r in incremental)  # change_7d read back
+
+    dbt(url, *run, "--full-refresh", target=tmp_path)
+    assert table(url, HEALTH_INPUTS) == incremental_inputs
+    assert table(url, HEALTH) == incremental

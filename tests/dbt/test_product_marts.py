@@ -7,7 +7,9 @@ data and unit tests included) once; each test then checks one behaviour on the r
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -60,11 +62,11 @@ def rows(url: str, sql: str, *params) -> list[tuple]:
 
 def test_auc_matches_a_python_rank_computation(built: str) -> None:
     scores = rows(built, """
-        select date_trunc('month', h.score_date)::date, h.account_id, h.health_score,
+        select date_trunc('month', h.date)::date, h.account_id, h.health_score,
                exists (select 1 from marts.mrr_monthly m
                        where m.account_id = h.account_id and m.movement = 'churn'
-                         and m.month > date_trunc('month', h.score_date)
-                         and m.month <= date_trunc('month', h.score_date) + interval '3 months')
+                         and m.month > date_trunc('month', h.date)
+                         and m.month <= date_trunc('month', h.date) + interval '3 months')
         from marts.account_health_daily h
         where h.is_month_end and h.is_paying and h.health_score is not null""")
     by_month: dict = {}
@@ -96,16 +98,67 @@ def test_backtest_tiers_add_up_to_the_month(built: str) -> None:
     assert churned > 0
 
 
-def test_health_scores_cover_month_ends_and_recent_days(built: str) -> None:
-    dates = {d for (d,) in rows(built, "select distinct score_date from marts.account_health_daily")}
-    assert {"2024-01-31", "2024-02-29", "2024-03-31"} <= {d.isoformat() for d in dates}
-    daily = [d for d in dates if d.isoformat() >= "2024-05-02"]
-    assert len(daily) == 60  # product_health_daily_days
-    change = rows(built, """
-        select count(*) from marts.account_health_daily h
-        join marts.account_health_daily p on p.account_id = h.account_id and p.score_date = h.score_date - 7
-        where h.change_7d is distinct from h.health_score - p.health_score""")
-    assert change == [(0,)]
+def test_health_is_scored_every_day_with_changes_vs_earlier_days(built: str) -> None:
+    dates = sorted(d for (d,) in rows(built, "select distinct date from marts.account_health_daily"))
+    first_usage = rows(built, "select min(activity_date) from marts.account_usage_daily")[0][0]
+    assert dates[0] == first_usage and dates[-1].isoformat() == "2024-06-30"  # product_as_of_date
+    assert len(dates) == (dates[-1] - dates[0]).days + 1  # a daily series, no gaps
+    for days in (7, 28):
+        wrong = rows(built, f"""
+            select count(*), count(p.account_id) from marts.account_health_daily h
+            left join marts.account_health_daily p on p.account_id = h.account_id and p.date = h.date - {days}
+            where h.health_score_{days}d_ago is distinct from p.health_score
+               or h.change_{days}d is distinct from h.health_score - p.health_score""")
+        assert wrong == [(0, 0)], days
+    with_change = rows(built, "select count(*) from marts.account_health_daily where change_28d is not null")[0][0]
+    assert with_change > 100
+
+
+def _window(by_day: dict[date, list], day: date, first: int, last: int) -> list:
+    """Items of the days day - last .. day - first (inclusive)."""
+    return [x for k in range(first, last + 1) for x in by_day.get(day - timedelta(days=k), [])]
+
+
+def test_health_signals_match_a_direct_window_count(built: str) -> None:
+    """Scope and every windowed signal against a day-by-day recount in Python."""
+    usage: dict[str, dict[date, list]] = defaultdict(lambda: defaultdict(list))
+    for account, day, key_events, reach, users, features in rows(built, """
+            select account_id, activity_date, key_events, reach, active_user_ids, key_features
+            from marts.account_usage_daily"""):
+        usage[account][day].append((key_events, float(reach), users, features))
+    tickets: dict[str, dict[date, list]] = defaultdict(lambda: defaultdict(list))
+    for account, day in rows(built, "select account_id, (created_at at time zone 'UTC')::date from staging.stg_helpdesk__tickets"):
+        tickets[account][day].append(1)
+    nps: dict[str, dict[date, list]] = defaultdict(lambda: defaultdict(list))
+    for account, day, score in rows(built, "select account_id, (responded_at at time zone 'UTC')::date, score from staging.stg_nps__responses"):
+        nps[account][day].append(score)
+    paying = {(a, m) for a, m in rows(built, "select account_id, month from marts.mrr_monthly where is_paying")}
+    signup = dict(rows(built, "select account_id, signup_date from intermediate.int_product__accounts"))
+    first = rows(built, "select min(activity_date) from marts.account_usage_daily")[0][0]
+    last = date(2024, 6, 30)
+
+    expected = {}
+    for account, signed_up in signup.items():
+        day = max(first, signed_up)
+        while day <= last:
+            window = _window(usage[account], day, 0, 27)
+            key_events = sum(u[0] for u in window)
+            if key_events > 0 or (account, day.replace(day=1)) in paying:
+                scores = _window(nps[account], day, 0, 179)
+                expected[(account, day)] = (
+                    key_events, sum(u[0] for u in _window(usage[account], day, 28, 55)),
+                    sum(u[1] for u in window), len({x for u in window for x in u[2]}),
+                    len({x for u in window for x in u[3]}), len(_window(tickets[account], day, 0, 27)),
+                    round(sum(scores) / len(scores), 2) if scores else None,
+                )
+            day += timedelta(days=1)
+    got = {(a, d): (k, p, float(r), s, f, t, None if n is None else float(n)) for a, d, k, p, r, s, f, t, n in rows(built, """
+        select account_id, date, key_events_28d, key_events_prev_28d, reach_28d, active_seats_28d,
+               key_features_28d, tickets_28d, nps_avg
+        from marts.account_health_daily""")}
+    assert len(expected) > 1000
+    assert got.keys() == expected.keys()
+    assert {k: v for k, v in got.items() if v != expected[k]} == {}
 
 
 def test_activation_reflects_milestones(built: str) -> None:

@@ -1,3 +1,4 @@
+{{ config(materialized='table') }}
 -- One row per account seen in group, identify, track or billing data, with its signup time and
 -- the contact a messaging tool should address.
 with group_calls as (

@@ -1,3 +1,4 @@
+{{ config(materialized='table') }}
 -- The one place product models read billing: MRR and movement per account-month from
 -- mrr_monthly, plus paid seats (quantity of the per-seat plan items at the month-end snapshot).
 with seats as (

@@ -13,8 +13,8 @@ select
 from {{ ref('account_health_daily') }} as h
 cross join {{ product_segment_rule('health_dropped') }}
 inner join {{ ref('account_health_daily') }} as p
-    on p.account_id = h.account_id and p.score_date = h.score_date - rule.days
-where h.score_date = rule.as_of_date
+    on p.account_id = h.account_id and p.date = h.date - rule.days
+where h.date = rule.as_of_date
   and (
       (h.tier = 'red' and p.tier in ('yellow', 'green'))
       or p.health_score - h.health_score >= rule.threshold

@@ -20,11 +20,15 @@ milestones as (
     inner join {{ ref('product_milestone_events') }} as e using (milestone_key)
 ),
 
+-- only the days inside the longest milestone window count (the running counts start at signup)
 daily_counts as (
     select u.account_id, u.activity_date, c.key as event_name, c.value::integer as n_events
     from {{ ref('account_usage_daily') }} as u
+    inner join accounts as a using (account_id)
     cross join lateral jsonb_each_text(u.event_counts) as c
-    where c.key in (select event_name from milestones)
+    where u.activity_date >= a.signup_date
+      and u.activity_date < a.signup_date + (select max(within_days) from milestones)
+      and c.key in (select event_name from milestones)
 ),
 
 running as (
@@ -36,8 +40,6 @@ running as (
             partition by dc.account_id, dc.event_name order by dc.activity_date
         ) as running_count
     from daily_counts as dc
-    inner join accounts as a using (account_id)
-    where dc.activity_date >= a.signup_date
 ),
 
 event_met as (

@@ -1,12 +1,23 @@
 {#-
-  Health score per account and scoring date (daily for the last product_health_daily_days
-  days, month-ends before that; see int_product__health_dates).
+  Health score per account and day (every day from the first day with events; scope and
+  signals: int_product__health_inputs).
   Sub-scores 0-100; a component is absent (null) when its signal does not exist for the
   account, and the weights (seed product_health_weights) are renormalised over the
   components present. Value per dollar: reach is divided by MRR and compared with the
   product_health_benchmark_share percentile of all scored accounts that day; depth is
   active seats per paid seat.
+  Incremental: each run replaces the days from (last scored day - product_health_lookback_days)
+  on; the 7 / 28-day changes of those days read the earlier scores from this table.
 -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['date'],
+        on_schema_change='fail',
+        indexes=[{'columns': ['account_id', 'date'], 'unique': true}, {'columns': ['date']}],
+    )
+}}
 {%- set red_max = var('product_health_red_max') -%}
 {%- set yellow_max = var('product_health_yellow_max') -%}
 
@@ -15,6 +26,10 @@ with inputs as (
         *,
         reach_28d / greatest(mrr, {{ var('product_health_mrr_floor') }}) as reach_per_dollar
     from {{ ref('int_product__health_inputs') }}
+    {%- if is_incremental() %}
+    where date >= coalesce(
+        (select max(date) from {{ this }}) - {{ var('product_health_lookback_days') | int }}, date '-infinity')
+    {%- endif %}
 ),
 
 weights as (
@@ -30,7 +45,7 @@ weights as (
 
 benchmarks as (
     select
-        score_date,
+        date,
         (percentile_cont({{ var('product_health_benchmark_share') }}) within group (order by reach_per_dollar))::numeric
             as reach_benchmark
     from inputs
@@ -56,7 +71,7 @@ subscores as (
             as support_score,
         case when i.nps_responses > 0 then 10.0 * i.nps_avg end as nps_score
     from inputs as i
-    left join benchmarks as b using (score_date)
+    left join benchmarks as b using (date)
 ),
 
 scored as (
@@ -91,11 +106,23 @@ tiered as (
             else 'green'
         end as tier
     from scored
+),
+
+-- scores to compare with: the new days, plus (incremental) the 28 days of this table before them
+history as (
+    select account_id, date, health_score from tiered
+    {%- if is_incremental() %}
+    union all
+    select h.account_id, h.date, h.health_score
+    from {{ this }} as h
+    where h.date < (select min(date) from inputs)
+      and h.date >= (select min(date) from inputs) - 28
+    {%- endif %}
 )
 
 select
     t.account_id::text as account_id,
-    t.score_date::date as score_date,
+    t.date::date as date,
     t.is_month_end::boolean as is_month_end,
     t.health_score::numeric(5, 1) as health_score,
     t.tier::text as tier,
@@ -122,5 +149,5 @@ select
     t.tickets_28d::integer as tickets_28d,
     round(t.nps_avg, 2)::numeric(4, 2) as nps_avg
 from tiered as t
-left join tiered as t7 on t7.account_id = t.account_id and t7.score_date = t.score_date - 7
-left join tiered as t28 on t28.account_id = t.account_id and t28.score_date = t.score_date - 28
+left join history as t7 on t7.account_id = t.account_id and t7.date = t.date - 7
+left join history as t28 on t28.account_id = t.account_id and t28.date = t.date - 28

@@ -10,7 +10,7 @@
 -#}
 with scored as (
     select
-        date_trunc('month', score_date)::date as score_month,
+        date_trunc('month', date)::date as score_month,
         account_id,
         health_score,
         tier

@@ -30,7 +30,7 @@ as_of as (
 health as (
     select h.account_id, h.health_score, h.tier
     from {{ ref('account_health_daily') }} as h
-    inner join as_of as o on h.score_date = o.as_of_date
+    inner join as_of as o on h.date = o.as_of_date
 ),
 
 billing as (
