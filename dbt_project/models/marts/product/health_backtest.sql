@@ -26,20 +26,21 @@ last_month as (
     select max(month) as last_billing_month from billing
 ),
 
+-- the first churn after each snapshot (an equi-join on the account, not a subquery per row)
+next_churn as (
+    select s.account_id, s.score_month, min(b.month) as churn_month
+    from scored as s
+    inner join billing as b on b.account_id = s.account_id and b.movement = 'churn' and b.month > s.score_month
+    group by 1, 2
+),
+
 outcomes as (
     select
         s.*,
-        exists (
-            select 1 from billing as b
-            where b.account_id = s.account_id and b.movement = 'churn'
-              and b.month > s.score_month and b.month <= (s.score_month + interval '2 months')::date
-        ) as churned_60d,
-        exists (
-            select 1 from billing as b
-            where b.account_id = s.account_id and b.movement = 'churn'
-              and b.month > s.score_month and b.month <= (s.score_month + interval '3 months')::date
-        ) as churned_90d
+        coalesce(c.churn_month <= (s.score_month + interval '2 months')::date, false) as churned_60d,
+        coalesce(c.churn_month <= (s.score_month + interval '3 months')::date, false) as churned_90d
     from scored as s
+    left join next_churn as c using (account_id, score_month)
 ),
 
 ranked as (
