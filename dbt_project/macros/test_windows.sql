@@ -10,14 +10,16 @@
       its next incremental run consumes;
     * __new_events__(col): col (an event timestamp) is on or after the first day the
       incremental account_usage_daily run reprocesses (its last day minus
-      product_usage_lookback_days), a literal, so raw.events prunes month partitions.
+      product_usage_lookback_days), a literal, so raw.events prunes month partitions;
+    * __full_build_only__(): false, for a test that guards a model's SQL rather than new
+      data (a uniqueness the SQL guarantees by construction).
 
     Either becomes `true` on a full build or before the anchoring model exists. -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where') -%}
     {%- if not where -%}{{ return(relation) }}{%- endif -%}
     {%- set ns = namespace(where=where) -%}
-    {%- for kind, column in modules.re.findall('__(new_stripe_invoices|new_events)__\\(([^)]*)\\)', where) -%}
+    {%- for kind, column in modules.re.findall('__(new_stripe_invoices|new_events|full_build_only)__\\(([^)]*)\\)', where) -%}
         {%- set ns.where = ns.where.replace('__' ~ kind ~ '__(' ~ column ~ ')', _test_window_condition(kind, column | trim)) -%}
     {%- endfor -%}
     {%- do return('(select * from ' ~ relation ~ ' where ' ~ ns.where ~ ') dbt_subquery') -%}
@@ -25,7 +27,9 @@
 
 {% macro _test_window_condition(kind, column) -%}
     {%- if not execute or flags.FULL_REFRESH or var('tests_full_scan', false) -%}{{ return('true') }}{%- endif -%}
-    {%- if kind == 'new_stripe_invoices' -%}
+    {%- if kind == 'full_build_only' -%}
+        {{- return('false') -}}
+    {%- elif kind == 'new_stripe_invoices' -%}
         {%- set anchor = adapter.get_relation(database=target.database, schema='intermediate', identifier='int_invoice_lines_normalized') -%}
         {%- set since = run_query('select max(invoice_extracted_at)::text from ' ~ anchor).columns[0].values()[0] if anchor else none -%}
         {{- return(column ~ " > timestamptz '" ~ since ~ "'" if since else 'true') -}}
