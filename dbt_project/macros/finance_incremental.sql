@@ -49,7 +49,8 @@
 {%- endmacro %}
 
 {#- mrr_monthly: the first month an incremental run recomputes and the extraction it is
-    computed through, or none (full build, empty table, or a fixed var finance_as_of):
+    computed through, or none (full build, empty table, a table from before this model was
+    incremental, or a fixed var finance_as_of):
     {restate_from: 'YYYY-MM-DD', through}.
 
     Month M is read at its snapshot S (the start of M + 1). After S it can still change only
@@ -64,6 +65,10 @@
     Every earlier month has unchanged inputs, so an unchanged row. -#}
 {% macro finance_restate_from() -%}
     {%- if not (is_incremental() and execute) or var('finance_as_of') -%}{{ return(none) }}{%- endif -%}
+    {#- built before it was incremental: on_schema_change='fail' asks for a --full-refresh -#}
+    {%- if 'billing_extracted_at' not in adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+        {{ return(none) }}
+    {%- endif -%}
     {%- set through = _finance_scalar('select max(extracted_at)::text from ' ~ ref('stg_stripe__invoices')) -%}
     {%- set query -%}
         with built as (
