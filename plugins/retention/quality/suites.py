@@ -128,7 +128,7 @@ def _account_health_daily(s: GateSettings) -> list:
     return [
         gxe.ExpectColumnValuesToBeBetween(column="health_score", min_value=0, max_value=100),
         gxe.ExpectColumnValuesToBeInSet(column="tier", value_set=TIERS),
-        gxe.ExpectCompoundColumnsToBeUnique(column_list=["account_id", "score_date"]),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["account_id", "date"]),
     ]
 
 

@@ -126,7 +126,7 @@ def test_a_gate_that_cannot_run_says_why(fresh_db):
 def _marts(url: str, health: list[tuple[str, str, float, str]], members: list[tuple]) -> None:
     with warehouse.connect(url, autocommit=True) as conn:
         conn.execute("create schema if not exists marts")
-        conn.execute("create table marts.account_health_daily (account_id text, score_date date, health_score numeric, tier text)")
+        conn.execute("create table marts.account_health_daily (account_id text, date date, health_score numeric, tier text)")
         conn.execute(
             "create table marts.segment_members (segment_key text, account_id text, reason text, email text,"
             " mrr numeric, health_score numeric, tier text)"
@@ -152,7 +152,7 @@ def test_marts_gates_pass_on_clean_marts_and_name_each_problem(fresh_db):
     message = str(err.value)
     for failure in (
         "expect_column_values_to_be_between(health_score)", "expect_column_values_to_be_in_set(tier)",
-        "expect_compound_columns_to_be_unique(['account_id', 'score_date'])", "expect_column_values_to_not_be_null(reason)",
+        "expect_compound_columns_to_be_unique(['account_id', 'date'])", "expect_column_values_to_not_be_null(reason)",
         "expect_column_values_to_match_regex(email)", "expect_column_values_to_be_between(mrr)",
     ):
         assert failure in message, message
