@@ -20,7 +20,7 @@
         incremental_strategy='delete+insert',
         unique_key=['date'],
         on_schema_change='fail',
-        indexes=[{'columns': ['date']}],
+        indexes=[{'columns': ['account_id', 'date'], 'unique': true}, {'columns': ['date']}],
     )
 }}
 {%- set window = 28 -%}
@@ -117,30 +117,39 @@ changes as (
     select account_id, response_date + {{ nps_days }}, 0, 0, 0, 0, 0, 0, -score, -1 from nps
 ),
 
+-- changes before score_from only matter through their sum: they fold into one row on score_from
+{%- set signals = ['key_events_28d', 'key_events_prev_28d', 'reach_28d', 'active_seats_28d',
+                   'key_features_28d', 'tickets_28d', 'nps_sum', 'nps_responses'] %}
+per_day as (
+    select
+        c.account_id,
+        greatest(c.change_date, b.score_from) as valid_from,
+        {%- for x in signals %}
+        sum(c.{{ x }}) as {{ x }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from changes as c
+    cross join bounds as b
+    group by 1, 2
+),
+
 states as (
     select
         account_id,
-        change_date as valid_from,
-        lead(change_date) over (partition by account_id order by change_date) - 1 as valid_to,
-        sum(sum(key_events_28d)) over running as key_events_28d,
-        sum(sum(key_events_prev_28d)) over running as key_events_prev_28d,
-        sum(sum(reach_28d)) over running as reach_28d,
-        sum(sum(active_seats_28d)) over running as active_seats_28d,
-        sum(sum(key_features_28d)) over running as key_features_28d,
-        sum(sum(tickets_28d)) over running as tickets_28d,
-        sum(sum(nps_sum)) over running as nps_sum,
-        sum(sum(nps_responses)) over running as nps_responses
-    from changes
-    group by account_id, change_date
-    window running as (partition by account_id order by change_date)
+        valid_from,
+        lead(valid_from) over (partition by account_id order by valid_from) - 1 as valid_to,
+        {%- for x in signals %}
+        sum({{ x }}) over running as {{ x }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from per_day
+    window running as (partition by account_id order by valid_from)
 ),
 
--- each state on every day it covers inside [score_from, score_to]; all-zero states skipped
+-- each state on every day it covers up to score_to; all-zero states skipped
 signal_days as (
     select s.*, d.date_day as date
     from states as s
     cross join bounds as b
-    cross join lateral ({{ date_spine('greatest(s.valid_from, b.score_from)', 'least(coalesce(s.valid_to, b.score_to), b.score_to)') }}) as d
+    cross join lateral ({{ date_spine('s.valid_from', 'least(coalesce(s.valid_to, b.score_to), b.score_to)') }}) as d
     where s.key_events_28d <> 0 or s.key_events_prev_28d <> 0 or s.reach_28d <> 0 or s.active_seats_28d <> 0
        or s.key_features_28d <> 0 or s.tickets_28d <> 0 or s.nps_responses <> 0
 ),
