@@ -1,9 +1,6 @@
-"""Daily incremental product models vs a full build, on the same data in one run.
+"""Daily incremental account_usage_daily vs a full build, on the same data in one run.
 
     python -m benchmarks.bench_product_usage [--events 3000000] [--accounts 2000] [--months 24]
-    python -m benchmarks.bench_product_usage --data /work/data/large-seed0
-
-Without --data (account_usage_daily alone, synthetic events):
 
 A fresh database gets ``--events`` track events spread evenly over ``--months`` monthly
 partitions of raw.events (ingestion DDL, generated server-side), then:
@@ -12,13 +9,8 @@ partitions of raw.events (ingestion DDL, generated server-side), then:
 2. one more day of events plus late events inside the look-back window are appended;
 3. incremental run (what the daily DAG does).
 
-With --data (a simulated company, e.g. the large preset): the company lands in raw the way
-benchmarks.bench_dbt lands it (all but the last day of events), its parents are built, then
-every product model with its tests is built with --full-refresh; the last day of events
-lands and the daily `dbt build` of the same models runs. Per-model times are printed.
-
-Times are the models' own execution times from dbt's run_results.json (dbt's start-up is
-excluded and printed separately). docs/product_marts.md records runs.
+Times are the model's own execution time from dbt's run_results.json (dbt's start-up is
+excluded and printed separately). docs/product_marts.md records a run.
 """
 
 from __future__ import annotations
@@ -31,16 +23,14 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
-from benchmarks.bench_dbt import BIN, _node_times, _run, dbt_build, land_stripe
 from retention import warehouse
 from retention.load import schema
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = REPO / "dbt_project"
-PRODUCT = ["path:models/intermediate/product", "path:models/marts/product"]
 EVENTS = ["Project Created", "Report Created", "Campaign Sent", "Dashboard Viewed", "Signed In", "Comment Added"]
 
 
@@ -104,47 +94,12 @@ def dbt_run(url: str, target: Path, *extra: str) -> tuple[float, float]:
     return sum(r["execution_time"] for r in results), wall
 
 
-def bench_company(company: Path) -> int:
-    """Full build vs daily run of every product model on a simulated company."""
-    meta = json.loads((company / "simulation.json").read_text())
-    last_day = date.fromisoformat(meta["end_date"])
-    with tempfile.TemporaryDirectory(prefix="bench_product_") as tmp:
-        tmp_path = Path(tmp)
-        pgdata = tmp_path / "pg"
-        url = warehouse.create_database(warehouse.start_embedded(pgdata), "bench_product")
-        try:
-            env = {**os.environ, "WAREHOUSE_URL": url, **warehouse.dbt_env(url)}
-            land_stripe(company, env)
-            load = [str(BIN / "retention"), "load", "--path", str(company)]
-            _run([*load, "--source", "events", "--source", "nps", "--source", "support",
-                  "--until", last_day.isoformat()], env)
-            dbt_build(env, tmp_path / "parents", "--select", *(f"+{p}" for p in PRODUCT), "--exclude", *PRODUCT,
-                      "test_type:data", "test_type:unit")
-            full = dbt_build(env, tmp_path / "full", "--full-refresh", "--select", *PRODUCT)
-            full_nodes = _node_times(tmp_path / "full")
-            _run([*load, "--source", "events", "--since", last_day.isoformat(),
-                  "--until", (last_day + timedelta(days=1)).isoformat()], env)
-            daily = dbt_build(env, tmp_path / "daily", "--select", *PRODUCT)
-            daily_nodes = _node_times(tmp_path / "daily")
-        finally:
-            warehouse.stop_embedded(pgdata)
-    print(f"company: {meta['preset']} seed {meta['seed']}\n| node | full build (s) | daily run (s) |\n|---|---|---|")
-    for node in sorted(full_nodes, key=lambda n: -full_nodes[n])[:12]:
-        print(f"| {node} | {full_nodes[node]:.2f} | {daily_nodes.get(node, 0):.2f} |")
-    print(f"| all {full[2]} nodes (sum) | {full[1]:.1f} | {daily[1]:.1f} |\n| dbt wall | {full[0]:.1f} | {daily[0]:.1f} |")
-    print(f"daily / full: {daily[1] / full[1]:.1%} in nodes, {daily[0] / full[0]:.1%} wall")
-    return 0 if daily[1] <= 0.10 * full[1] else 1
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=3_000_000)
     parser.add_argument("--accounts", type=int, default=2_000)
     parser.add_argument("--months", type=int, default=24)
-    parser.add_argument("--data", type=Path, help="simulated company folder: bench every product model on it")
     args = parser.parse_args(argv)
-    if args.data:
-        return bench_company(args.data)
 
     server = warehouse.resolve_url()
     url = warehouse.create_database(server, f"bench_product_usage_{uuid.uuid4().hex[:6]}")
