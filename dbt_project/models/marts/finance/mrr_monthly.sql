@@ -16,21 +16,22 @@
 -- depends_on: {{ ref('stg_stripe__customers') }}, {{ ref('int_invoice_lines_normalized') }}
 {%- set restate = finance_restate_from() %}
 {%- set restate_from = restate.restate_from if restate else none %}
+{%- set window_start = "date '" ~ restate_from ~ "'" if restate_from else 'null::date' %}
 {%- if is_incremental() %}
-{{ replace_where("month >= date '" ~ restate_from ~ "'" if restate else 'true') }}
+{{ replace_where('month >= ' ~ window_start if restate_from else 'true') }}
 {%- endif %}
 
 with items as (
     select * from {{ ref('int_subscription_items_snapshotted') }}
     {%- if restate_from %}
-    where month >= date '{{ restate_from }}'
+    where month >= {{ window_start }}
     {%- endif %}
 ),
 
 months as (
     select * from {{ ref('int_finance_months_spined') }}
     {%- if restate_from %}
-    where month >= date '{{ restate_from }}'
+    where month >= {{ window_start }}
     {%- endif %}
 ),
 
@@ -44,32 +45,35 @@ account_months as (
     group by 1, 2
 ),
 
-{%- if restate_from %}
-
 -- each account's state before the first recomputed month, from the rows already built
+-- (none on a full build)
 history as (
+    {%- if restate_from %}
     select
         account_id,
         bool_or(mrr > 0) as paid_before,
         bool_or(is_paying) as paid_earlier,
         max(month) filter (where is_paying) as last_paying_month,
-        bool_or(is_paying and month = date '{{ restate_from }}' - interval '1 month') as was_paying,
-        coalesce(max(mrr) filter (where month = date '{{ restate_from }}' - interval '1 month'), 0) as previous_mrr
+        bool_or(is_paying and month = {{ window_start }} - interval '1 month') as was_paying,
+        coalesce(max(mrr) filter (where month = {{ window_start }} - interval '1 month'), 0) as previous_mrr
     from {{ this }}
-    where month < date '{{ restate_from }}'
+    where month < {{ window_start }}
     group by 1
+    {%- else %}
+    select
+        null::text as account_id, null::boolean as paid_before, null::boolean as paid_earlier,
+        null::date as last_paying_month, null::boolean as was_paying, null::numeric as previous_mrr
+    where false
+    {%- endif %}
 ),
-{%- endif %}
 
 accounts as (
     select account_id, min(month) as first_month
     from account_months
     group by 1
-    {%- if restate_from %}
     union all
     -- paying when the window starts: a row in its first month even without items (churn)
-    select account_id, date '{{ restate_from }}' from history where was_paying
-    {%- endif %}
+    select account_id, {{ window_start }} from history where was_paying
 ),
 
 filled as (
@@ -94,18 +98,13 @@ with_history as (
         coalesce(bool_or(filled.mrr > 0) over (
             partition by filled.account_id order by filled.month
             rows between unbounded preceding and 1 preceding
-        ), false)
-        {%- if restate_from %} or coalesce(history.paid_before, false){% endif %} as paid_before
-        {%- if restate_from %},
+        ), false) or coalesce(history.paid_before, false) as paid_before,
         history.paid_earlier as history_paid_earlier,
         history.last_paying_month as history_last_paying_month,
-        case when filled.month = date '{{ restate_from }}' then history.was_paying end as history_was_paying,
-        case when filled.month = date '{{ restate_from }}' then history.previous_mrr end as history_previous_mrr
-        {%- endif %}
+        case when filled.month = {{ window_start }} then history.was_paying end as history_was_paying,
+        case when filled.month = {{ window_start }} then history.previous_mrr end as history_previous_mrr
     from filled
-    {%- if restate_from %}
     left join history on history.account_id = filled.account_id
-    {%- endif %}
 ),
 
 paying as (
@@ -127,18 +126,11 @@ paying as (
 with_previous as (
     select
         *,
-        {%- if restate_from %}
         coalesce(lag(is_paying) over by_month, history_was_paying, false) as was_paying,
         coalesce(lag(mrr) over by_month, history_previous_mrr, 0) as previous_mrr,
         coalesce(bool_or(is_paying) over earlier, false) or coalesce(history_paid_earlier, false) as paid_earlier,
         coalesce(max(case when is_paying then month end) over earlier, history_last_paying_month)
             as last_paying_month
-        {%- else %}
-        coalesce(lag(is_paying) over by_month, false) as was_paying,
-        coalesce(lag(mrr) over by_month, 0) as previous_mrr,
-        coalesce(bool_or(is_paying) over earlier, false) as paid_earlier,
-        max(case when is_paying then month end) over earlier as last_paying_month
-        {%- endif %}
     from paying
     window
         by_month as (partition by account_id order by month),
