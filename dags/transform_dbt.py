@@ -19,6 +19,10 @@ failing test stops everything downstream of that model.
   downstream runs, so bad data never reaches `publish_marts` or the sync. Gates are
   evaluated as of the run's data interval end; `gate_as_of` (YYYY-MM-DD) in the run
   conf overrides it, e.g. when rebuilding on an old snapshot.
+* **Daily vs full:** incremental models restate only the window new data can reach, and
+  the heavy data tests read only that window (docs/dbt.md); trigger with
+  `{"full_refresh": true}` to rebuild everything and test every row. Unit tests are
+  skipped here (CI runs them).
 * **Output:** the last task updates the Asset `marts` (`warehouse://marts`,
   `retention.airflow_defaults.MARTS_ASSET`) that the sync schedules on. Cosmos'
   per-model datasets are off.
@@ -48,8 +52,12 @@ from retention.quality.suites import MARTS_GATES, RAW_GATES
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["dbt", "marts", "quality", "retention"],
-    params={"gate_as_of": Param(None, type=["null", "string"], format="date",
-                                description="as-of date for the quality gates (default: data interval end)")},
+    params={
+        "gate_as_of": Param(None, type=["null", "string"], format="date",
+                            description="as-of date for the quality gates (default: data interval end)"),
+        "full_refresh": Param(False, type="boolean",
+                              description="rebuild incremental models from scratch and test every row"),
+    },
 )
 def transform_dbt():
     @task_group(group_id="gate_raw")
@@ -79,7 +87,14 @@ def transform_dbt():
             should_detach_multiple_parents_tests=True,
             emit_datasets=False,
         ),
-        operator_args={"install_deps": False},
+        operator_args={
+            "install_deps": False,
+            "full_refresh": "{{ params.full_refresh }}",
+            # Daily runs test only the new window; a full refresh tests every row.
+            "vars": {"tests_full_scan": "{{ params.full_refresh }}"},
+            # Unit tests check the SQL, not the data: CI runs them, production runs skip them.
+            "env": {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"},
+        },
         default_args=DEFAULT_ARGS,
     )
 

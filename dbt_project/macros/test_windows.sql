@@ -26,7 +26,7 @@
 {%- endmacro %}
 
 {% macro _test_window_condition(kind, column) -%}
-    {%- if not execute or flags.FULL_REFRESH or var('tests_full_scan', false) -%}{{ return('true') }}{%- endif -%}
+    {%- if not execute or flags.FULL_REFRESH or (var('tests_full_scan', false) | string | lower) == 'true' -%}{{ return('true') }}{%- endif -%}
     {%- if kind == 'full_build_only' -%}
         {{- return('false') -}}
     {%- elif kind == 'new_stripe_invoices' -%}

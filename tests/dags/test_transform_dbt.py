@@ -45,6 +45,7 @@ def test_transform_dbt_builds_every_model_with_its_tests(fresh_db: str, airflow_
         text=True, timeout=900,
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
+    assert "START unit_test" not in result.stdout + result.stderr  # CI runs them; production skips them
 
     states = _last_run_states(env)
     for model in ("stg_stripe__invoices", "mrr_monthly", "mrr_movements", "cohort_retention"):
