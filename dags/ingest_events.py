@@ -17,6 +17,10 @@ before it (late files); monthly NPS/support exports overlapping those days. With
 are skipped; a file that changed after it was loaded is reported (warning, manifest
 status `changed_after_load`, `files_changed` in the task's XCom) and not re-read.
 
+**Workers:** files are loaded `workers` at a time (param, else env
+`RETENTION_LOAD_WORKERS`, else 2; the CLI's `--workers` is the same setting), each
+file still in a transaction of its own; the rows kept do not depend on it.
+
 Each task returns its counts (files, rows, duplicates, quarantine per reason) as XCom.
 """
 
@@ -32,7 +36,7 @@ from retention.airflow_defaults import DEFAULT_ARGS, RAW_ASSETS
 def _load(source: str, landing_uri: str) -> dict:
     from retention.hooks.warehouse import WarehouseHook
     from retention.load.landing import interval_days
-    from retention.load.loader import load_source
+    from retention.load.loader import load_source, load_workers
 
     ctx = get_current_context()
     params = ctx["params"]
@@ -41,8 +45,9 @@ def _load(source: str, landing_uri: str) -> dict:
         start = ctx.get("data_interval_start") or ctx["dag_run"].run_after
         end = ctx.get("data_interval_end") or start
         since, until = interval_days(start, end, params["lookback_days"])
+    workers = load_workers(params["workers"])
     with WarehouseHook().get_conn(autocommit=True) as conn:
-        return load_source(conn, source, landing_uri, since=since, until=until).counts()
+        return load_source(conn, source, landing_uri, since=since, until=until, workers=workers).counts()
 
 
 @dag(
@@ -58,6 +63,10 @@ def _load(source: str, landing_uri: str) -> dict:
         "landing_uri": Param(None, type=["null", "string"], description="landing root; empty: Variable / env / data dir"),
         "full": Param(False, type="boolean", description="load every landed file not yet in the manifest"),
         "lookback_days": Param(2, type="integer", minimum=0, description="extra day partitions before the interval"),
+        "workers": Param(
+            None, type=["null", "integer"], minimum=1,
+            description="files loaded at a time; empty: env RETENTION_LOAD_WORKERS, else 2",
+        ),
     },
 )
 def ingest_events():

@@ -12,22 +12,31 @@ failing test stops everything downstream of that model.
 * **Rendering:** from the committed `dbt_project/dbt_ls.json` (Cosmos `DBT_LS_FILE`), so
   parsing this file runs no dbt, opens no connection and touches no network. Refresh it
   with `python -m retention.dbt` after changing models.
+* **Quality gates (Great Expectations, SQL pushed down):** `gate_raw` validates the raw
+  tables (schema, volume, freshness, duplicates, quarantine share) before any model
+  runs; `gate_marts` validates the marts the sync reads (health scores, tiers, keys,
+  contactable members) after the build. A failing gate fails its task and nothing
+  downstream runs, so bad data never reaches `publish_marts` or the sync. Gates are
+  evaluated as of the run's data interval end; `gate_as_of` (YYYY-MM-DD) in the run
+  conf overrides it, e.g. when rebuilding on an old snapshot.
 * **Output:** the last task updates the Asset `marts` (`warehouse://marts`,
-  `retention.airflow_defaults.MARTS_ASSET`) that the quality gate and the sync schedule
-  on. Cosmos' per-model datasets are off.
+  `retention.airflow_defaults.MARTS_ASSET`) that the sync schedules on. Cosmos'
+  per-model datasets are off.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import dag, task
+from airflow.sdk import Param, dag, task, task_group
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import LoadMode, TestBehavior
 
 from retention import dbt as retention_dbt
 from retention.airflow_defaults import DEFAULT_ARGS, MARTS_ASSET, RAW_ASSETS
 from retention.config import WAREHOUSE_CONN_ID
+from retention.operators.quality import gate_task
+from retention.quality.suites import MARTS_GATES, RAW_GATES
 
 
 @dag(
@@ -38,9 +47,21 @@ from retention.config import WAREHOUSE_CONN_ID
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    tags=["dbt", "marts", "retention"],
+    tags=["dbt", "marts", "quality", "retention"],
+    params={"gate_as_of": Param(None, type=["null", "string"], format="date",
+                                description="as-of date for the quality gates (default: data interval end)")},
 )
 def transform_dbt():
+    @task_group(group_id="gate_raw")
+    def gate_raw():
+        for name in RAW_GATES:
+            gate_task(name)
+
+    @task_group(group_id="gate_marts")
+    def gate_marts():
+        for name in MARTS_GATES:
+            gate_task(name)
+
     dbt = DbtTaskGroup(
         group_id="dbt",
         project_config=ProjectConfig(dbt_project_path=retention_dbt.project_dir()),
@@ -67,7 +88,7 @@ def transform_dbt():
         """Mark the marts as refreshed (downstream DAGs schedule on this Asset)."""
         return "marts"
 
-    dbt >> publish_marts()
+    gate_raw() >> dbt >> gate_marts() >> publish_marts()
 
 
 transform_dbt_dag = transform_dbt()

@@ -63,11 +63,13 @@ def test_daily_run_loads_its_day_partitions(fresh_db, airflow_env, tmp_path):
         ("events", "loaded"), ("nps", "loaded"), ("support", "loaded"),
     ]
 
-    # full=true picks up the older day partition, and leaves the loaded files alone.
+    # full=true picks up the older day partition, and leaves the loaded files alone
+    # (two event files: on two workers, as the param asks).
     proc = runtime.dags_test(
-        "ingest_events", env, "2024-11-20", conf={"full": True},
+        "ingest_events", env, "2024-11-20", conf={"full": True, "workers": 2},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert q("select message_id from raw.events order by 1") == [("in1",), ("in2",), ("old1",)]
     assert q("select count(*) from raw.load_manifest") == [(4,)]
+    assert "files=2 since=None until=None workers=2" in proc.stdout

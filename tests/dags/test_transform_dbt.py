@@ -20,6 +20,17 @@ from retention import runtime, warehouse  # noqa: E402
 pytestmark = pytest.mark.slow
 
 
+def _last_run_states(env: dict[str, str]) -> dict[str, str]:
+    """task_id -> state of the newest transform_dbt run in the test's Airflow metadata DB."""
+    with sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db") as meta:
+        run_id, = meta.execute(
+            "select run_id from dag_run where dag_id = 'transform_dbt' order by id desc limit 1"
+        ).fetchone()
+        return dict(meta.execute(
+            "select task_id, state from task_instance where dag_id = 'transform_dbt' and run_id = ?", (run_id,)
+        ).fetchall())
+
+
 def test_transform_dbt_builds_every_model_with_its_tests(fresh_db: str, airflow_env):
     product, stripe = product_raw.build_world()
     stripe.load(fresh_db)
@@ -28,22 +39,20 @@ def test_transform_dbt_builds_every_model_with_its_tests(fresh_db: str, airflow_
     for key in ("WAREHOUSE_HOST", "WAREHOUSE_PORT", "WAREHOUSE_USER", "WAREHOUSE_PASSWORD", "WAREHOUSE_DBNAME"):
         env.pop(key)  # dbt must get the warehouse from the Airflow connection only
 
+    # The world ends on 2024-06-30: the gates judge freshness as of the run's date.
     result = subprocess.run(
-        [runtime.airflow_bin(), "dags", "test", "transform_dbt"], env=env, capture_output=True, text=True,
-        timeout=900,
+        [runtime.airflow_bin(), "dags", "test", "transform_dbt", "2024-06-30"], env=env, capture_output=True,
+        text=True, timeout=900,
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
 
-    with sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db") as meta:
-        run_id, = meta.execute(
-            "select run_id from dag_run where dag_id = 'transform_dbt' order by id desc limit 1"
-        ).fetchone()
-        states = dict(meta.execute(
-            "select task_id, state from task_instance where dag_id = 'transform_dbt' and run_id = ?", (run_id,)
-        ).fetchall())
+    states = _last_run_states(env)
     for model in ("stg_stripe__invoices", "mrr_monthly", "mrr_movements", "cohort_retention"):
         assert states.get(f"dbt.{model}.run") == "success", states
         assert states.get(f"dbt.{model}.test") == "success", states
+    for gate in ("gate_raw.gate_raw_events", "gate_raw.gate_raw_stripe_invoices",
+                 "gate_marts.gate_marts_account_health_daily", "gate_marts.gate_marts_segment_members"):
+        assert states.get(gate) == "success", states
     assert states.get("publish_marts") == "success"
     assert set(states.values()) == {"success"}
 
@@ -58,3 +67,25 @@ def test_transform_dbt_builds_every_model_with_its_tests(fresh_db: str, airflow_
     assert paying == 12  # the twelve seat-priced accounts of product_raw.build_world
     assert bridge_ok is True
     assert readable > 0
+
+
+def test_a_failing_raw_gate_stops_the_build_before_any_model(fresh_db: str, airflow_env):
+    product, stripe = product_raw.build_world()
+    stripe.load(fresh_db)
+    product.load(fresh_db)
+    env = airflow_env(fresh_db)
+    # The newest event is 2024-06-30: three months later the raw events are stale.
+    result = subprocess.run(
+        [runtime.airflow_bin(), "dags", "test", "transform_dbt", "2024-09-30"], env=env, capture_output=True,
+        text=True, timeout=600,
+    )
+    assert result.returncode != 0
+    assert "expect_column_max_to_be_between" in result.stdout + result.stderr
+
+    states = _last_run_states(env)
+    assert states["gate_raw.gate_raw_events"] == "failed"
+    assert states["gate_raw.gate_raw_stripe_invoices"] == "success"
+    assert not any(s == "success" for t, s in states.items() if t.startswith("dbt.")), states
+    assert states.get("publish_marts") in (None, "upstream_failed")
+    with warehouse.connect(fresh_db) as conn:
+        assert conn.execute("select to_regclass('marts.mrr_monthly')").fetchone()[0] is None

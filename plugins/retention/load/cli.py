@@ -13,21 +13,22 @@ from datetime import date
 from retention import warehouse
 from retention.config import settings
 from retention.load.landing import SOURCE_FOLDERS, LandingError, default_landing_uri
-from retention.load.loader import load_source
+from retention.load.loader import WORKERS_ENV, load_source, load_workers
 
 
 def _cmd_load(args: argparse.Namespace) -> int:
     cfg = settings()
     try:
         root = args.path or default_landing_uri(cfg)
-    except LandingError as exc:
+        workers = load_workers(args.workers)
+    except (LandingError, ValueError) as exc:
         print(f"error: {exc}")
         return 2
     url = warehouse.resolve_url(cfg)
     exit_code = 0
     with warehouse.connect(url, autocommit=True) as conn:
         for source in args.source:
-            counts = load_source(conn, source, root, since=args.since, until=args.until).counts()
+            counts = load_source(conn, source, root, since=args.since, until=args.until, workers=workers).counts()
             print(json.dumps(counts, indent=2))
             exit_code = exit_code or int(counts["files_changed"] > 0)
     return exit_code
@@ -42,4 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--path", help="landing root, folder or file: local path or URL (default: RETENTION_EVENTS_URI or RETENTION_DATA_DIR)")
     p.add_argument("--since", type=date.fromisoformat, help="first day partition to read (YYYY-MM-DD)")
     p.add_argument("--until", type=date.fromisoformat, help="day partition to stop before (YYYY-MM-DD)")
+    p.add_argument(
+        "--workers", type=int,
+        help=f"files loaded at a time, one connection each (default: {WORKERS_ENV} or 2)",
+    )
     p.set_defaults(func=_cmd_load)

@@ -9,13 +9,14 @@ small and goes to spools (in memory while small, then temporary files) on the si
 * ``traits``: the identify / group rows (about 2% of a Segment log);
 * ``rejects``: quarantine rows with their reason, line and byte offset.
 
-Then, on the server: the ids go to a temporary table and from there into
-``raw.event_ids``. When none of them is known yet (the usual case) a plain insert in
-key order succeeds and every streamed row stays. Otherwise (a unique violation, or a later file
-of the source is already loaded) the insert is redone in line order with ``on conflict
-do nothing``, so the first row by (file uri, line) wins, and the track rows it did not
-keep are deleted again from ``raw.events`` by ``(account_id, timestamp, _file_id,
-_line)``, which the ``(account_id, timestamp)`` index finds.
+Then, on the server: when none of the ids is known yet (the usual case) they are
+COPYed straight into ``raw.event_ids`` and every streamed row stays. Otherwise (a
+unique violation, or a later file of the source is already loaded) that is undone, the
+ids go to a temporary table and the first line of each is inserted with ``on conflict
+do nothing``, so the first row by (file uri, line) wins (:func:`_resolve`, which also
+handles loads of other files running at the same time), and the track rows not kept are
+deleted again from ``raw.events`` by ``(account_id, timestamp, _file_id, _line)``, which
+the ``(account_id, timestamp)`` index finds.
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ class _EventStream:
         self._months = schema.month_partitions(conn)
         self._month_start = self._month_end = datetime.min.replace(tzinfo=UTC)  # of the last row
         self._reject_head = f"{file_id}\t{copy_text(uri)}\t"
+        self._id_tail = f"\t{file_id}\n"
         self._open_copy = ExitStack()  # the COPY in progress, if any
         self._copy: psycopg.Copy | None = None
         self._pending: list[bytes] = []
@@ -114,12 +116,17 @@ class _EventStream:
 
     # -- rows --------------------------------------------------------------------
 
-    def add(self, row: tuple[Any, ...], line: int, ids: list[bytes], traits: list[bytes]) -> None:
-        """Format one validated row (see :func:`records.segment_row`) as COPY text."""
+    def add(self, row: tuple[Any, ...], line: int, ids: list[bytes], traits: list[bytes], clean: bool = False) -> None:
+        """Format one validated row (see :func:`records.segment_row`) as COPY text.
+
+        ``clean``: the JSON line it came from has no backslash. JSON strings cannot hold
+        raw control characters, so then no field holds a tab, newline, carriage return
+        or backslash, and re-serialised ``properties`` / ``context`` have no escapes:
+        the line is right without escaping. Otherwise it is checked (:func:`_is_clean`)."""
         mid, kind, event, user_id, anonymous_id, account_id, ts, ts_text, received_text, body, context = row
         if kind != "track":
             mid, account_id = copy_text(mid), copy_text(account_id)
-            ids.append(f"{mid}\t{kind}\t{ts_text}\t{line}\t{account_id}\n".encode())
+            ids.append(f"{mid}\t{kind}\t{ts_text}\t{line}\t{account_id}{self._id_tail}".encode())
             traits.append(
                 f"{kind}\t{mid}\t{copy_text(user_id)}\t{account_id}\t{ts_text}\t{line}\t"
                 f"{copy_text(_dumps(body).decode())}\n".encode()
@@ -131,7 +138,7 @@ class _EventStream:
             f"{mid}\ttrack\t{event}\t{user_id or ''}\t{anonymous_id or ''}\t{account_id}\t{ts_text}\t"
             f"{received_text}\t{_dumps(body).decode()}\t{_dumps(context).decode()}\t{self.file_id}\t{line}\n"
         )
-        if not _is_clean(piece, _EVENT_SEPARATORS):
+        if not clean and not _is_clean(piece, _EVENT_SEPARATORS):
             mid, account_id = copy_text(mid), copy_text(account_id)
             fields = (
                 mid, "track", copy_text(event), copy_text(user_id), copy_text(anonymous_id), account_id,
@@ -139,7 +146,7 @@ class _EventStream:
                 str(self.file_id), str(line),
             )
             piece = "\t".join(fields) + "\n"
-        ids.append(f"{mid}\ttrack\t{ts_text}\t{line}\t{account_id}\n".encode())
+        ids.append(f"{mid}\ttrack\t{ts_text}\t{line}\t{account_id}{self._id_tail}".encode())
         data = piece.encode()
         self._pending.append(data)
         self._pending_bytes += len(data)
@@ -210,7 +217,8 @@ def _stream_json_lines(stream: _EventStream, batches: Iterable[LineBatch | RawRe
         for raw in batch.lines:
             line += 1
             try:
-                if b"\\" in raw and b"\\u0000" in raw:
+                escaped = b"\\" in raw
+                if escaped and b"\\u0000" in raw:
                     decode_json(raw)  # raises invalid_utf8
                 try:
                     msg = loads(raw)
@@ -218,7 +226,7 @@ def _stream_json_lines(stream: _EventStream, batches: Iterable[LineBatch | RawRe
                     if not raw or raw.isspace():
                         continue
                     msg = decode_json(raw)  # raises the precise reason
-                add(segment_row(msg, rules), line, ids, traits)
+                add(segment_row(msg, rules), line, ids, traits, not escaped)
             except Reject as reject:
                 stream.reject(line, batch.offset_of(line), reject.reason, reject.detail, raw)
         stream.ids.write(ids)
@@ -251,57 +259,99 @@ def _supersede(conn: psycopg.Connection, uri: str) -> int:
 
     Loading files in uri order keeps the first row by (file uri, line). When an earlier
     file arrives after later ones were loaded (a backfill), its rows win over theirs, so
-    the outcome is the same whatever order the files were loaded in.
+    the outcome is the same whatever order the files were loaded in. Counted from the
+    rows this transaction deleted, so a row another load superseded first is not counted twice.
     """
     conn.execute(
         "create temp table _superseded on commit drop as "
-        "select e.message_id, e.type, e.timestamp, e._file_id from raw.event_ids e "
+        "select distinct e.message_id, e.type, e.timestamp, e._file_id from raw.event_ids e "
         "join _ids s on s.message_id = e.message_id "
         "join raw.load_manifest m on m.file_id = e._file_id where m.uri > %s",
         (uri,),
     )
-    conn.execute("delete from raw.event_ids e using _superseded x where e.message_id = x.message_id")
+    per_file = conn.execute(
+        "with gone as (delete from raw.event_ids e using _superseded x "
+        "where e.message_id = x.message_id and e._file_id = x._file_id returning e._file_id) "
+        "select _file_id, count(*) from gone group by 1"
+    ).fetchall()
     conn.execute(
         "delete from raw.events e using _superseded x where x.type = 'track' "
         "and e.message_id = x.message_id and e.timestamp = x.timestamp and e._file_id = x._file_id"
     )
     for table, kind in (("identifies", "identify"), ("groups", "group")):
         conn.execute(
-            f"delete from raw.{table} e using _superseded x where x.type = %s and e.message_id = x.message_id",
+            f"delete from raw.{table} e using _superseded x where x.type = %s "
+            "and e.message_id = x.message_id and e._file_id = x._file_id",
             (kind,),
         )
-    per_file = conn.execute("select _file_id, count(*) from _superseded group by 1").fetchall()
     return uncount(conn, per_file)
 
 
-_INSERT_IDS = (
-    "insert into raw.event_ids (message_id, type, timestamp, _file_id, _line) "
-    "select message_id, type, timestamp, %(fid)s, _line from _ids"
+RESOLVE_ROUNDS = 5
+_HELD_BY_LATER_FILE = (
+    "select exists (select 1 from _ids i join raw.event_ids e on e.message_id = i.message_id "
+    "join raw.load_manifest m on m.file_id = e._file_id where m.uri > %s)"
 )
 
 
-def _keep_first(conn: psycopg.Connection, file_id: int, rows: int, *, try_plain: bool) -> int:
-    """Insert ``_ids`` into ``raw.event_ids``; return how many were kept.
+class _LostToLaterFile(Exception):
+    """A later file committed one of this file's ids while this file was inserting it."""
 
+
+def _resolve(conn: psycopg.Connection, stream: _EventStream, uri: str) -> int:
+    """The conflict path: keep the first row of each id by (file uri, line); return superseded.
+
+    Loads running at the same time (``workers``) can commit a later file's copy of an id
+    while this one waits for it; then that id is lost to the later file. So the step is
+    redone (in a savepoint) until no id of this file is held by a later file: each round
+    sees the commits that made the previous one wait.
+    """
+    conn.execute(
+        'create temp table _ids (message_id text collate "C", type text, timestamp timestamptz, _line bigint, '
+        "account_id text, _file_id bigint) on commit drop"
+    )
+    stream.ids.copy_into(conn, "copy _ids from stdin (null '')")
+    for _ in range(RESOLVE_ROUNDS):
+        try:
+            with conn.transaction():
+                superseded = _supersede(conn, uri) if later_file_loaded(conn, "events", uri) else 0
+                _keep_first(conn, stream.file_id)
+                if conn.execute(_HELD_BY_LATER_FILE, (uri,)).fetchone()[0]:
+                    raise _LostToLaterFile
+            return superseded
+        except _LostToLaterFile:
+            continue
+    raise RuntimeError(f"{uri}: ids kept changing hands with concurrent loads for {RESOLVE_ROUNDS} rounds; load it again")
+
+_ID_COLUMNS = "message_id, type, timestamp, _line, account_id, _file_id"  # the ``ids`` spool's lines
+
+
+def _copy_all(conn: psycopg.Connection, ids: Spool) -> bool:
+    """The usual case: no id of the file is known yet. COPY them all straight into
+    ``raw.event_ids``; False (and nothing written) on a conflict."""
+    try:
+        with conn.transaction():  # a savepoint: a known id undoes only this COPY
+            ids.copy_into(conn, f"copy raw.event_ids ({_ID_COLUMNS}) from stdin (null '')")
+        return True
+    except psycopg.errors.UniqueViolation:
+        return False
+
+
+def _keep_first(conn: psycopg.Connection, file_id: int) -> None:
+    """Insert the first line of each id of ``_ids`` unless the id is kept already.
+
+    Inserted in key order, so concurrent loads sharing ids take them in the same order.
     ``_dropped`` gets the rows not kept, and their track rows leave ``raw.events``.
     """
     conn.execute(
         "create temp table _dropped (_line bigint, type text, timestamp timestamptz, account_id text) on commit drop"
     )
-    if try_plain:
-        try:
-            with conn.transaction():  # a savepoint: a known id undoes only this insert
-                # No conflict means order does not matter: key order (byte order, cheapest
-                # to sort) visits the primary-key index leaf by leaf, not at random.
-                conn.execute(_INSERT_IDS + ' order by message_id collate "C"', {"fid": file_id})
-            return rows
-        except psycopg.errors.UniqueViolation:
-            pass
     conn.execute(
-        f"with kept as ({_INSERT_IDS} order by _line on conflict (message_id) do nothing returning _line) "
+        f"with kept as (insert into raw.event_ids ({_ID_COLUMNS}) "
+        f"select distinct on (message_id) {_ID_COLUMNS} from _ids "
+        "order by message_id, _line on conflict (message_id) do nothing returning _line) "
         "insert into _dropped select i._line, i.type, i.timestamp, i.account_id from _ids i "
-        "where not exists (select 1 from kept k where k._line = i._line)",
-        {"fid": file_id},
+        "where not exists (select 1 from kept k where k._line = i._line)"
     )
     conn.execute("analyze _dropped")
     conn.execute(
@@ -309,35 +359,32 @@ def _keep_first(conn: psycopg.Connection, file_id: int, rows: int, *, try_plain:
         "and e.timestamp = d.timestamp and e._file_id = %s and e._line = d._line",
         (file_id,),
     )
-    return rows - conn.execute("select count(*) from _dropped").fetchone()[0]
 
 
-def _publish(conn: psycopg.Connection, stream: _EventStream, file_id: int, uri: str) -> tuple[int, int]:
+def _publish(conn: psycopg.Connection, stream: _EventStream, uri: str) -> tuple[int, int]:
     """Dedup through ``raw.event_ids`` and write identifies / groups: (kept, superseded)."""
     if not stream.ids.rows:
         return 0, 0
-    conn.execute(
-        "create temp table _ids (message_id text, type text, timestamp timestamptz, _line bigint, "
-        "account_id text) on commit drop"
-    )
-    stream.ids.copy_into(conn, "copy _ids from stdin (null '')")
-    backfill = later_file_loaded(conn, "events", uri)
-    superseded = _supersede(conn, uri) if backfill else 0
-    kept = _keep_first(conn, file_id, stream.ids.rows, try_plain=not backfill)
+    superseded = dropped = 0
+    if later_file_loaded(conn, "events", uri) or not _copy_all(conn, stream.ids):
+        # A duplicate, an id loaded before, or a backfill.
+        superseded = _resolve(conn, stream, uri)
+        dropped = conn.execute("select count(*) from _dropped").fetchone()[0]
     if stream.traits.rows:
         conn.execute(
             "create temp table _traits (type text, message_id text, user_id text, account_id text, "
             "timestamp timestamptz, _line bigint, traits jsonb) on commit drop"
         )
         stream.traits.copy_into(conn, "copy _traits from stdin (null '')")
+        not_dropped = "and not exists (select 1 from _dropped d where d._line = t._line)" if dropped else ""
         for table, kind in (("identifies", "identify"), ("groups", "group")):
             conn.execute(
                 f"insert into raw.{table} (message_id, user_id, account_id, timestamp, traits, _file_id, _line) "
-                "select message_id, user_id, account_id, timestamp, traits, %s, _line from _traits t "
-                "where t.type = %s and not exists (select 1 from _dropped d where d._line = t._line)",
-                (file_id, kind),
+                f"select message_id, user_id, account_id, timestamp, traits, %s, _line from _traits t "
+                f"where t.type = %s {not_dropped}",
+                (stream.file_id, kind),
             )
-    return kept, superseded
+    return stream.ids.rows - dropped, superseded
 
 
 def load_events(
@@ -353,7 +400,7 @@ def load_events(
             else:
                 _stream_rows(stream, iter_parquet(fobj, digest), rules)
         stream.end_copy()
-        kept, superseded = _publish(conn, stream, file_id, landed.uri)
+        kept, superseded = _publish(conn, stream, landed.uri)
         if stream.rejects.rows:
             stream.rejects.copy_into(
                 conn, "copy raw.quarantine (file_id, uri, line, byte_offset, reason, detail, raw) from stdin (null '')"

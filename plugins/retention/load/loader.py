@@ -13,13 +13,20 @@ Per file, in ONE transaction (so a killed load leaves nothing and a rerun redoes
    already loaded are counted as duplicates and dropped (backfills: see
    :func:`retention.load.events._supersede`);
 4. write the rejected records to ``raw.quarantine`` and complete the manifest row.
+
+``workers > 1`` loads that many files at a time, one connection each
+(:func:`load_files_parallel`); the CLI and the DAG take the count from
+:func:`load_workers`.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -35,6 +42,9 @@ from retention.load.records import Reject, Rules, decode_json, nps_row, support_
 
 log = logging.getLogger(__name__)
 
+DEADLOCK_ATTEMPTS = 3
+WORKERS_ENV = "RETENTION_LOAD_WORKERS"
+DEFAULT_WORKERS = 2
 STAGE_META = ("_line bigint", "_byte_offset bigint", "_reason text", "_detail text", "_raw text")
 
 
@@ -204,8 +214,7 @@ def _recheck(conn: psycopg.Connection, landed: LandedFile, file_id: int, sha256:
     return FileResult(landed.uri, "changed")
 
 
-def load_file(conn: psycopg.Connection, source: str, landed: LandedFile, rules: Rules) -> FileResult:
-    """Load one file exactly once (see the module docstring). ``conn`` must be autocommit."""
+def _load_file_once(conn: psycopg.Connection, source: str, landed: LandedFile, rules: Rules) -> FileResult:
     with conn.transaction():
         conn.execute("set local synchronous_commit = off")  # manifest + rows commit or vanish together
         conn.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (landed.uri,))
@@ -235,11 +244,44 @@ def load_file(conn: psycopg.Connection, source: str, landed: LandedFile, rules: 
             (digest.size, digest.sha256, result.rows_loaded, sum(reasons.values()), result.duplicates,
              result.truncated, file_id),
         )
-    log.info(
-        "file loaded: source=%s uri=%s rows=%d duplicates=%d superseded=%d quarantined=%s truncated=%s",
-        source, landed.uri, result.rows_loaded, result.duplicates, result.superseded, dict(reasons), result.truncated,
-    )
     return result
+
+
+def load_file(conn: psycopg.Connection, source: str, landed: LandedFile, rules: Rules) -> FileResult:
+    """Load one file exactly once (see the module docstring). ``conn`` must be autocommit.
+
+    A deadlock with a concurrent loader (two files sharing message ids, or a month
+    partition being created) rolls the whole file back; it is then simply loaded again.
+    """
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        try:
+            result = _load_file_once(conn, source, landed, rules)
+            break
+        except psycopg.errors.DeadlockDetected:
+            if attempt == DEADLOCK_ATTEMPTS:
+                raise
+            log.warning("deadlock with a concurrent load, retrying: uri=%s attempt=%d", landed.uri, attempt)
+    if result.status == "loaded":
+        log.info(
+            "file loaded: source=%s uri=%s rows=%d duplicates=%d superseded=%d quarantined=%s truncated=%s",
+            source, landed.uri, result.rows_loaded, result.duplicates, result.superseded, dict(result.quarantined),
+            result.truncated,
+        )
+    return result
+
+
+def load_workers(requested: int | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Files loaded at a time by the CLI and the DAG: ``requested``, else
+    ``RETENTION_LOAD_WORKERS``, else :data:`DEFAULT_WORKERS`."""
+    env = os.environ if environ is None else environ
+    value = requested if requested is not None else env.get(WORKERS_ENV) or DEFAULT_WORKERS
+    try:
+        workers = int(value)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise ValueError(f"load workers must be a whole number >= 1, got {value!r} (--workers, {WORKERS_ENV})")
+    return workers
 
 
 def load_source(
@@ -250,17 +292,68 @@ def load_source(
     since: date | None = None,
     until: date | None = None,
     rules: Rules | None = None,
+    workers: int = 1,
 ) -> RunResult:
-    """Load every file of ``source`` under ``root_uri`` dated in ``[since, until)`` (all if None)."""
+    """Load every file of ``source`` under ``root_uri`` dated in ``[since, until)`` (all if None).
+
+    ``workers > 1`` loads that many files at a time (:func:`load_files_parallel`); the
+    rows kept are the same as with one.
+    """
     rules = rules or Rules.from_env()
     schema.ensure_schema(conn)
     files = discover(root_uri, source, since, until)
-    log.info("load start: source=%s root=%s files=%d since=%s until=%s", source, root_uri, len(files), since, until)
+    log.info(
+        "load start: source=%s root=%s files=%d since=%s until=%s workers=%d",
+        source, root_uri, len(files), since, until, workers,
+    )
     run = RunResult(source)
-    for landed in files:
-        run.files.append(load_file(conn, source, landed, rules))
+    if workers > 1 and len(files) > 1:
+        run.files = load_files_parallel(conn, source, files, rules, workers)
+    else:
+        run.files = [load_file(conn, source, landed, rules) for landed in files]
     counts = run.counts()
     log.info("load done: %s", {k: v for k, v in counts.items() if k != "changed_uris"})
     if counts["files_changed"]:
         log.warning("%d file(s) changed after they were loaded: %s", counts["files_changed"], counts["changed_uris"])
     return run
+
+
+def load_files_parallel(
+    conn: psycopg.Connection, source: str, files: list[LandedFile], rules: Rules, workers: int
+) -> list[FileResult]:
+    """Load ``files`` on ``workers`` threads, each with its own connection (like ``conn``'s).
+
+    Each file is still one transaction of its own, so every per-file guarantee holds,
+    and the rows kept are those of a one-at-a-time load: a message id two files share
+    is serialised by the ``raw.event_ids`` primary key, and the conflict path
+    (:func:`retention.load.events._resolve`) makes the earlier file win whichever
+    committed first. A deadlock between two loads rolls one file back and loads it
+    again (:func:`load_file`). The months of the files' day partitions are created
+    first, so workers rarely need partition DDL. Threads suffice: most of the work is
+    done by the server backends and by C code that releases the GIL (zlib, socket I/O).
+    """
+    if source == "events":
+        with conn.transaction():
+            schema.ensure_month_partitions(conn, {f.first_day.replace(day=1) for f in files if f.first_day is not None})
+    local = threading.local()
+    opened: list[psycopg.Connection] = []
+    lock = threading.Lock()
+
+    def one(landed: LandedFile) -> FileResult:
+        worker_conn = getattr(local, "conn", None)
+        if worker_conn is None:
+            worker_conn = local.conn = psycopg.Connection.connect(
+                conn.info.dsn, password=conn.info.password, autocommit=True
+            )
+            with lock:
+                opened.append(worker_conn)
+        return load_file(worker_conn, source, landed, rules)
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="load")
+    try:
+        futures = [pool.submit(one, landed) for landed in files]
+        return [future.result() for future in futures]
+    finally:  # on an error, files not started yet are not loaded (as one at a time)
+        pool.shutdown(wait=True, cancel_futures=True)
+        for worker_conn in opened:
+            worker_conn.close()

@@ -191,7 +191,7 @@ def _segment_times(msg: dict[str, Any], rules: Rules) -> tuple[datetime, str, st
     ):
         received_at = _timestamp(msg, "receivedAt", rules, required=True)
         timestamp = _timestamp(msg, "timestamp", rules, required=True)
-    if not received_at - rules.max_behind_received <= timestamp <= received_at + rules.max_ahead_of_received:
+    if not -rules.max_behind_received <= timestamp - received_at <= rules.max_ahead_of_received:
         raise Reject(
             "timestamp_out_of_range",
             f"timestamp {value} is not within {rules.max_behind_received.days} days before "

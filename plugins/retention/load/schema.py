@@ -7,14 +7,21 @@ Deduplication of Segment ``messageId`` across the partitioned ``raw.events`` use
 ``raw.event_ids`` (``message_id`` primary key, one row per kept message of any type):
 a unique constraint on ``raw.events`` itself would have to include the partition key
 ``timestamp``, which would let the same message id through twice with two timestamps.
+Its key is ``collate "C"``: equality is the same under every deterministic collation,
+and byte comparisons make the index cheaper to maintain than the database's default
+collation (docs/ingestion.md). A ``raw.event_ids`` made by an earlier version is
+brought up to date once by :func:`ensure_schema` (:func:`_migrate_event_ids`).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import date
 
 import psycopg
+
+log = logging.getLogger(__name__)
 
 SCHEMA_DDL = """
 create schema if not exists raw;
@@ -49,11 +56,12 @@ create index if not exists quarantine_reason_idx on raw.quarantine (reason);
 create index if not exists quarantine_file_idx on raw.quarantine (file_id);
 
 create table if not exists raw.event_ids (
-    message_id text primary key,
+    message_id text collate "C" primary key,
     type text not null,
     timestamp timestamptz not null,
     _file_id bigint not null,
-    _line bigint not null
+    _line bigint not null,
+    account_id text
 );
 
 create table if not exists raw.events (
@@ -131,6 +139,26 @@ def ensure_schema(conn: psycopg.Connection) -> None:
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(%s)", (_DDL_LOCK,))
         conn.execute(SCHEMA_DDL)
+        _migrate_event_ids(conn)
+
+
+def _migrate_event_ids(conn: psycopg.Connection) -> None:
+    """Bring a ``raw.event_ids`` made by an earlier version up to date, once.
+
+    Earlier versions had ``message_id`` in the database's default collation (now "C":
+    dedup results do not change, since equal texts are equal under any deterministic
+    collation; the primary-key index is rebuilt, under an exclusive lock) and no
+    ``account_id`` (added empty: only rows loaded from now on carry it).
+    """
+    columns = dict(conn.execute(
+        "select a.attname, c.collname from pg_attribute a left join pg_collation c on c.oid = a.attcollation "
+        "where a.attrelid = 'raw.event_ids'::regclass and a.attnum > 0 and not a.attisdropped"
+    ).fetchall())
+    if columns["message_id"] != "C":
+        log.info("raw.event_ids.message_id: collation %s -> \"C\" (one-time index rebuild)", columns["message_id"])
+        conn.execute('alter table raw.event_ids alter column message_id type text collate "C"')
+    if "account_id" not in columns:
+        conn.execute("alter table raw.event_ids add column account_id text")
 
 
 def partition_name(month: date) -> str:

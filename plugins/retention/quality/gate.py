@@ -115,8 +115,24 @@ def outcome_of(gate_name: str, result) -> GateOutcome:
             if not r.success:
                 cfg = r.expectation_config
                 column = cfg.kwargs.get("column") or cfg.kwargs.get("column_list") or ""
-                failed.append(f"{cfg.type}({column})" if column else (cfg.description or cfg.type))
+                label = f"{cfg.type}({column})" if column else (cfg.description or cfg.type)
+                error = _raised(r.exception_info)
+                failed.append(f"{label} [not evaluated: {error}]" if error else label)
     return GateOutcome(gate_name, bool(result.success), evaluated, failed)
+
+
+def _raised(exception_info) -> str | None:
+    """First line of the error that kept an expectation from being evaluated, if any.
+
+    GX reports it flat or keyed by metric. The message is the database's or GX's own
+    (e.g. a query error), not row values."""
+    if not exception_info:
+        return None
+    infos = [exception_info] if "raised_exception" in exception_info else list(exception_info.values())
+    for info in infos:
+        if isinstance(info, dict) and info.get("raised_exception"):
+            return str(info.get("exception_message") or "error").strip().splitlines()[0]
+    return None
 
 
 def run_gates(

@@ -315,3 +315,26 @@ def test_awkward_text_offsets_and_month_boundaries_load_exactly(fresh_db, tmp_pa
     assert query(fresh_db, "select count(*) from raw.events_default") == [(0,)]
     assert query(fresh_db, "select user_id, traits from raw.identifies") == [(odd, {"name": "x\\y\tz"})]
     assert query(fresh_db, "select count(*), count(distinct message_id) from raw.event_ids") == [(7, 7)]
+
+
+def test_event_ids_of_an_earlier_version_are_upgraded_in_place(fresh_db, tmp_path):
+    # raw.event_ids as earlier versions made it: default collation, no account_id, one
+    # kept id from a file already in the manifest.
+    with warehouse.connect(fresh_db, autocommit=True) as conn:
+        conn.execute(
+            "create schema raw; create table raw.event_ids (message_id text primary key, type text not null, "
+            "timestamp timestamptz not null, _file_id bigint not null, _line bigint not null)"
+        )
+        conn.execute("insert into raw.event_ids values ('old1', 'track', '2024-11-10T00:00:00Z', 1, 1)")
+    segment_file(tmp_path, DAY1, [track("old1"), track("new1")])
+    counts = run_load(fresh_db, "events", tmp_path)
+    assert (counts["rows_loaded"], counts["duplicates"]) == (1, 1)
+    assert query(
+        fresh_db,
+        "select a.attname, c.collname from pg_attribute a left join pg_collation c on c.oid = a.attcollation "
+        "where a.attrelid = 'raw.event_ids'::regclass and a.attname in ('message_id', 'account_id') order by 1",
+    ) == [("account_id", "default"), ("message_id", "C")]
+    assert query(fresh_db, "select message_id, account_id from raw.event_ids order by 1") == [
+        ("new1", "acc_000001"), ("old1", None),
+    ]
+    assert query(fresh_db, "select message_id from raw.events") == [("new1",)]

@@ -76,3 +76,84 @@ def test_file_context_writes_results_but_no_credentials(fresh_db, tmp_path):
     for path in root.rglob("*"):
         if path.is_file():
             assert "pw-should-not-leak" not in path.read_text(errors="ignore"), path
+
+
+def _manifest_with_quarantine(url: str, files: list[tuple[str, int, int]]) -> None:
+    """raw.load_manifest + raw.quarantine (the ingestion's own DDL): (uri, loaded, quarantined)."""
+    from retention.load import schema
+
+    with warehouse.connect(url) as conn:
+        schema.ensure_schema(conn)
+        for uri, loaded, quarantined in files:
+            file_id = conn.execute(
+                "insert into raw.load_manifest (source, uri, rows_loaded, rows_quarantined, status)"
+                " values ('events', %s, %s, %s, 'loaded') returning file_id",
+                (uri, loaded, quarantined),
+            ).fetchone()[0]
+            for line in range(quarantined):
+                conn.execute(
+                    "insert into raw.quarantine (file_id, uri, line, reason) values (%s, %s, %s, 'malformed_json')",
+                    (file_id, uri, line + 1),
+                )
+
+
+def test_raw_quarantine_gate_passes_under_the_share_and_fails_over_it(fresh_db):
+    _manifest_with_quarantine(fresh_db, [("file:///a.jsonl.gz", 1000, 3), ("file:///b.jsonl.gz", 500, 0)])
+    [outcome] = run_gates(fresh_db, ["raw_quarantine"], GateSettings(as_of=AS_OF))
+    assert outcome.success and outcome.evaluated == 2
+
+    _manifest_with_quarantine(fresh_db, [("file:///flood.jsonl.gz", 90, 10)])  # 10% of one file
+    with pytest.raises(QualityGateFailed) as err:
+        run_gates(fresh_db, ["raw_quarantine"], GateSettings(as_of=AS_OF))
+    assert "share of quarantined records per file <= 5%" in str(err.value)
+    assert "not evaluated" not in str(err.value)
+    # The threshold is a setting.
+    [outcome] = run_gates(fresh_db, ["raw_quarantine"], GateSettings(as_of=AS_OF, max_quarantine_share=0.2))
+    assert outcome.success
+
+
+def test_a_gate_that_cannot_run_says_why(fresh_db):
+    _raw_events(fresh_db, _steady_week())
+    with warehouse.connect(fresh_db, autocommit=True) as conn:
+        conn.execute("alter table raw.events rename column type to kind")
+    with pytest.raises(QualityGateFailed) as err:
+        run_gates(fresh_db, ["raw_events"], GateSettings(as_of=AS_OF))
+    message = str(err.value)
+    assert "expect_table_columns_to_match_set" in message
+    assert "expect_column_values_to_be_in_set(type) [not evaluated:" in message
+
+
+def _marts(url: str, health: list[tuple[str, str, float, str]], members: list[tuple]) -> None:
+    with warehouse.connect(url, autocommit=True) as conn:
+        conn.execute("create schema if not exists marts")
+        conn.execute("create table marts.account_health_daily (account_id text, date date, health_score numeric, tier text)")
+        conn.execute(
+            "create table marts.segment_members (segment_key text, account_id text, reason text, email text,"
+            " mrr numeric, health_score numeric, tier text)"
+        )
+        with conn.cursor() as cur:
+            cur.executemany("insert into marts.account_health_daily values (%s, %s, %s, %s)", health)
+            cur.executemany("insert into marts.segment_members values (%s, %s, %s, %s, %s, %s, %s)", members)
+
+
+def test_marts_gates_pass_on_clean_marts_and_name_each_problem(fresh_db):
+    good_member = ("health_dropped_to_red", "acc_1", "score 41 (was 63)", "ada@example.com", 120, 41.0, "red")
+    _marts(fresh_db, [("acc_1", "2026-03-31", 41.0, "red"), ("acc_1", "2026-03-30", 63.0, "yellow")], [good_member])
+    outcomes = run_gates(fresh_db, ["marts_account_health_daily", "marts_segment_members"], GateSettings(as_of=AS_OF))
+    assert all(o.success for o in outcomes)
+
+    with warehouse.connect(fresh_db, autocommit=True) as conn:
+        conn.execute("insert into marts.account_health_daily values ('acc_1', '2026-03-31', 140, 'purple')")
+        conn.execute(
+            "insert into marts.segment_members values ('inactive_14d', 'acc_2', null, 'not-an-email', -5, 50, 'yellow')"
+        )
+    with pytest.raises(QualityGateFailed) as err:
+        run_gates(fresh_db, ["marts_account_health_daily", "marts_segment_members"], GateSettings(as_of=AS_OF))
+    message = str(err.value)
+    for failure in (
+        "expect_column_values_to_be_between(health_score)", "expect_column_values_to_be_in_set(tier)",
+        "expect_compound_columns_to_be_unique(['account_id', 'date'])", "expect_column_values_to_not_be_null(reason)",
+        "expect_column_values_to_match_regex(email)", "expect_column_values_to_be_between(mrr)",
+    ):
+        assert failure in message, message
+    assert "not-an-email" not in message and "acc_2" not in message

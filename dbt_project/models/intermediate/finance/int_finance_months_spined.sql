@@ -1,7 +1,8 @@
 {#- The months MRR is reported for: from the month of the first recurring line to the
     month of the as-of time (var finance_as_of, default the latest invoice's creation).
     Each month's status is read at its snapshot: the first instant of the next month, or
-    the as-of time for the month still running. -#}
+    the as-of time for the month still running. `billing_extracted_at`: the newest Stripe
+    invoice extraction in raw, the watermark incremental mrr_monthly runs start from. -#}
 with as_of as (
     select
         {% if var('finance_as_of') %}
@@ -9,7 +10,8 @@ with as_of as (
         {% else %}
         (select max(created_at) from {{ ref('stg_stripe__invoices') }})
         {% endif %} as as_of_at,
-        (select min(period_start_at) from {{ ref('int_invoice_lines_normalized') }}) as first_at
+        (select min(period_start_at) from {{ ref('int_invoice_lines_normalized') }}) as first_at,
+        (select max(extracted_at) from {{ ref('stg_stripe__invoices') }}) as billing_extracted_at
 ),
 
 months as (
@@ -18,6 +20,7 @@ months as (
 
 select
     months.month,
-    least((months.month + interval '1 month')::timestamptz, as_of.as_of_at) as snapshot_at
+    least((months.month + interval '1 month')::timestamptz, as_of.as_of_at) as snapshot_at,
+    as_of.billing_extracted_at
 from months
 cross join as_of

@@ -2,13 +2,39 @@
     billing cycle is worth (contract = list, net = after discounts) and the factor that
     turns a cycle into a month. Everything METRICS.md excludes from MRR is filtered here:
     one-off invoice items, metered prices, draft and void invoices. Tax is never added
-    (`amount` excludes it) and refunds (credit notes) are not read. -#}
+    (`amount` excludes it) and refunds (credit notes) are not read.
+
+    Incremental (the JSON expansion of every invoice is the expensive part): a run
+    replaces the lines of the invoices extracted since the newest extraction already in
+    the table, and of the invoices of customers extracted since then (an account id can
+    change). `replace_where` deletes by invoice, so an invoice that became void or draft
+    loses its lines. Prices are immutable in Stripe; a line whose price is missing stops
+    the build in staging (relationships), before this model. -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_where',
+        on_schema_change='fail',
+        indexes=[{'columns': ['line_item_id'], 'unique': true}, {'columns': ['invoice_id']}],
+    )
+}}
+{%- set window = finance_invoice_window() %}
+{%- if is_incremental() %}
+{{ replace_where(finance_changed_invoices(window, 'invoice_id', 'customer_id') if window else 'true') }}
+{%- endif %}
+
 with lines as (
     select * from {{ ref('stg_stripe__invoice_line_items') }}
+    {%- if window %}
+    where {{ finance_changed_invoices(window, 'invoice_id', none, 'invoice_extracted_at') }}
+    {%- endif %}
 ),
 
 invoices as (
     select * from {{ ref('stg_stripe__invoices') }}
+    {%- if window %}
+    where {{ finance_changed_invoices(window, 'invoice_id', none, 'extracted_at') }}
+    {%- endif %}
 ),
 
 customers as (
@@ -23,6 +49,7 @@ recurring_lines as (
     select
         lines.line_item_id,
         lines.invoice_id,
+        invoices.customer_id,
         customers.account_id,
         lines.subscription_id,
         lines.subscription_item_id,
@@ -39,7 +66,9 @@ recurring_lines as (
         invoices.paid_at,
         prices.unit_amount,
         prices.recurring_interval,
-        prices.recurring_interval_count
+        prices.recurring_interval_count,
+        invoices.extracted_at as invoice_extracted_at,
+        customers.extracted_at as customer_extracted_at
     from lines
     inner join invoices on lines.invoice_id = invoices.invoice_id
     -- left joins: a missing customer or price fails the relationships tests in staging

@@ -1,11 +1,37 @@
 {#- MRR per account and month, with the month's movement (METRICS.md, MRR movements).
-    Rows: every month an account pays, plus the month it churns (mrr 0). -#}
+    Rows: every month an account pays, plus the month it churns (mrr 0).
+
+    Incremental: a run recomputes the months from finance_restate_from() (why older months
+    cannot change: macros/finance_incremental.sql, docs/dbt.md) and replaces them; the
+    state before that month (paying, previous MRR, paid before, last paying month) comes
+    from the table's own rows. --full-refresh recomputes every month. -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_where',
+        on_schema_change='fail',
+    )
+}}
+-- depends_on: {{ ref('stg_stripe__invoices') }}, {{ ref('stg_stripe__invoice_line_items') }}
+-- depends_on: {{ ref('stg_stripe__customers') }}, {{ ref('int_invoice_lines_normalized') }}
+{%- set restate = finance_restate_from() %}
+{%- set restate_from = restate.restate_from if restate else none %}
+{%- if is_incremental() %}
+{{ replace_where("month >= date '" ~ restate_from ~ "'" if restate else 'true') }}
+{%- endif %}
+
 with items as (
     select * from {{ ref('int_subscription_items_snapshotted') }}
+    {%- if restate_from %}
+    where month >= date '{{ restate_from }}'
+    {%- endif %}
 ),
 
 months as (
     select * from {{ ref('int_finance_months_spined') }}
+    {%- if restate_from %}
+    where month >= date '{{ restate_from }}'
+    {%- endif %}
 ),
 
 account_months as (
@@ -18,10 +44,32 @@ account_months as (
     group by 1, 2
 ),
 
+{%- if restate_from %}
+
+-- each account's state before the first recomputed month, from the rows already built
+history as (
+    select
+        account_id,
+        bool_or(mrr > 0) as paid_before,
+        bool_or(is_paying) as paid_earlier,
+        max(month) filter (where is_paying) as last_paying_month,
+        bool_or(is_paying and month = date '{{ restate_from }}' - interval '1 month') as was_paying,
+        coalesce(max(mrr) filter (where month = date '{{ restate_from }}' - interval '1 month'), 0) as previous_mrr
+    from {{ this }}
+    where month < date '{{ restate_from }}'
+    group by 1
+),
+{%- endif %}
+
 accounts as (
     select account_id, min(month) as first_month
     from account_months
     group by 1
+    {%- if restate_from %}
+    union all
+    -- paying when the window starts: a row in its first month even without items (churn)
+    select account_id, date '{{ restate_from }}' from history where was_paying
+    {%- endif %}
 ),
 
 filled as (
@@ -29,10 +77,11 @@ filled as (
         accounts.account_id,
         months.month,
         months.snapshot_at,
+        months.billing_extracted_at,
         account_months.account_id is not null as has_subscription,
         coalesce(account_months.contract_mrr, 0) as contract_mrr,
         coalesce(account_months.mrr, 0) as mrr
-    from accounts
+    from (select account_id, min(first_month) as first_month from accounts group by 1) as accounts
     inner join months on months.month >= accounts.first_month
     left join account_months
         on account_months.account_id = accounts.account_id
@@ -41,12 +90,22 @@ filled as (
 
 with_history as (
     select
-        *,
-        coalesce(bool_or(mrr > 0) over (
-            partition by account_id order by month
+        filled.*,
+        coalesce(bool_or(filled.mrr > 0) over (
+            partition by filled.account_id order by filled.month
             rows between unbounded preceding and 1 preceding
-        ), false) as paid_before
+        ), false)
+        {%- if restate_from %} or coalesce(history.paid_before, false){% endif %} as paid_before
+        {%- if restate_from %},
+        history.paid_earlier as history_paid_earlier,
+        history.last_paying_month as history_last_paying_month,
+        case when filled.month = date '{{ restate_from }}' then history.was_paying end as history_was_paying,
+        case when filled.month = date '{{ restate_from }}' then history.previous_mrr end as history_previous_mrr
+        {%- endif %}
     from filled
+    {%- if restate_from %}
+    left join history on history.account_id = filled.account_id
+    {%- endif %}
 ),
 
 paying as (
@@ -68,10 +127,18 @@ paying as (
 with_previous as (
     select
         *,
+        {%- if restate_from %}
+        coalesce(lag(is_paying) over by_month, history_was_paying, false) as was_paying,
+        coalesce(lag(mrr) over by_month, history_previous_mrr, 0) as previous_mrr,
+        coalesce(bool_or(is_paying) over earlier, false) or coalesce(history_paid_earlier, false) as paid_earlier,
+        coalesce(max(case when is_paying then month end) over earlier, history_last_paying_month)
+            as last_paying_month
+        {%- else %}
         coalesce(lag(is_paying) over by_month, false) as was_paying,
         coalesce(lag(mrr) over by_month, 0) as previous_mrr,
         coalesce(bool_or(is_paying) over earlier, false) as paid_earlier,
         max(case when is_paying then month end) over earlier as last_paying_month
+        {%- endif %}
     from paying
     window
         by_month as (partition by account_id order by month),
@@ -112,5 +179,10 @@ select
     previous_mrr::numeric(14, 2) as previous_mrr,
     is_paying::boolean as is_paying,
     movement::text as movement,
-    (mrr - previous_mrr)::numeric(14, 2) as movement_amount
+    (mrr - previous_mrr)::numeric(14, 2) as movement_amount,
+    {%- if restate %}
+    timestamptz '{{ restate.through }}' as billing_extracted_at
+    {%- else %}
+    billing_extracted_at::timestamptz as billing_extracted_at
+    {%- endif %}
 from classified

@@ -21,7 +21,8 @@ select
         from jsonb_array_elements(coalesce(line -> 'discount_amounts', '[]'::jsonb)) as d
     ) as discount_amount,
     {{ stripe_ts("line -> 'period' ->> 'start'") }} as period_start_at,
-    {{ stripe_ts("line -> 'period' ->> 'end'") }} as period_end_at
+    {{ stripe_ts("line -> 'period' ->> 'end'") }} as period_end_at,
+    inv._extracted_at as invoice_extracted_at
 from {{ source('stripe', 'stripe_invoices') }} as inv
 cross join lateral jsonb_array_elements(coalesce(inv.data -> 'lines' -> 'data', '[]'::jsonb))
     with ordinality as lines(line, line_number)

@@ -14,5 +14,6 @@ select
     {{ stripe_ts("data -> 'status_transitions' ->> 'paid_at'") }} as paid_at,
     {{ stripe_ts("data -> 'status_transitions' ->> 'voided_at'") }} as voided_at,
     {{ stripe_ts("data ->> 'due_date'") }} as due_date,
-    coalesce((data -> 'lines' ->> 'has_more')::boolean, false) as lines_has_more
+    coalesce((data -> 'lines' ->> 'has_more')::boolean, false) as lines_has_more,
+    _extracted_at as extracted_at
 from {{ source('stripe', 'stripe_invoices') }}
