@@ -32,6 +32,7 @@ class GateSettings:
     as_of: date
     max_staleness_days: int = 3
     max_quarantine_share: float = 0.05
+    min_quarantined_rows: int = 10  # a file is judged on its share only from this many rejects
     min_daily_volume_ratio: float = 0.2  # last day vs trailing 7-day average
 
 
@@ -85,11 +86,15 @@ def _raw_quarantine(s: GateSettings) -> list:
         gxe.ExpectColumnValuesToNotBeNull(column="reason"),
         # Bad input never blocks good data, but a flood of it stops the pipeline.
         gxe.UnexpectedRowsExpectation(
-            description=f"share of quarantined records per file <= {s.max_quarantine_share:.0%}",
+            description=(
+                f"share of quarantined records per file <= {s.max_quarantine_share:.0%}"
+                f" (files with {s.min_quarantined_rows}+ rejects)"
+            ),
             unexpected_rows_query=f"""
                 select m.uri, m.rows_loaded, m.rows_quarantined
                 from raw.load_manifest m
-                where m.rows_quarantined > {s.max_quarantine_share}
+                where m.rows_quarantined >= {s.min_quarantined_rows}
+                  and m.rows_quarantined > {s.max_quarantine_share}
                       * greatest(m.rows_loaded + m.rows_quarantined, 1)
                   and m.file_id in (select file_id from {{batch}})
             """,

@@ -98,14 +98,17 @@ def _manifest_with_quarantine(url: str, files: list[tuple[str, int, int]]) -> No
 
 
 def test_raw_quarantine_gate_passes_under_the_share_and_fails_over_it(fresh_db):
-    _manifest_with_quarantine(fresh_db, [("file:///a.jsonl.gz", 1000, 3), ("file:///b.jsonl.gz", 500, 0)])
+    # One reject in a tiny file (e.g. a truncated day-one file) is over 5% but not a flood.
+    _manifest_with_quarantine(
+        fresh_db, [("file:///a.jsonl.gz", 1000, 3), ("file:///b.jsonl.gz", 500, 0), ("file:///tiny.jsonl.gz", 16, 1)]
+    )
     [outcome] = run_gates(fresh_db, ["raw_quarantine"], GateSettings(as_of=AS_OF))
     assert outcome.success and outcome.evaluated == 2
 
     _manifest_with_quarantine(fresh_db, [("file:///flood.jsonl.gz", 90, 10)])  # 10% of one file
     with pytest.raises(QualityGateFailed) as err:
         run_gates(fresh_db, ["raw_quarantine"], GateSettings(as_of=AS_OF))
-    assert "share of quarantined records per file <= 5%" in str(err.value)
+    assert "share of quarantined records per file <= 5% (files with 10+ rejects)" in str(err.value)
     assert "not evaluated" not in str(err.value)
     # The threshold is a setting.
     [outcome] = run_gates(fresh_db, ["raw_quarantine"], GateSettings(as_of=AS_OF, max_quarantine_share=0.2))
