@@ -22,7 +22,7 @@ RAW_EVENT_COLUMNS = [
     "message_id", "type", "event", "user_id", "anonymous_id", "account_id",
     "timestamp", "received_at", "properties", "context", "_file_id", "_line",
 ]
-TIERS = ["red", "yellow", "green"]
+TIERS = ["red", "yellow", "green", "unscored"]  # as the mart's accepted_values test (unscored: no component)
 
 
 @dataclass(frozen=True)

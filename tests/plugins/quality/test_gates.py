@@ -141,7 +141,11 @@ def _marts(url: str, health: list[tuple[str, str, float, str]], members: list[tu
 
 def test_marts_gates_pass_on_clean_marts_and_name_each_problem(fresh_db):
     good_member = ("health_dropped_to_red", "acc_1", "score 41 (was 63)", "ada@example.com", 120, 41.0, "red")
-    _marts(fresh_db, [("acc_1", "2026-03-31", 41.0, "red"), ("acc_1", "2026-03-30", 63.0, "yellow")], [good_member])
+    _marts(
+        fresh_db,
+        [("acc_1", "2026-03-31", 41.0, "red"), ("acc_1", "2026-03-30", 63.0, "yellow"), ("acc_9", "2026-03-31", None, "unscored")],
+        [good_member],
+    )
     outcomes = run_gates(fresh_db, ["marts_account_health_daily", "marts_segment_members"], GateSettings(as_of=AS_OF))
     assert all(o.success for o in outcomes)
 
