@@ -20,14 +20,15 @@ from retention import runtime, warehouse  # noqa: E402
 pytestmark = pytest.mark.slow
 
 
-def _last_run_states(env: dict[str, str]) -> dict[str, str]:
-    """task_id -> state of the newest transform_dbt run in the test's Airflow metadata DB."""
+def _last_run_states(env: dict[str, str], column: str = "state") -> dict[str, str]:
+    """task_id -> ``column`` (state, try_number) of the newest transform_dbt run in the
+    test's Airflow metadata DB."""
     with sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db") as meta:
         run_id, = meta.execute(
             "select run_id from dag_run where dag_id = 'transform_dbt' order by id desc limit 1"
         ).fetchone()
         return dict(meta.execute(
-            "select task_id, state from task_instance where dag_id = 'transform_dbt' and run_id = ?", (run_id,)
+            f"select task_id, {column} from task_instance where dag_id = 'transform_dbt' and run_id = ?", (run_id,)
         ).fetchall())
 
 
@@ -85,6 +86,7 @@ def test_a_failing_raw_gate_stops_the_build_before_any_model(fresh_db: str, airf
 
     states = _last_run_states(env)
     assert states["gate_raw.gate_raw_events"] == "failed"
+    assert _last_run_states(env, "try_number")["gate_raw.gate_raw_events"] == 1  # a data failure is final
     assert states["gate_raw.gate_raw_stripe_invoices"] == "success"
     assert not any(s == "success" for t, s in states.items() if t.startswith("dbt.")), states
     assert states.get("publish_marts") in (None, "upstream_failed")

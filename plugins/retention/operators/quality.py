@@ -11,6 +11,8 @@ from datetime import date
 from functools import partial
 from typing import Any
 
+from airflow.sdk.exceptions import AirflowFailException
+from great_expectations_provider.common.errors import GXValidationFailed
 from great_expectations_provider.operators.validate_checkpoint import GXValidateCheckpointOperator
 
 from retention.config import settings
@@ -35,9 +37,21 @@ def _configure(gate_name: str, context):
     return configure_checkpoint(context, gate_name, WarehouseHook().url, GateSettings(as_of=as_of))
 
 
-def gate_task(gate_name: str, **kwargs: Any) -> GXValidateCheckpointOperator:
+class QualityGateOperator(GXValidateCheckpointOperator):
+    """The provider's checkpoint operator, except that failing expectations fail the task
+    at once: the data will not change on a retry. Errors reaching the warehouse or GX
+    still get the task's retries."""
+
+    def execute(self, context) -> None:
+        try:
+            super().execute(context)
+        except GXValidationFailed as failed:
+            raise AirflowFailException(f"{self.task_id}: {failed}") from failed
+
+
+def gate_task(gate_name: str, **kwargs: Any) -> QualityGateOperator:
     """A task validating one gate (see :data:`retention.quality.suites.GATES`)."""
-    return GXValidateCheckpointOperator(
+    return QualityGateOperator(
         task_id=f"gate_{gate_name}",
         configure_checkpoint=partial(_configure, gate_name),
         context_type="file",
