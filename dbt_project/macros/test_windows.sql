@@ -11,24 +11,35 @@
     * __new_events__(col): col (an event timestamp) is on or after the first day the
       incremental account_usage_daily run reprocesses (its last day minus
       product_usage_lookback_days), a literal, so raw.events prunes month partitions;
+    * __rebuilt__(col): col is on or after the first value the last incremental run of
+      the tested model rewrote (macros/rebuilt_window.sql; the model records it in a
+      pre-hook), so the tests after a daily run read the days it rebuilt;
     * __full_build_only__(): false, for a test that guards a model's SQL rather than new
       data (a uniqueness the SQL guarantees by construction).
 
-    Either becomes `true` on a full build or before the anchoring model exists. -#}
+    Each becomes `true` on a full build or before the anchoring model exists. -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where') -%}
     {%- if not where -%}{{ return(relation) }}{%- endif -%}
     {%- set ns = namespace(where=where) -%}
-    {%- for kind, column in modules.re.findall('__(new_stripe_invoices|new_events|full_build_only)__\\(([^)]*)\\)', where) -%}
-        {%- set ns.where = ns.where.replace('__' ~ kind ~ '__(' ~ column ~ ')', _test_window_condition(kind, column | trim)) -%}
+    {%- for kind, column in modules.re.findall('__(new_stripe_invoices|new_events|rebuilt|full_build_only)__\\(([^)]*)\\)', where) -%}
+        {%- set ns.where = ns.where.replace('__' ~ kind ~ '__(' ~ column ~ ')', _test_window_condition(kind, column | trim, relation)) -%}
     {%- endfor -%}
     {%- do return('(select * from ' ~ relation ~ ' where ' ~ ns.where ~ ') dbt_subquery') -%}
 {%- endmacro %}
 
-{% macro _test_window_condition(kind, column) -%}
+{% macro _test_window_condition(kind, column, relation) -%}
     {%- if not execute or flags.FULL_REFRESH or (var('tests_full_scan', false) | string | lower) == 'true' -%}{{ return('true') }}{%- endif -%}
     {%- if kind == 'full_build_only' -%}
         {{- return('false') -}}
+    {%- elif kind == 'rebuilt' -%}
+        {%- set log = rebuilt_windows_relation() -%}
+        {#- to_regclass, not adapter.get_relation: the model's pre-hook may have created the table in this run, after dbt cached the schema -#}
+        {%- set found = run_query("select to_regclass('" ~ log.schema ~ "." ~ log.identifier ~ "') is not null").columns[0].values()[0] -%}
+        {%- set query = "select rebuilt_from::text from " ~ log ~ " where model = '" ~ relation.identifier ~ "'" -%}
+        {%- set rows = run_query(query).rows if found else [] -%}
+        {%- set since = rows[0][0] if rows | length > 0 else none -%}
+        {{- return(column ~ " >= date '" ~ since ~ "'" if since else 'true') -}}
     {%- elif kind == 'new_stripe_invoices' -%}
         {%- set anchor = adapter.get_relation(database=target.database, schema='intermediate', identifier='int_invoice_lines_normalized') -%}
         {%- set since = run_query('select max(invoice_extracted_at)::text from ' ~ anchor).columns[0].values()[0] if anchor else none -%}

@@ -9,7 +9,9 @@
 
 With no ``WAREHOUSE_URL`` an embedded Postgres (pgserver, from PyPI) starts in the
 project-local ``.warehouse/pgdata`` directory, listening on a Unix socket only. It keeps
-running after the process that started it exits, so the next start reuses it.
+running after the process that started it exits, so the next start reuses it. Its
+settings for bulk loads (:data:`EMBEDDED_SETTINGS`) are written to its pgdata with
+``ALTER SYSTEM``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,16 @@ log = logging.getLogger(__name__)
 
 EMBEDDED_DBNAME = "retention"
 CONNECT_TIMEOUT_S = 5
+# The embedded server's settings, in each setting's base unit (pg_settings.unit). A daily
+# event load inserts random message ids into the raw.event_ids primary key and writes GBs
+# of WAL; with the defaults (128 MB shared_buffers, a checkpoint every 1 GB of WAL or 5
+# minutes) that index no longer stays in memory, and every checkpoint makes the next
+# insert into each of its pages write a full 8 kB page image (docs/ingestion.md).
+EMBEDDED_SETTINGS = {
+    "max_wal_size": "8192",  # MB
+    "checkpoint_timeout": "1800",  # s
+}
+SHARED_BUFFERS_MAX_BYTES = 1 << 30  # and at most 1/16 of the machine's memory
 
 
 class WarehouseError(RuntimeError):
@@ -172,13 +184,51 @@ def start_embedded(pgdata: Path) -> str:
     server = pgserver.get_server(pgdata, cleanup_mode=None)  # None: keep running for reuse
     admin = parse_url(server.get_uri("postgres"))
     with psycopg.connect(admin.conninfo(), autocommit=True) as conn:
+        restart = _apply_embedded_settings(conn)
         exists = conn.execute(
             "select 1 from pg_database where datname = %s", (EMBEDDED_DBNAME,)
         ).fetchone()
         if not exists:
             conn.execute(f'create database "{EMBEDDED_DBNAME}"')
+    if restart:
+        log.info("restarting the embedded warehouse once to apply shared_buffers")
+        pgserver.pg_ctl(["-w", "-l", str(pgdata / "log"), "restart", "-m", "fast"], pgdata=pgdata,
+                        user="pgserver" if _is_root() else None)
     params = WarehouseParams(admin.host, admin.port, admin.user, "", EMBEDDED_DBNAME)
     return url_from_params(params)
+
+
+def embedded_settings() -> dict[str, str]:
+    """:data:`EMBEDDED_SETTINGS` plus ``shared_buffers`` (8 kB blocks) for this machine."""
+    import os
+
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not on Linux / macOS
+        memory = 0
+    shared_buffers = max(128 << 20, min(SHARED_BUFFERS_MAX_BYTES, memory // 16))
+    return {**EMBEDDED_SETTINGS, "shared_buffers": str(shared_buffers // 8192)}
+
+
+def _apply_embedded_settings(conn) -> bool:
+    """Write :func:`embedded_settings` that differ with ``ALTER SYSTEM`` and reload.
+    True when one needs a restart (``shared_buffers``) and nobody else is connected, so
+    restarting now cannot cut off another process's work; otherwise it waits for the next
+    start of the server."""
+    wanted = embedded_settings()
+    current = dict(conn.execute("select name, setting from pg_settings where name = any(%s)", (list(wanted),)))
+    changed = [name for name, value in wanted.items() if current.get(name) != value]
+    if not changed:
+        return False
+    for name in changed:
+        conn.execute(f"alter system set {name} = '{wanted[name]}'")
+    conn.execute("select pg_reload_conf()")
+    if "shared_buffers" not in changed:
+        return False
+    others = conn.execute(
+        "select count(*) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()"
+    ).fetchone()[0]
+    return others == 0
 
 
 def embedded_pid(pgdata: Path) -> int | None:

@@ -115,3 +115,45 @@ def test_incremental_health_equals_full_build(warehouse_server_url: str, tmp_pat
     dbt(url, *run, "--full-refresh", target=tmp_path)
     assert table(url, HEALTH_INPUTS) == incremental_inputs
     assert table(url, HEALTH) == incremental
+
+
+def test_daily_tests_read_the_days_the_incremental_run_rewrote(warehouse_server_url: str, tmp_path: Path) -> None:
+    """account_health_daily's pre-hook records the first day an incremental run replaces;
+    its score / tier tests then read exactly the days from there on (a bad row inside fails,
+    an untouched older row is not re-read), every row with tests_full_scan or after a full build."""
+    url = warehouse.create_database(warehouse_server_url, f"t_rebuilt_{uuid.uuid4().hex[:6]}")
+    product, stripe = build_world()
+    stripe.load(url)
+    product.load(url)
+    build_product(url, tmp_path)
+    windows = "select model, rebuilt_from::text from intermediate.dbt_rebuilt_windows order by 1"
+    assert table(url, windows) == []  # the first build is a full one: no window
+
+    as_of = ["--vars", json.dumps({"product_as_of_date": "2024-06-30"})]
+    dbt(url, "run", "--select", "account_usage_daily+", "--exclude", "path:models/staging",
+        "path:models/marts/finance", *as_of, target=tmp_path)
+    # last built day 2024-06-30 minus product_usage_lookback_days / product_health_lookback_days (3)
+    assert ("account_health_daily", "2024-06-27") in table(url, windows)
+    assert ("account_usage_daily", "2024-06-27") in table(url, windows)
+
+    def tier_test(*extra: str) -> bool:
+        proc = dbt(url, "test", "--select", "account_health_daily,test_name:accepted_values", *as_of, *extra,
+                   target=tmp_path, check=False)
+        return proc.returncode == 0
+
+    def set_tier(day: str, tier: str) -> None:
+        with warehouse.connect(url) as conn:
+            conn.execute("update marts.account_health_daily set tier = %s where ctid = "
+                         "(select min(ctid) from marts.account_health_daily where date = %s)", (tier, day))
+
+    assert tier_test()
+    set_tier("2024-06-20", "purple")  # before the rewritten days
+    assert tier_test()
+    assert not tier_test("--vars", json.dumps({"product_as_of_date": "2024-06-30", "tests_full_scan": True}))
+    set_tier("2024-06-20", "red")
+    set_tier("2024-06-27", "purple")  # the first rewritten day
+    assert not tier_test()
+    set_tier("2024-06-27", "red")
+
+    dbt(url, "run", "--select", "account_health_daily", "--full-refresh", *as_of, target=tmp_path)
+    assert "account_health_daily" not in dict(table(url, windows))

@@ -32,6 +32,40 @@ def test_embedded_warehouse_starts_accepts_connections_and_is_reused(tmp_path):
     assert warehouse.embedded_pid(pgdata) is None
 
 
+def _settings(url, names):
+    with psycopg.connect(warehouse.parse_url(url).conninfo()) as conn:
+        return dict(conn.execute("select name, setting from pg_settings where name = any(%s)", (list(names),)))
+
+
+def test_embedded_warehouse_gets_bulk_load_settings_without_cutting_off_a_client(tmp_path):
+    import pgserver
+
+    pgdata = tmp_path / "pg"
+    wanted = warehouse.embedded_settings()
+    assert 128 * 128 <= int(wanted["shared_buffers"]) <= 1024 * 128  # 128 MB .. 1 GB in 8 kB blocks
+    try:
+        url = warehouse.start_embedded(pgdata)
+        assert _settings(url, wanted) == wanted
+        # a server tuned by an older version: small shared_buffers, default WAL settings
+        with psycopg.connect(warehouse.parse_url(url).conninfo(), autocommit=True) as conn:
+            conn.execute("alter system set shared_buffers = '2048'")
+            conn.execute("alter system reset max_wal_size")
+        pgserver.pg_ctl(["-w", "-l", str(pgdata / "log"), "restart", "-m", "fast"], pgdata=pgdata,
+                        user="pgserver" if warehouse._is_root() else None)
+        assert _settings(url, wanted)["shared_buffers"] == "2048"
+        with psycopg.connect(warehouse.parse_url(url).conninfo()) as busy:
+            pid = warehouse.embedded_pid(pgdata)
+            warehouse.start_embedded(pgdata)
+            assert warehouse.embedded_pid(pgdata) == pid  # not restarted under a connected client
+            assert _settings(url, ["max_wal_size"]) == {"max_wal_size": wanted["max_wal_size"]}  # reloaded at once
+            assert busy.execute("select pending_restart from pg_settings where name = 'shared_buffers'").fetchone()[0]
+        warehouse.start_embedded(pgdata)  # nobody else connected: restarted once
+        assert warehouse.embedded_pid(pgdata) != pid
+        assert _settings(url, wanted) == wanted
+    finally:
+        warehouse.stop_embedded(pgdata)
+
+
 def test_resolve_url_without_warehouse_url_uses_embedded(tmp_path):
     cfg = settings({"RETENTION_HOME": str(tmp_path)})
     try:

@@ -15,6 +15,7 @@
         incremental_strategy='delete+insert',
         unique_key=['date'],
         on_schema_change='fail',
+        pre_hook="{{ record_rebuilt_from('date', var('product_health_lookback_days')) }}",
         indexes=[{'columns': ['account_id', 'date'], 'unique': true}, {'columns': ['date']}],
     )
 }}

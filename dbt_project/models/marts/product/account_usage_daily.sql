@@ -11,6 +11,7 @@
         incremental_strategy='delete+insert',
         unique_key=['account_id', 'activity_date'],
         on_schema_change='fail',
+        pre_hook="{{ record_rebuilt_from('activity_date', var('product_usage_lookback_days')) }}",
         indexes=[{'columns': ['account_id', 'activity_date'], 'unique': true}, {'columns': ['activity_date']}],
     )
 }}

@@ -14,10 +14,9 @@ as_of as (
 ),
 
 active_months as (
-    select account_id, date_trunc('month', activity_date)::date as activity_month
-    from {{ ref('account_usage_daily') }}
-    group by 1, 2
-    having sum(key_events) >= {{ var('product_active_min_key_events') | int }}
+    select account_id, month as activity_month
+    from {{ ref('int_product__usage_monthly') }}
+    where key_events >= {{ var('product_active_min_key_events') | int }}
 ),
 
 base as (

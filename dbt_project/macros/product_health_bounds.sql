@@ -1,0 +1,18 @@
+{#- The days an incremental health model (re)builds, as the body of a one-row CTE:
+    score_from (on an incremental run the model's last built day minus
+    product_health_lookback_days, else the first day with usage) and score_to (the as-of
+    day). int_product__health_signals and int_product__health_inputs both use it, so they
+    rebuild the same days. -#}
+{% macro product_health_bounds() -%}
+    select
+        {%- if is_incremental() %}
+        coalesce(
+            (select max(date) from {{ this }}) - {{ var('product_health_lookback_days') | int }},
+            (select min(activity_date) from {{ ref('account_usage_daily') }})
+        ) as score_from,
+        {%- else %}
+        (select min(activity_date) from {{ ref('account_usage_daily') }}) as score_from,
+        {%- endif %}
+        a.as_of_date as score_to
+    from {{ ref('int_product__as_of') }} as a
+{%- endmacro %}
