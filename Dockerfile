@@ -12,7 +12,7 @@ WORKDIR /opt/retention
 COPY --chown=airflow:root requirements/requirements.lock requirements/requirements.lock
 # uv pip sync installs exactly the pinned set; no resolver can downgrade Airflow.
 RUN pip install --no-cache-dir uv==0.13.9 \
- && uv pip sync --python "$(command -v python)" requirements/requirements.lock
+ && uv pip sync --compile-bytecode --python "$(command -v python)" requirements/requirements.lock
 
 COPY --chown=airflow:root pyproject.toml README.md ./
 COPY --chown=airflow:root plugins/ plugins/

@@ -13,10 +13,12 @@ venv: $(STAMP)
 
 # Install exactly the pinned set from the lock file (uv pip sync: no resolution, so
 # nothing can silently downgrade Airflow), then the project itself in editable mode.
+# --compile-bytecode: every dbt, Airflow task and CLI process starts about 2 s sooner,
+# also where PYTHONDONTWRITEBYTECODE keeps Python from caching bytecode itself.
 $(STAMP): $(LOCK) pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip sync --python $(BIN)/python $(LOCK)
+	$(BIN)/uv pip sync --compile-bytecode --python $(BIN)/python $(LOCK)
 	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
