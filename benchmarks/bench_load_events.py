@@ -15,6 +15,9 @@ the same run, repeated ``--repeat`` times with the order of the variants alterna
   with ``COPY ... TO STDOUT``, i.e. exactly COPY input, not timed) copied by one
   ``psql`` into ``raw.events`` / ``raw.identifies`` / ``raw.groups`` of a fresh database
   (same DDL, same indexes, the month partitions created beforehand) in one transaction;
+* **psql \\copy with the dedup keys, sequential**: the same, plus the ``raw.event_ids``
+  rows our loader kept (the ``messageId`` primary key its exact dedup maintains), in the
+  same transaction: the tables our loader writes, so the cost of the key is on both sides;
 * **ours, parallel**: the same with ``workers=--workers`` (files on that many connections);
 * **psql \\copy, parallel**: the same rows split by file into ``--workers`` parts, copied
   by that many concurrent ``psql`` processes;
@@ -159,13 +162,17 @@ COLUMNS = {
     "events": "message_id, type, event, user_id, anonymous_id, account_id, timestamp, received_at, properties, context, _file_id, _line",
     "identifies": "message_id, user_id, account_id, timestamp, traits, _file_id, _line",
     "groups": "message_id, user_id, account_id, timestamp, traits, _file_id, _line",
+    "event_ids": "message_id, type, timestamp, _line, account_id, _file_id",
 }
+ROW_TABLES = ("events", "identifies", "groups")  # what plain ``psql \\copy`` copies
 
 
-def run_psql(url: str, parts: list[dict[str, Path]], months: set[date], fmt: str) -> tuple[float, float]:
-    """``psql \\copy`` of each part's files (table -> file), the parts on concurrent
-    connections, each part in one transaction: (seconds until the last one commits,
-    CPU seconds of the psql processes)."""
+def run_psql(
+    url: str, parts: list[dict[str, Path]], months: set[date], fmt: str, tables: tuple[str, ...] = ROW_TABLES
+) -> tuple[float, float]:
+    """``psql \\copy`` of each part's files of ``tables`` (table -> file), the parts on
+    concurrent connections, each part in one transaction: (seconds until the last one
+    commits, CPU seconds of the psql processes)."""
     with warehouse.connect(url, autocommit=True) as conn:
         with conn.transaction():
             schema.ensure_month_partitions(conn, months)
@@ -173,6 +180,8 @@ def run_psql(url: str, parts: list[dict[str, Path]], months: set[date], fmt: str
     for part in parts:
         cmd = [psql_bin(), warehouse.parse_url(url).conninfo(), "-q", "-v", "ON_ERROR_STOP=1", "-c", "begin"]
         for table, path in part.items():
+            if table not in tables:
+                continue
             cmd += ["-c", f"\\copy raw.{table} ({COLUMNS[table]}) from '{path}' with (format {fmt})"]
         commands.append(cmd + ["-c", "commit"])
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -298,7 +307,7 @@ def bench_preset(args: argparse.Namespace, server: str) -> int:
     window = {"since": since.isoformat() if since else None, "until": until}
     total_mb = sum(Path(f.path).stat().st_size for f in files) / 1e6
     print(f"# {root}: {len(files)} event files, {total_mb:.0f} MB gzip, months {min(months)}..{max(months)}", flush=True)
-    runs: dict[str, list[dict]] = {k: [] for k in ("ours_seq", "psql_seq", "ours_par", "psql_par")}
+    runs: dict[str, list[dict]] = {k: [] for k in ("ours_seq", "psql_seq", "psql_keys_seq", "ours_par", "psql_par")}
     load_avg = [os.getloadavg()[0]]
     clock = server_cpu(server)
     rows = 0
@@ -307,7 +316,7 @@ def bench_preset(args: argparse.Namespace, server: str) -> int:
         parts: list[dict[str, Path]] = []
         sample = folder / "none"
         for rep in range(args.repeat):
-            variants = ["ours_seq", "psql_seq", "ours_par", "psql_par"]
+            variants = ["ours_seq", "psql_seq", "psql_keys_seq", "ours_par", "psql_par"]
             if rep % 2:
                 variants.reverse()
             if not parts:  # the rows to copy come from a load by ours: do that first
@@ -332,8 +341,9 @@ def bench_preset(args: argparse.Namespace, server: str) -> int:
                                     for part in parts:
                                         out.write(part[table].read_bytes())
                     else:
-                        chosen = [whole] if variant == "psql_seq" else parts
-                        seconds, cpu_s = run_psql(url, chosen, months, "text")
+                        chosen = parts if variant == "psql_par" else [whole]
+                        tables = tuple(COLUMNS) if variant == "psql_keys_seq" else ROW_TABLES
+                        seconds, cpu_s = run_psql(url, chosen, months, "text", tables)
                         res = {"seconds": seconds, "cpu_s": cpu_s}
                     res["server_cpu_s"] = clock() - cpu_before if clock else None
                 finally:
@@ -373,6 +383,7 @@ def bench_preset(args: argparse.Namespace, server: str) -> int:
     print("| variant | seconds | rows/s (best) | client CPU s | server CPU s | CPU µs/row (client + server) |")
     print("|---|---:|---:|---:|---:|---:|")
     names = {"ours_seq": "ours, 1 worker", "psql_seq": "psql \\copy, 1 connection",
+             "psql_keys_seq": "psql \\copy + the dedup keys (raw.event_ids), 1 connection",
              "ours_par": f"ours, {args.workers} workers", "psql_par": f"psql \\copy, {args.workers} connections"}
     for variant, name in names.items():
         client = "/".join(f"{r['cpu_s']:.0f}" for r in runs[variant])
@@ -385,6 +396,8 @@ def bench_preset(args: argparse.Namespace, server: str) -> int:
     print(f"| ours 1 worker / psql 1 connection | {best('psql_seq') / best('ours_seq'):.2f}x |")
     print(f"| ours {args.workers} workers / psql 1 connection | {best('psql_seq') / best('ours_par'):.2f}x |")
     print(f"| ours {args.workers} workers / psql {args.workers} connections | {best('psql_par') / best('ours_par'):.2f}x |")
+    print(f"| ours 1 worker / psql + keys 1 connection | {best('psql_keys_seq') / best('ours_seq'):.2f}x |")
+    print(f"| ours {args.workers} workers / psql + keys 1 connection | {best('psql_keys_seq') / best('ours_par'):.2f}x |")
     print(f"| ours 1 worker / to_sql | {(rows / best('ours_seq')) / (sql_rows / sql_s):.1f}x |")
     print("\n| file (consecutive days, one gzip) | rows | gzip MB | peak RSS MB | rows/s |")
     print("|---|---:|---:|---:|---:|")

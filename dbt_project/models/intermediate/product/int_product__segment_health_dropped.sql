@@ -1,3 +1,4 @@
+{{ config(materialized='table') }}
 -- Accounts whose health fell into red, or by `threshold` points or more, since `days` days earlier.
 select
     rule.segment_key,

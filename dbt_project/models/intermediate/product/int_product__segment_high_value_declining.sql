@@ -1,3 +1,4 @@
+{{ config(materialized='table') }}
 -- Paying accounts with MRR above `threshold`, paying for `months`+ months, whose key events
 -- in the last `days` days are down by at least `share` against the `days` days before.
 with usage as (

@@ -1,3 +1,4 @@
+{{ config(materialized='table') }}
 -- Live accounts (paying in the as-of month, or with a key event in the last `months`
 -- months) with no key event in the last `days` days and signed up at least `days` days ago.
 with last_key as (

@@ -1,3 +1,4 @@
+{{ config(materialized='table') }}
 -- Accounts with a Plan Upgraded event in the last `days` days, or an MRR expansion in a
 -- month whose snapshot falls in that window (the month of as_of_date counts).
 with signals as (

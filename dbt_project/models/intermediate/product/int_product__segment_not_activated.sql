@@ -1,3 +1,4 @@
+{{ config(materialized='table') }}
 -- Accounts not activated `days` or more days after signup, signed up within the last `months`.
 select
     rule.segment_key,

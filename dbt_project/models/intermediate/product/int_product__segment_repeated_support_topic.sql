@@ -1,3 +1,4 @@
+{{ config(materialized='table') }}
 -- Accounts with at least `threshold` tickets on the same topic opened in the last `days` days.
 with topics as (
     select
