@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -200,8 +201,6 @@ def start_embedded(pgdata: Path) -> str:
 
 def embedded_settings() -> dict[str, str]:
     """:data:`EMBEDDED_SETTINGS` plus ``shared_buffers`` (8 kB blocks) for this machine."""
-    import os
-
     try:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):  # pragma: no cover - not on Linux / macOS
@@ -272,8 +271,6 @@ def stop_embedded(pgdata: Path) -> None:
 
 
 def _is_root() -> bool:
-    import os
-
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 

@@ -29,9 +29,7 @@
 select
     account_id,
     date_trunc('month', activity_date)::date as month,
-    sum(key_events)::bigint as key_events,
-    count(*)::integer as active_days,
-    (count(*) filter (where key_events > 0))::integer as key_event_days
+    sum(key_events)::bigint as key_events
 from {{ ref('account_usage_daily') }}
 {%- if since is not none %}
 where activity_date >= date '{{ since }}'
