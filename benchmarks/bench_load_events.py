@@ -164,6 +164,7 @@ COLUMNS = {
     "groups": "message_id, user_id, account_id, timestamp, traits, _file_id, _line",
     "event_ids": "message_id, type, timestamp, _line, account_id, _file_id",
 }
+VARIANTS = ("ours_seq", "psql_seq", "psql_keys_seq", "ours_par", "psql_par")
 ROW_TABLES = ("events", "identifies", "groups")  # what plain ``psql \\copy`` copies
 
 
@@ -307,7 +308,7 @@ def bench_preset(args: argparse.Namespace, server: str) -> int:
     window = {"since": since.isoformat() if since else None, "until": until}
     total_mb = sum(Path(f.path).stat().st_size for f in files) / 1e6
     print(f"# {root}: {len(files)} event files, {total_mb:.0f} MB gzip, months {min(months)}..{max(months)}", flush=True)
-    runs: dict[str, list[dict]] = {k: [] for k in ("ours_seq", "psql_seq", "psql_keys_seq", "ours_par", "psql_par")}
+    runs: dict[str, list[dict]] = {k: [] for k in VARIANTS}
     load_avg = [os.getloadavg()[0]]
     clock = server_cpu(server)
     rows = 0
@@ -316,12 +317,13 @@ def bench_preset(args: argparse.Namespace, server: str) -> int:
         parts: list[dict[str, Path]] = []
         sample = folder / "none"
         for rep in range(args.repeat):
-            variants = ["ours_seq", "psql_seq", "psql_keys_seq", "ours_par", "psql_par"]
+            variants = list(args.variants)
             if rep % 2:
                 variants.reverse()
             if not parts:  # the rows to copy come from a load by ours: do that first
-                variants.remove("ours_seq")
-                variants.insert(0, "ours_seq")
+                first = next(v for v in variants if v.startswith("ours"))
+                variants.remove(first)
+                variants.insert(0, first)
             for variant in variants:
                 url = _fresh(server, f"bench_{variant}")
                 cpu_before = clock() if clock else 0.0
@@ -329,6 +331,7 @@ def bench_preset(args: argparse.Namespace, server: str) -> int:
                     if variant.startswith("ours"):
                         workers = 1 if variant == "ours_seq" else args.workers
                         res = run_ours(url, root, workers=workers, **window)
+                        res["server_cpu_s"] = clock() - cpu_before if clock else None
                         rows = rows or res["rows"]
                         assert res["rows"] == rows and res["files"] == len(files), res
                         if not parts:
@@ -344,8 +347,7 @@ def bench_preset(args: argparse.Namespace, server: str) -> int:
                         chosen = parts if variant == "psql_par" else [whole]
                         tables = tuple(COLUMNS) if variant == "psql_keys_seq" else ROW_TABLES
                         seconds, cpu_s = run_psql(url, chosen, months, "text", tables)
-                        res = {"seconds": seconds, "cpu_s": cpu_s}
-                    res["server_cpu_s"] = clock() - cpu_before if clock else None
+                        res = {"seconds": seconds, "cpu_s": cpu_s, "server_cpu_s": clock() - cpu_before if clock else None}
                 finally:
                     warehouse.drop_database(url)
                 res["load_avg"] = os.getloadavg()[0]
@@ -386,6 +388,8 @@ def bench_preset(args: argparse.Namespace, server: str) -> int:
              "psql_keys_seq": "psql \\copy + the dedup keys (raw.event_ids), 1 connection",
              "ours_par": f"ours, {args.workers} workers", "psql_par": f"psql \\copy, {args.workers} connections"}
     for variant, name in names.items():
+        if not runs[variant]:
+            continue
         client = "/".join(f"{r['cpu_s']:.0f}" for r in runs[variant])
         srv = "/".join("n/a" if r["server_cpu_s"] is None else f"{r['server_cpu_s']:.0f}" for r in runs[variant])
         per_row = min((r["cpu_s"] + (r["server_cpu_s"] or 0)) / rows * 1e6 for r in runs[variant])
@@ -393,12 +397,15 @@ def bench_preset(args: argparse.Namespace, server: str) -> int:
     print(f"| to_sql (first {sql_rows:,} track rows) | {sql_s:.1f} | {sql_rows / sql_s:,.0f} | |")
     print("\n| ratio | value |")
     print("|---|---:|")
-    print(f"| ours 1 worker / psql 1 connection | {best('psql_seq') / best('ours_seq'):.2f}x |")
-    print(f"| ours {args.workers} workers / psql 1 connection | {best('psql_seq') / best('ours_par'):.2f}x |")
-    print(f"| ours {args.workers} workers / psql {args.workers} connections | {best('psql_par') / best('ours_par'):.2f}x |")
-    print(f"| ours 1 worker / psql + keys 1 connection | {best('psql_keys_seq') / best('ours_seq'):.2f}x |")
-    print(f"| ours {args.workers} workers / psql + keys 1 connection | {best('psql_keys_seq') / best('ours_par'):.2f}x |")
-    print(f"| ours 1 worker / to_sql | {(rows / best('ours_seq')) / (sql_rows / sql_s):.1f}x |")
+    ratios = (
+        ("ours_seq", "psql_seq"), ("ours_par", "psql_seq"), ("ours_par", "psql_par"),
+        ("ours_seq", "psql_keys_seq"), ("ours_par", "psql_keys_seq"),
+    )
+    for ours, psql in ratios:
+        if runs[ours] and runs[psql]:
+            print(f"| {names[ours]} / {names[psql]} | {best(psql) / best(ours):.2f}x |")
+    ours = "ours_seq" if runs["ours_seq"] else "ours_par"
+    print(f"| {names[ours]} / to_sql | {(rows / best(ours)) / (sql_rows / sql_s):.1f}x |")
     print("\n| file (consecutive days, one gzip) | rows | gzip MB | peak RSS MB | rows/s |")
     print("|---|---:|---:|---:|---:|")
     for r in rss:
@@ -414,7 +421,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--months", type=int, default=6, help="preset mode: the last N months of events (0: all)")
     parser.add_argument("--repeat", type=int, default=2, help="preset mode: runs of each variant")
     parser.add_argument("--workers", type=int, default=2, help="preset mode: workers / psql connections in parallel")
-    parser.add_argument("--rss-days", type=lambda v: [int(d) for d in v.split(",")], default=[1, 10, 100],
+    parser.add_argument("--variants", type=lambda v: v.split(","), default=list(VARIANTS),
+                        help=f"preset mode: the variants to run, of {','.join(VARIANTS)}")
+    parser.add_argument("--rss-days", type=lambda v: [int(d) for d in v.split(",") if d], default=[1, 10, 100],
                         help="preset mode: peak RSS for one file of this many days of events")
     args = parser.parse_args(argv)
     server = warehouse.resolve_url()

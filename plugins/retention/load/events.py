@@ -9,14 +9,16 @@ small and goes to spools (in memory while small, then temporary files) on the si
 * ``traits``: the identify / group rows (about 2% of a Segment log);
 * ``rejects``: quarantine rows with their reason, line and byte offset.
 
-Then, on the server: when none of the ids is known yet (the usual case) they are
+Then, on the server: when none of the ids is known yet (the usual case, also while
+other files load at the same time or in a backfill that shares no id) they are
 COPYed straight into ``raw.event_ids`` and every streamed row stays. Otherwise (a
-unique violation, or a later file of the source is already loaded) that is undone, the
-ids go to a temporary table and the first line of each is inserted with ``on conflict
-do nothing``, so the first row by (file uri, line) wins (:func:`_resolve`, which also
-handles loads of other files running at the same time), and the track rows not kept are
-deleted again from ``raw.events`` by ``(account_id, timestamp, _file_id, _line)``, which
-the ``(account_id, timestamp)`` index finds.
+unique violation: a duplicate in the file, or an id an earlier or a later file holds)
+that is undone, the ids go to a temporary table and the first line of each is
+inserted with ``on conflict do nothing``, so the first row by (file uri, line) wins
+(:func:`_resolve`, which also supersedes the rows of a later file and handles loads of
+other files running at the same time), and the track rows not kept are deleted again
+from ``raw.events`` by ``(account_id, timestamp, _file_id, _line)``, which the
+``(account_id, timestamp)`` index finds.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from retention.load import schema
 from retention.load.landing import LandedFile
 from retention.load.manifest import FileCounts, later_file_loaded, preview, uncount
 from retention.load.readers import Digest, LineBatch, RawRecord, iter_csv, iter_line_batches, iter_parquet
-from retention.load.records import Reject, Rules, decode_json, flat_to_segment, segment_row
+from retention.load.records import Reject, Rules, decode_json, flat_to_segment, segment_row, track_row
 
 SPOOL_MEMORY_BYTES = 8 << 20  # a spool moves to a temporary file beyond this
 WRITE_BYTES = 1 << 20  # COPY data is sent in pieces of about this size
@@ -49,7 +51,6 @@ _EVENTS_COPY = (
 )
 _EVENT_SEPARATORS = 11
 _NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]")
-_dumps = orjson.dumps
 
 
 def copy_text(value: str | None) -> str:
@@ -119,30 +120,31 @@ class _EventStream:
     def add(self, row: tuple[Any, ...], line: int, ids: list[bytes], traits: list[bytes], clean: bool = False) -> None:
         """Format one validated row (see :func:`records.segment_row`) as COPY text.
 
-        ``clean``: the JSON line it came from has no backslash. JSON strings cannot hold
-        raw control characters, so then no field holds a tab, newline, carriage return
-        or backslash, and re-serialised ``properties`` / ``context`` have no escapes:
-        the line is right without escaping. Otherwise it is checked (:func:`_is_clean`)."""
+        ``clean``: the JSON line it came from has no backslash, tab or carriage return.
+        JSON strings cannot hold raw control characters, so then no field (nor the JSON
+        text of ``properties`` / ``context``) holds a tab, newline, carriage return or
+        backslash: the line is right without escaping. Otherwise it is checked
+        (:func:`_is_clean`)."""
         mid, kind, event, user_id, anonymous_id, account_id, ts, ts_text, received_text, body, context = row
         if kind != "track":
             mid, account_id = copy_text(mid), copy_text(account_id)
             ids.append(f"{mid}\t{kind}\t{ts_text}\t{line}\t{account_id}{self._id_tail}".encode())
             traits.append(
                 f"{kind}\t{mid}\t{copy_text(user_id)}\t{account_id}\t{ts_text}\t{line}\t"
-                f"{copy_text(_dumps(body).decode())}\n".encode()
+                f"{copy_text(body)}\n".encode()
             )
             return
         if not self._month_start <= ts < self._month_end:
             self._enter_month(ts)
         piece = (
             f"{mid}\ttrack\t{event}\t{user_id or ''}\t{anonymous_id or ''}\t{account_id}\t{ts_text}\t"
-            f"{received_text}\t{_dumps(body).decode()}\t{_dumps(context).decode()}\t{self.file_id}\t{line}\n"
+            f"{received_text}\t{body}\t{context}\t{self.file_id}\t{line}\n"
         )
         if not clean and not _is_clean(piece, _EVENT_SEPARATORS):
             mid, account_id = copy_text(mid), copy_text(account_id)
             fields = (
                 mid, "track", copy_text(event), copy_text(user_id), copy_text(anonymous_id), account_id,
-                ts_text, received_text, copy_text(_dumps(body).decode()), copy_text(_dumps(context).decode()),
+                ts_text, received_text, copy_text(body), copy_text(context),
                 str(self.file_id), str(line),
             )
             piece = "\t".join(fields) + "\n"
@@ -204,8 +206,10 @@ class _EventStream:
 
 
 def _stream_json_lines(stream: _EventStream, batches: Iterable[LineBatch | RawRecord], rules: Rules) -> None:
-    """JSON Lines, the hot loop. Blank lines are skipped. A raw NUL byte is not valid JSON,
-    so only lines with a backslash need the look for an escaped one before parsing."""
+    """JSON Lines, the hot loop: valid track messages take :func:`records.track_row`,
+    every other line (identify / group, or one with a problem) :func:`segment_row`.
+    Blank lines are skipped. A raw NUL byte is not valid JSON, so only lines with a
+    backslash need the look for an escaped one before parsing."""
     loads, decode_error, add = orjson.loads, orjson.JSONDecodeError, stream.add
     for batch in batches:
         if isinstance(batch, RawRecord):  # the gzip stream is damaged: the rest is lost
@@ -220,13 +224,17 @@ def _stream_json_lines(stream: _EventStream, batches: Iterable[LineBatch | RawRe
                 escaped = b"\\" in raw
                 if escaped and b"\\u0000" in raw:
                     decode_json(raw)  # raises invalid_utf8
-                try:
-                    msg = loads(raw)
-                except decode_error:
-                    if not raw or raw.isspace():
-                        continue
-                    msg = decode_json(raw)  # raises the precise reason
-                add(segment_row(msg, rules), line, ids, traits, not escaped)
+                clean = not escaped and b"\t" not in raw and b"\r" not in raw
+                row = track_row(raw, rules)
+                if row is None:
+                    try:
+                        msg = loads(raw)
+                    except decode_error:
+                        if not raw or raw.isspace():
+                            continue
+                        msg = decode_json(raw)  # raises the precise reason
+                    row = segment_row(msg, rules)
+                add(row, line, ids, traits, clean)
             except Reject as reject:
                 stream.reject(line, batch.offset_of(line), reject.reason, reject.detail, raw)
         stream.ids.write(ids)
@@ -366,8 +374,7 @@ def _publish(conn: psycopg.Connection, stream: _EventStream, uri: str) -> tuple[
     if not stream.ids.rows:
         return 0, 0
     superseded = dropped = 0
-    if later_file_loaded(conn, "events", uri) or not _copy_all(conn, stream.ids):
-        # A duplicate, an id loaded before, or a backfill.
+    if not _copy_all(conn, stream.ids):  # a duplicate, or an id another file holds
         superseded = _resolve(conn, stream, uri)
         dropped = conn.execute("select count(*) from _dropped").fetchone()[0]
     if stream.traits.rows:
