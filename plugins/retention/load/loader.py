@@ -330,7 +330,7 @@ def load_files_parallel(
     committed first. A deadlock between two loads rolls one file back and loads it
     again (:func:`load_file`). The months of the files' day partitions are created
     first, so workers rarely need partition DDL. Threads suffice: most of the work is
-    done by the server backends and by C code that releases the GIL (zlib, socket I/O).
+    done by the server backends and by C code that releases the GIL (inflate, socket I/O).
     """
     if source == "events":
         with conn.transaction():

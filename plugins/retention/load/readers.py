@@ -15,11 +15,12 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import IO, Any
+
+from isal import isal_zlib
 
 CHUNK_BYTES = 1 << 20
 PARQUET_BATCH_ROWS = 8192
@@ -65,8 +66,10 @@ def read_chunks(fobj: IO[bytes], digest: Digest) -> Iterator[bytes]:
 
 
 def _gunzip(chunks: Iterator[bytes], digest: Digest) -> Iterator[bytes | RawRecord]:
-    """Decompressed pieces of a (possibly multi-member) gzip stream; a RawRecord on damage."""
-    inflater = zlib.decompressobj(wbits=31)
+    """Decompressed pieces of a (possibly multi-member) gzip stream; a RawRecord on damage.
+
+    ISA-L's inflate (``isal_zlib``, zlib's API) is 2-4x as fast as zlib's on Segment files."""
+    inflater = isal_zlib.decompressobj(wbits=31)
     consumed = 0  # compressed bytes fully handed to finished or current members
     member_bytes = 0  # compressed bytes given to the current member
     for chunk in chunks:
@@ -74,7 +77,7 @@ def _gunzip(chunks: Iterator[bytes], digest: Digest) -> Iterator[bytes | RawReco
         while data:
             try:
                 out = inflater.decompress(data)
-            except zlib.error as exc:
+            except isal_zlib.error as exc:
                 yield RawRecord(line=0, error="truncated_gzip", detail=f"corrupt gzip data after compressed byte {consumed}: {exc}")
                 return
             if out:
@@ -83,7 +86,7 @@ def _gunzip(chunks: Iterator[bytes], digest: Digest) -> Iterator[bytes | RawReco
                 used = len(data) - len(inflater.unused_data)
                 consumed += used
                 data = inflater.unused_data
-                inflater, member_bytes = zlib.decompressobj(wbits=31), 0
+                inflater, member_bytes = isal_zlib.decompressobj(wbits=31), 0
             else:
                 consumed += len(data)
                 member_bytes += len(data)
