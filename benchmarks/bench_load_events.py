@@ -1,6 +1,7 @@
 """Event-file loading speed and memory: our loader vs ``psql \\copy`` vs pandas ``to_sql``.
 
     python -m benchmarks.bench_load_events --data /work/data/large-seed0 [--months 6] [--repeat 2] [--workers 2]
+        [--variants ours_par,psql_seq,psql_keys_seq] [--rss-days 1,10,60]
     python -m benchmarks.bench_load_events [--sizes 100000,300000,1000000] [--to-sql-rows 20000]
 
 **Preset mode** (``--data DIR``, a simulated company such as the ``large`` preset): the
