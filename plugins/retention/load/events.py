@@ -41,7 +41,7 @@ from retention.load.readers import Digest, LineBatch, RawRecord, iter_csv, iter_
 from retention.load.records import Reject, Rules, decode_json, flat_to_segment, segment_row, track_row
 
 SPOOL_MEMORY_BYTES = 8 << 20  # a spool moves to a temporary file beyond this
-WRITE_BYTES = 1 << 20  # COPY data is sent in pieces of about this size
+WRITE_BYTES = 256 << 10  # COPY data is sent in pieces of about this size (docs/ingestion.md)
 
 # COPY text format with ``null ''``: validation turns empty strings into absent fields,
 # so an empty field can only mean NULL, and a clean row holds no backslash at all.
