@@ -414,6 +414,16 @@ def bench_preset(args: argparse.Namespace, server: str) -> int:
     return 0
 
 
+def _variants(value: str) -> list[str]:
+    chosen = [v for v in value.split(",") if v]
+    unknown = sorted(set(chosen) - set(VARIANTS))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+    if not any(v.startswith("ours") for v in chosen):
+        raise argparse.ArgumentTypeError("include ours_seq or ours_par: the rows psql copies come from our load")
+    return chosen
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,300000,1000000")
@@ -422,8 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--months", type=int, default=6, help="preset mode: the last N months of events (0: all)")
     parser.add_argument("--repeat", type=int, default=2, help="preset mode: runs of each variant")
     parser.add_argument("--workers", type=int, default=2, help="preset mode: workers / psql connections in parallel")
-    parser.add_argument("--variants", type=lambda v: v.split(","), default=list(VARIANTS),
-                        help=f"preset mode: the variants to run, of {','.join(VARIANTS)}")
+    parser.add_argument("--variants", type=_variants, default=list(VARIANTS),
+                        help=f"preset mode: the variants to run, of {','.join(VARIANTS)} (at least one ours_*)")
     parser.add_argument("--rss-days", type=lambda v: [int(d) for d in v.split(",") if d], default=[1, 10, 100],
                         help="preset mode: peak RSS for one file of this many days of events")
     args = parser.parse_args(argv)

@@ -11,7 +11,7 @@ import json
 
 import orjson
 import pytest
-from landed_files import identify, track, group
+from landed_files import group, identify, track
 
 from retention.load.records import Reject, Rules, decode_json, segment_row, track_row
 
