@@ -16,7 +16,7 @@ TABLES = ("customers", "products", "prices", "coupons", "discounts", "subscripti
 
 
 @pytest.mark.slow
-def test_dags_test_loads_every_object_and_rerun_changes_nothing(fresh_db, airflow_env, tmp_path):
+def test_dags_test_loads_every_object_and_reruns_and_backfills_change_nothing(fresh_db, airflow_env, tmp_path):
     dataset = build_dataset(tmp_path / "company", customers=6)
     with serve(dataset.root, api_key=KEY, rate_429=0.1, rate_500=0.1, seed=3, retry_after=0) as server:
         env = airflow_env(fresh_db)
@@ -35,16 +35,22 @@ def test_dags_test_loads_every_object_and_rerun_changes_nothing(fresh_db, airflo
         assert counts == {t: len(dataset.objects[t]) for t in TABLES}
         assert history == counts
 
-        second = run("2024-01-04")
-        assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-        with warehouse.connect(fresh_db) as conn:
-            history_after = {
-                t: conn.execute(f"select count(*) from raw.stripe_{t}_history").fetchone()[0] for t in TABLES
-            }
-            assert conn.execute("select max(_extracted_at) from raw.stripe_invoices").fetchone()[0] == stamps
-        assert history_after == history
+        def unchanged(proc: subprocess.CompletedProcess) -> None:
+            assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+            with warehouse.connect(fresh_db) as conn:
+                for t in TABLES:
+                    assert conn.execute(f"select count(*) from raw.stripe_{t}").fetchone()[0] == counts[t], t
+                    assert conn.execute(f"select count(*) from raw.stripe_{t}_history").fetchone()[0] == history[t], t
+                assert conn.execute("select max(_extracted_at) from raw.stripe_invoices").fetchone()[0] == stamps
+
+        second = run("2024-01-04")  # the next day: incremental
+        unchanged(second)
+        unchanged(run("2024-01-04"))  # a rerun of the same interval
+        backfill = run("2024-01-02")  # a backfill of an earlier interval
+        unchanged(backfill)
     assert "stripe invoices: full_refresh extraction" in first.stdout  # empty table: first load is full
     # 2024-01-04 runs for the interval [01-03, 01-04) minus the 3-day default look-back
     assert "stripe invoices: incremental extraction, created {'gte': 1703980800, 'lt': 1704326400}" in second.stdout
+    assert "stripe invoices: incremental extraction, created {'gte': 1703808000, 'lt': 1704153600}" in backfill.stdout
     assert server.stats.rate_limited + server.stats.server_errors > 0
-    assert KEY not in first.stdout + first.stderr + second.stdout + second.stderr
+    assert KEY not in first.stdout + first.stderr + second.stdout + second.stderr + backfill.stdout + backfill.stderr

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
+import sys
 from datetime import timedelta
 
 import pyarrow as pa
@@ -14,10 +16,12 @@ from landed_files import (
     DAY2,
     group,
     identify,
+    kill_inside_copy,
     nps_file,
     query,
     run_load,
     segment_file,
+    small_then_big_file,
     snapshot,
     support_file,
     track,
@@ -138,37 +142,13 @@ def test_bad_input_is_quarantined_per_reason_and_good_rows_all_load(fresh_db, tm
 
 
 def test_kill_mid_file_then_rerun_ends_with_exact_rows(fresh_db, tmp_path):
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    segment_file(tmp_path, DAY1, [track(f"small{i}") for i in range(10)], seq=1)
-    template = json.dumps(track("MID"))
-    big = [template.replace('"MID"', f'"big{i}"') for i in range(60_000)]
-    segment_file(tmp_path, DAY1, big, seq=2)
-
+    small_then_big_file(tmp_path, DAY1)
     script = (
         "import sys; from retention import warehouse; from retention.load.loader import load_source\n"
         "with warehouse.connect(sys.argv[1], autocommit=True) as c: load_source(c, 'events', sys.argv[2])\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", script, fresh_db, str(tmp_path)])
-    try:
-        deadline = time.monotonic() + 120
-        with warehouse.connect(fresh_db, autocommit=True) as conn:
-            while time.monotonic() < deadline and proc.poll() is None:
-                row = conn.execute(
-                    "select tuples_processed from pg_stat_progress_copy where datname = current_database()"
-                ).fetchone()
-                if row and row[0] > 0:
-                    break
-                time.sleep(0.005)
-        assert proc.poll() is None, "the load finished before it could be killed; make the big file bigger"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    proc = subprocess.Popen([sys.executable, "-c", script, fresh_db, str(tmp_path)], start_new_session=True)
+    kill_inside_copy(proc, fresh_db)
     # Killed inside the second file: its rows and manifest entry rolled back together.
     assert query(fresh_db, "select count(*) from raw.load_manifest") == [(1,)]
     assert query(fresh_db, "select count(*) from raw.events") == [(10,)]

@@ -5,6 +5,10 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import os
+import signal
+import subprocess
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -109,3 +113,34 @@ def snapshot(url: str) -> dict[str, list[tuple]]:
         "quarantine": query(url, "select uri, line, reason from raw.quarantine order by 1, 2"),
         "manifest": query(url, "select uri, sha256, rows_loaded, rows_quarantined, rows_duplicate, truncated, status from raw.load_manifest order by 1"),
     }
+
+
+BIG_FILE_ROWS = 60_000
+
+
+def small_then_big_file(root: Path, day: date) -> None:
+    """Two files of one day: 10 rows, then 60,000 (long enough to be killed inside)."""
+    segment_file(root, day, [track(f"small{i}", day=day) for i in range(10)], seq=1)
+    template = json.dumps(track("MID", day=day))
+    segment_file(root, day, [template.replace('"MID"', f'"big{i}"') for i in range(BIG_FILE_ROWS)], seq=2)
+
+
+def kill_inside_copy(proc: subprocess.Popen, url: str, *, past_rows: int = 1000, timeout_s: float = 180) -> None:
+    """SIGKILL ``proc`` and its process group (start it with ``start_new_session=True``)
+    once a COPY into ``url``'s database has passed ``past_rows`` rows."""
+    try:
+        deadline = time.monotonic() + timeout_s
+        with warehouse.connect(url, autocommit=True) as conn:
+            while time.monotonic() < deadline and proc.poll() is None:
+                row = conn.execute(
+                    "select tuples_processed from pg_stat_progress_copy where datname = current_database()"
+                ).fetchone()
+                if row and row[0] > past_rows:
+                    break
+                time.sleep(0.005)
+        assert proc.poll() is None, "the load ended before it could be killed inside a COPY"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
