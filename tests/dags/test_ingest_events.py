@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sqlite3
 import subprocess
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
@@ -85,6 +86,17 @@ def _run(env: dict[str, str], logical_date: str, conf: dict | None = None) -> st
     return proc.stdout
 
 
+RAW_FILE_ASSETS = ("raw.events", "raw.identifies", "raw.groups", "raw.nps_responses", "raw.support_tickets")
+
+
+def _asset_events(env: dict[str, str]) -> Counter[str]:
+    """Asset events per Asset name in the Airflow metadata database of ``env``."""
+    with sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db") as db:
+        return Counter(dict(db.execute(
+            "select a.name, count(*) from asset_event e join asset a on a.id = e.asset_id group by a.name"
+        ).fetchall()))
+
+
 def _day(relpath: str) -> date:
     """The day partition of ``events/segment-logs/<source>/<day_ms>/<file>``."""
     return datetime.fromtimestamp(int(relpath.split("/")[-2]) / 1000, UTC).date()
@@ -108,13 +120,13 @@ def _expected_per_file(clean: Path, faulty: Path) -> dict[str, tuple[int, int, i
     return expected
 
 
-def _manifest(url: str, root: Path) -> dict[str, tuple[int, int, int]]:
+def _manifest(url: str, landing: str) -> dict[str, tuple[int, int, int]]:
     rows = query(
         url,
         "select uri, rows_loaded, rows_quarantined, rows_duplicate from raw.load_manifest "
         "where source = 'events' and status = 'loaded'",
     )
-    return {uri.removeprefix(f"file://{root}/"): tuple(counts) for uri, *counts in rows}
+    return {uri.removeprefix(f"{landing}/"): tuple(counts) for uri, *counts in rows}
 
 
 @pytest.mark.slow
@@ -128,18 +140,27 @@ def test_daily_rerun_backfill_and_full_runs_match_the_injection_report(
         wanted = set().union(*days)
         return {rel: counts for rel, counts in expected.items() if _day(rel) in wanted}
 
+    # The landing location as an object-storage URL: read through Airflow's
+    # ObjectStoragePath / fsspec (``local://`` is the scheme Airflow itself registers;
+    # ``s3://``, ``gs://`` ... take the same path once their provider is installed).
+    landing = f"local://{faulty}"
     env = airflow_env(fresh_db)
-    env["RETENTION_EVENTS_URI"] = str(faulty)
+    env["RETENTION_EVENTS_URI"] = landing
 
     # First load: the daily run at 12-10 00:00 reads 12-09 plus its 2-day look-back.
     first_days = _days(date(2025, 12, 7), date(2025, 12, 9))
+    assets_before = _asset_events(env)
     _run(env, "2025-12-10")
-    assert _manifest(fresh_db, faulty) == files_of(first_days)
+    assert _manifest(fresh_db, landing) == files_of(first_days)
+    # Each load task updated the Assets of the raw tables it writes (what downstream
+    # DAGs such as transform_dbt are scheduled on).
+    updated = _asset_events(env) - assets_before
+    assert {name: updated[name] for name in RAW_FILE_ASSETS} == dict.fromkeys(RAW_FILE_ASSETS, 1)
 
     # Incremental: the next day's run adds 12-10 and skips the days it looks back on.
     next_days = _days(date(2025, 12, 8), date(2025, 12, 10))
     _run(env, "2025-12-11")
-    assert _manifest(fresh_db, faulty) == files_of(first_days, next_days)
+    assert _manifest(fresh_db, landing) == files_of(first_days, next_days)
 
     # A rerun of the same interval changes nothing.
     before = snapshot(fresh_db)
@@ -149,11 +170,11 @@ def test_daily_rerun_backfill_and_full_runs_match_the_injection_report(
     # A backfill of an earlier interval loads just its days.
     backfill_days = _days(date(2025, 8, 2), date(2025, 8, 4))
     _run(env, "2025-08-05")
-    assert _manifest(fresh_db, faulty) == files_of(first_days, next_days, backfill_days)
+    assert _manifest(fresh_db, landing) == files_of(first_days, next_days, backfill_days)
 
     # A full run loads the rest; every file's counts are the report's.
     _run(env, "2025-12-12", {"full": True})
-    assert _manifest(fresh_db, faulty) == expected
+    assert _manifest(fresh_db, landing) == expected
 
     report = json.loads((faulty / "faults_report.json").read_text())
     assert dict(query(fresh_db, "select reason, count(*)::int from raw.quarantine group by 1")) == {
@@ -179,7 +200,7 @@ def test_daily_rerun_backfill_and_full_runs_match_the_injection_report(
     # Out-of-order daily runs and backfills end with the rows of one in-order load.
     in_order = warehouse.create_database(warehouse_server_url, fresh_db.rsplit("/", 1)[1].split("?")[0] + "_ref")
     for source in ("events", "nps", "support"):
-        run_load(in_order, source, faulty)
+        run_load(in_order, source, landing)
     assert snapshot(fresh_db) == snapshot(in_order)
 
 
