@@ -26,6 +26,7 @@ from retention.simulate.engine import simulate
 
 SEED = 11
 BAD_INPUT_RATE = 0.05
+RAW_FILE_ASSETS = ("raw.events", "raw.identifies", "raw.groups", "raw.nps_responses", "raw.support_tickets")
 
 
 @pytest.mark.slow
@@ -86,9 +87,6 @@ def _run(env: dict[str, str], logical_date: str, conf: dict | None = None) -> st
     return proc.stdout
 
 
-RAW_FILE_ASSETS = ("raw.events", "raw.identifies", "raw.groups", "raw.nps_responses", "raw.support_tickets")
-
-
 def _asset_events(env: dict[str, str]) -> Counter[str]:
     """Asset events per Asset name in the Airflow metadata database of ``env``."""
     with sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db") as db:
@@ -106,10 +104,9 @@ def _days(first: date, last: date) -> set[date]:
     return {first + timedelta(days=n) for n in range((last - first).days + 1)}
 
 
-def _expected_per_file(clean: Path, faulty: Path) -> dict[str, tuple[int, int, int]]:
+def _expected_per_file(clean: Path, report: dict) -> dict[str, tuple[int, int, int]]:
     """Per event file: (rows kept, rows quarantined, duplicates dropped), from the clean
     twin's lines and the injection report's faults of that file."""
-    report = json.loads((faulty / "faults_report.json").read_text())
     faults = Counter((f["file"], f["fault"] == "duplicate_message_id") for f in report["faults"])
     expected = {}
     for path in sorted((clean / "events").rglob("*.gz")):
@@ -134,7 +131,8 @@ def test_daily_rerun_backfill_and_full_runs_match_the_injection_report(
     company, fresh_db, warehouse_server_url, airflow_env
 ):
     clean, faulty = company
-    expected = _expected_per_file(clean, faulty)
+    report = json.loads((faulty / "faults_report.json").read_text())
+    expected = _expected_per_file(clean, report)
 
     def files_of(*days: set[date]) -> dict[str, tuple[int, int, int]]:
         wanted = set().union(*days)
@@ -175,8 +173,6 @@ def test_daily_rerun_backfill_and_full_runs_match_the_injection_report(
     # A full run loads the rest; every file's counts are the report's.
     _run(env, "2025-12-12", {"full": True})
     assert _manifest(fresh_db, landing) == expected
-
-    report = json.loads((faulty / "faults_report.json").read_text())
     assert dict(query(fresh_db, "select reason, count(*)::int from raw.quarantine group by 1")) == {
         reason: n for reason, n in report["expected_quarantine"].items() if n
     }

@@ -28,7 +28,11 @@ def _cmd_load(args: argparse.Namespace) -> int:
     exit_code = 0
     with warehouse.connect(url, autocommit=True) as conn:
         for source in args.source:
-            counts = load_source(conn, source, root, since=args.since, until=args.until, workers=workers).counts()
+            try:
+                counts = load_source(conn, source, root, since=args.since, until=args.until, workers=workers).counts()
+            except LandingError as exc:
+                print(f"error: {exc}")
+                return 2
             print(json.dumps(counts, indent=2))
             exit_code = exit_code or int(counts["files_changed"] > 0)
     return exit_code

@@ -9,8 +9,10 @@ provider's default). Layout under the root (docs/DATA_CONTRACTS.md section 1)::
     nps/nps_responses_<YYYY-MM>.csv
     support/tickets_<YYYY-MM>.jsonl
 
-A root without the source's sub-folder is searched as is, so ``--path`` may also point
-straight at a folder of files, or at one file.
+A root that holds none of these folders is searched as is, so ``--path`` may also point
+straight at a folder of files, or at one file. A root that holds some of them but not
+the source's has no files of that source (NPS exports are never read as events, nor
+event files as support tickets).
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ def default_landing_uri(cfg: Settings, environ: dict[str, str] | None = None) ->
     )
 
 
-def _has_sources(path: Path) -> bool:
+def _has_sources(path: Path | ObjectStoragePath) -> bool:
     return any((path / folder).is_dir() for folder in SOURCE_FOLDERS.values())
 
 
@@ -138,7 +140,12 @@ def discover(root_uri: str, source: str, since: date | None = None, until: date 
     root = to_path(root_uri)
     if not root.exists():
         raise LandingError(f"landing location {root} does not exist; check {LANDING_ENV} or --path")
-    base = root / SOURCE_FOLDERS[source] if (root / SOURCE_FOLDERS[source]).is_dir() else root
+    if (root / SOURCE_FOLDERS[source]).is_dir():
+        base = root / SOURCE_FOLDERS[source]
+    elif _has_sources(root):  # a landing root where nothing of this source has landed
+        return []
+    else:  # a plain folder of files, or one file
+        base = root
     candidates = [base] if base.is_file() else (p for p in base.rglob("*") if p.is_file())
     found: list[LandedFile] = []
     for path in candidates:

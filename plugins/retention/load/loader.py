@@ -35,7 +35,7 @@ import psycopg
 
 from retention.load import schema
 from retention.load.events import load_events
-from retention.load.landing import LandedFile, discover
+from retention.load.landing import SOURCE_FOLDERS, LandedFile, LandingError, discover
 from retention.load.manifest import FileCounts, later_file_loaded, preview, uncount
 from retention.load.readers import Digest, RawRecord, iter_csv, iter_lines, read_chunks
 from retention.load.records import Reject, Rules, decode_json, nps_row, support_row
@@ -219,9 +219,15 @@ def _load_file_once(conn: psycopg.Connection, source: str, landed: LandedFile, r
         conn.execute("set local synchronous_commit = off")  # manifest + rows commit or vanish together
         conn.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (landed.uri,))
         known = conn.execute(
-            "select file_id, sha256 from raw.load_manifest where uri = %s", (landed.uri,)
+            "select file_id, sha256, source from raw.load_manifest where uri = %s", (landed.uri,)
         ).fetchone()
         if known is not None:
+            if known[2] != source:
+                raise LandingError(
+                    f"{landed.uri} is in raw.load_manifest as a {known[2]} file, so it cannot load as {source}: "
+                    f"land {source} files under {SOURCE_FOLDERS[source]}/, or delete that manifest row and "
+                    f"its rows (file_id {known[0]}) to load the file again"
+                )
             return _recheck(conn, landed, known[0], known[1])
         file_id = conn.execute(
             "insert into raw.load_manifest (source, uri, status) values (%s, %s, 'loading') returning file_id",

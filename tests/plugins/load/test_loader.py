@@ -257,6 +257,36 @@ def test_unknown_source_and_missing_location_say_what_to_do(fresh_db, tmp_path):
         run_load(fresh_db, "clicks", tmp_path)
 
 
+def test_each_source_reads_only_its_own_folder_of_a_landing_root(fresh_db, tmp_path):
+    from retention.load.landing import LandingError
+
+    # A landing root with events/ only: no NPS or support file is there, so those
+    # sources read nothing (they once read the event files as theirs, quarantined every
+    # line and, holding the uris in the manifest, kept the events from loading).
+    events_only = tmp_path / "events_only"
+    segment_file(events_only, DAY1, [track("e1"), track("e2")])
+    for source in ("nps", "support"):
+        assert run_load(fresh_db, source, events_only)["files_seen"] == 0
+    assert run_load(fresh_db, "events", events_only)["rows_loaded"] == 2
+    # ... and the other way round: NPS and support exports are never read as events.
+    exports_only = tmp_path / "exports_only"
+    nps_file(exports_only, "2024-11", [{"response_id": "r1", "account_id": "acc_000001", "score": "9",
+                                       "responded_at": "2024-11-17T10:00:00Z"}])
+    support_file(exports_only, "2024-11", [{"ticket_id": "t1", "account_id": "acc_000001",
+                                            "created_at": "2024-11-17T10:00:00Z"}])
+    assert run_load(fresh_db, "events", exports_only)["files_seen"] == 0
+
+    # A plain folder of files is read as the source asked for; once a file is in the
+    # manifest as one source, loading it as another is an error that says what to do.
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    (loose / "batch.jsonl").write_text(json.dumps(track("x1")) + "\n")
+    assert run_load(fresh_db, "support", loose)["quarantined"] == {"missing_field": 1}
+    with pytest.raises(LandingError, match="as a support file, so it cannot load as events"):
+        run_load(fresh_db, "events", loose)
+    assert query(fresh_db, "select count(*) from raw.events where message_id = 'x1'") == [(0,)]
+
+
 def test_awkward_text_offsets_and_month_boundaries_load_exactly(fresh_db, tmp_path):
     # Text that COPY must escape, JSON with escapes, timestamps in other offsets or without
     # one, and rows of three months in one file (partitions created in the middle of it).
