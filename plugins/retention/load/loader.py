@@ -3,7 +3,8 @@
 Per file, in ONE transaction (so a killed load leaves nothing and a rerun redoes it):
 
 1. look the uri up in ``raw.load_manifest``: same sha256 -> skipped; different ->
-   ``status = 'changed_after_load'`` + warning, the file is not re-read;
+   ``status = 'changed_after_load'`` + warning, the file is not re-read; loaded as
+   another source -> :class:`~retention.load.landing.LandingError`;
 2. stream the file (decompressing, parsing line by line) with ``COPY ... FROM STDIN``,
    so memory stays flat however large the file. Segment events go straight into
    ``raw.events`` with their dedup keys spooled aside (:mod:`retention.load.events`);
