@@ -18,7 +18,17 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from landed_files import kill_inside_copy, query, run_load, segment_file, small_then_big_file, snapshot, track
+from landed_files import (
+    kill_inside_copy,
+    nps_file,
+    query,
+    run_load,
+    segment_file,
+    small_then_big_file,
+    snapshot,
+    support_file,
+    track,
+)
 
 from retention import runtime, warehouse
 from retention.simulate.config import SimulationConfig
@@ -35,15 +45,10 @@ def test_daily_run_loads_its_day_partitions(fresh_db, airflow_env, tmp_path):
     day = date(2024, 11, 18)
     segment_file(landing, day, [track("in1", day=day), track("in2", day=day), "{oops"])
     segment_file(landing, date(2024, 11, 1), [track("old1", day=date(2024, 11, 1))])  # outside the window
-    (landing / "nps").mkdir()
-    (landing / "nps" / "nps_responses_2024-11.csv").write_text(
-        "response_id,account_id,user_id,email,score,comment,responded_at\n"
-        "r1,acc_000001,usr_000001_01,a@example.com,10,,2024-11-12T10:00:00Z\n"
-    )
-    (landing / "support").mkdir()
-    (landing / "support" / "tickets_2024-11.jsonl").write_text(
-        json.dumps({"ticket_id": "t1", "account_id": "acc_000001", "topic": "billing", "created_at": "2024-11-02T08:00:00Z"}) + "\n"
-    )
+    nps_file(landing, "2024-11", [{"response_id": "r1", "account_id": "acc_000001", "user_id": "usr_000001_01",
+                                   "email": "a@example.com", "score": "10", "responded_at": "2024-11-12T10:00:00Z"}])
+    support_file(landing, "2024-11", [{"ticket_id": "t1", "account_id": "acc_000001", "topic": "billing",
+                                       "created_at": "2024-11-02T08:00:00Z"}])
     env = airflow_env(fresh_db)
     env["RETENTION_EVENTS_URI"] = str(landing)
 
