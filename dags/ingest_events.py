@@ -22,6 +22,8 @@ status `changed_after_load`, `files_changed` in the task's XCom) and not re-read
 file still in a transaction of its own; the rows kept do not depend on it.
 
 Each task returns its counts (files, rows, duplicates, quarantine per reason) as XCom.
+A landing error (the location does not exist, a file already loaded as another source)
+fails the task at once, without retries, with a message that says what to set.
 """
 
 from __future__ import annotations
@@ -34,8 +36,12 @@ from retention.airflow_defaults import DEFAULT_ARGS, RAW_ASSETS
 
 
 def _load(source: str, landing_uri: str) -> dict:
+    """Load one source; a landing error (missing location, a file of another source)
+    fails the task at once: retrying cannot fix configuration."""
+    from airflow.sdk.exceptions import AirflowFailException
+
     from retention.hooks.warehouse import WarehouseHook
-    from retention.load.landing import interval_days
+    from retention.load.landing import LandingError, interval_days
     from retention.load.loader import load_source, load_workers
 
     ctx = get_current_context()
@@ -47,7 +53,10 @@ def _load(source: str, landing_uri: str) -> dict:
         since, until = interval_days(start, end, params["lookback_days"])
     workers = load_workers(params["workers"])
     with WarehouseHook().get_conn(autocommit=True) as conn:
-        return load_source(conn, source, landing_uri, since=since, until=until, workers=workers).counts()
+        try:
+            return load_source(conn, source, landing_uri, since=since, until=until, workers=workers).counts()
+        except LandingError as exc:
+            raise AirflowFailException(str(exc)) from exc
 
 
 @dag(

@@ -229,3 +229,17 @@ def test_a_run_killed_mid_file_is_resumed_by_running_it_again(fresh_db, airflow_
     ]
     assert query(fresh_db, "select count(*), count(distinct message_id) from raw.events") == [(60_010, 60_010)]
     assert query(fresh_db, "select count(*) from raw.event_ids") == [(60_010,)]
+
+
+@pytest.mark.slow
+def test_a_missing_landing_location_fails_the_run_at_once_and_says_what_to_set(fresh_db, airflow_env, tmp_path):
+    env = airflow_env(fresh_db)
+    env["RETENTION_EVENTS_URI"] = str(tmp_path / "nowhere")
+    proc = runtime.dags_test(
+        "ingest_events", env, "2024-11-19", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert proc.returncode != 0
+    assert f"landing location {tmp_path / 'nowhere'} does not exist; check RETENTION_EVENTS_URI" in proc.stdout
+    # Configuration errors are not retried: the load tasks go straight to failed.
+    assert "new_state=failed" in proc.stdout
+    assert "up_for_retry" not in proc.stdout
