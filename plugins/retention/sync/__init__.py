@@ -1,0 +1,1 @@
+"""Segment sync: the engine that pushes warehouse segments to destinations."""

@@ -1,0 +1,1 @@
+"""Destination adapters (one module per kind), all following :mod:`.base`."""
