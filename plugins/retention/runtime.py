@@ -33,6 +33,9 @@ def pipeline_env(url: str, cfg: Settings) -> dict[str, str]:
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(cfg.plugins_folder),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        # Cosmos caches dbt's partial parse and profiles; one cache per Airflow home, not
+        # the machine-wide /tmp/cosmos that two checkouts (or two projects) would share.
+        "AIRFLOW__COSMOS__CACHE_DIR": str(cfg.airflow_home / "cosmos"),
         "DBT_PROFILES_DIR": str(cfg.dbt_project_dir),
         "DBT_PROJECT_DIR": str(cfg.dbt_project_dir),
     }
