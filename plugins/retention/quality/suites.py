@@ -58,12 +58,14 @@ def _raw_events(s: GateSettings) -> list:
         # Freshness: the newest event is recent relative to the run's date.
         gxe.ExpectColumnMaxToBeBetween(column="timestamp", min_value=fresh_after),
         # Distribution: the newest day's volume has not collapsed against the trailing week.
+        # GX leaves `{batch}` unaliased in a query with a join, and Postgres before 16
+        # rejects an unaliased subquery in FROM: every `{batch}` in such a query is aliased.
         gxe.UnexpectedRowsExpectation(
             description="newest day's event volume >= ratio x trailing 7-day average",
             unexpected_rows_query=f"""
                 with daily as (
                     select date_trunc('day', "timestamp") as day, count(*) as n
-                    from {{batch}}
+                    from {{batch}} as batch_rows
                     where "timestamp" < date '{s.as_of.isoformat()}' + 1
                     group by 1
                 ), ranked as (
