@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "retention.simulate.stripe_server",
     "retention.extract.stripe",
     "retention.simulate.cli",
+    "retention.report.cli",
 )
 
 
@@ -63,9 +64,19 @@ def _cmd_dbt(args: argparse.Namespace) -> int:
     return subprocess.run([dbt, *args.dbt_args], env=env, cwd=cfg.dbt_project_dir).returncode
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("retention-pipeline")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="retention", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("warehouse", help="start (or reuse) the warehouse and print its URL")
@@ -91,12 +102,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Sub-commands that hand every later argument, flags included, to another tool.
+PASS_THROUGH = {"airflow": "airflow_args", "dbt": "dbt_args"}
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """argparse, except that ``retention dbt --version`` or ``retention airflow --help``
+    reach dbt and Airflow untouched (argparse would take their flags as ours)."""
+    parser = build_parser()
+    first = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if first is not None and argv[first] in PASS_THROUGH:
+        args = parser.parse_args(argv[: first + 1])
+        setattr(args, PASS_THROUGH[argv[first]], argv[first + 1:])
+        return args
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(list(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        for name in runtime.QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return int(args.func(args) or 0)
     except warehouse.WarehouseError as exc:

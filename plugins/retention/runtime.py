@@ -20,6 +20,10 @@ from retention.config import WAREHOUSE_CONN_ID, Settings
 
 log = logging.getLogger(__name__)
 
+# Libraries that log hundreds of INFO lines per task or command (GX registers its API at
+# import, Cosmos narrates its caches): WARNING and above only, in Airflow and the CLI.
+QUIET_LOGGERS = ("great_expectations", "cosmos")
+
 
 def pipeline_env(url: str, cfg: Settings) -> dict[str, str]:
     """Environment variables that point Airflow, dbt and our package at ``url``."""

@@ -1,0 +1,1 @@
+"""The pipeline's pages in the Airflow UI (an Airflow 3 plugin, see :mod:`.plugin`)."""

@@ -1,0 +1,86 @@
+"""Airflow 3 plugin: the retention report, the dbt docs and the Great Expectations Data
+Docs, one click from the Airflow UI.
+
+A FastAPI app mounted by the API server under ``/retention`` serves the three sites from
+the files the pipeline writes (``reports/``, ``dbt_project/target/``,
+``expectations/uncommitted/data_docs/local_site/``); three external views put them in the
+UI's navigation. Every route requires an Airflow login (the same JWT the UI uses, from
+its cookie or a Bearer header): plugin apps are not protected by Airflow on their own.
+
+Registered through the package's ``airflow.plugins`` entry point (pyproject.toml), so it
+loads wherever the package is installed, without files in the plugins folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from airflow.plugins_manager import AirflowPlugin
+
+URL_PREFIX = "/retention"
+
+# (route, title, the file or folder it serves relative to RETENTION_HOME, how to build it)
+SITES: dict[str, tuple[str, str, str]] = {
+    "report": ("Retention report", "reports", "retention report"),
+    "dbt-docs": ("dbt docs", "dbt_project/target", "retention dbt docs generate"),
+    "data-docs": ("Data quality docs", "expectations/uncommitted/data_docs/local_site", "retention gate --stage raw"),
+}
+INDEX_FILES = {"report": "retention_report.html", "dbt-docs": "index.html", "data-docs": "index.html"}
+
+
+def site_root(site: str) -> Path:
+    from retention.config import settings
+
+    return settings().home / SITES[site][1]
+
+
+def create_app():
+    from fastapi import Depends, FastAPI, HTTPException
+    from fastapi.responses import FileResponse, HTMLResponse
+
+    from airflow.api_fastapi.core_api.security import requires_authenticated
+
+    app = FastAPI(title="Retention pipeline sites", dependencies=[Depends(requires_authenticated())])
+
+    def serve(site: str, path: str):
+        root = site_root(site).resolve()
+        target = (root / (path or INDEX_FILES[site])).resolve()
+        if not target.is_relative_to(root):
+            raise HTTPException(status_code=404)
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_file():
+            if path and path != INDEX_FILES[site]:
+                raise HTTPException(status_code=404)
+            title, _, hint = SITES[site]
+            return HTMLResponse(
+                f"<h2>{title}: not built yet</h2><p>Run <code>{hint}</code> (or <code>make demo</code>), "
+                "then reload this page.</p>",
+                status_code=404,
+            )
+        return FileResponse(target)
+
+    def routes(site: str):
+        def index():
+            return serve(site, "")
+
+        def files(path: str):
+            return serve(site, path)
+
+        return index, files
+
+    for site in SITES:
+        index, files = routes(site)
+        app.add_api_route(f"/{site}/", index, methods=["GET"], name=site)
+        app.add_api_route(f"/{site}/{{path:path}}", files, methods=["GET"], name=f"{site}-files")
+    return app
+
+
+class RetentionPlugin(AirflowPlugin):
+    name = "retention"
+    fastapi_apps = [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "Retention pipeline sites"}]
+    external_views = [
+        {"name": title, "href": f"{URL_PREFIX}/{site}/", "destination": "nav", "category": "browse",
+         "url_route": f"retention-{site}"}
+        for site, (title, _, _) in SITES.items()
+    ]
