@@ -19,8 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +27,7 @@ import orjson
 from airflow.sdk import BaseHook
 
 from retention.config import STRIPE_CONN_ID
+from retention.hooks.http import parse_retry_after
 
 if TYPE_CHECKING:
     import stripe
@@ -63,24 +63,6 @@ class RetryPolicy:
         if seconds is None:
             return self.backoff(attempt)
         return min(max(seconds, 0.0), self.max_retry_after)
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value; None when absent or unreadable."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:  # RFC 9110 dates are GMT
-        when = when.replace(tzinfo=timezone.utc)
-    return (when - (now or datetime.now(timezone.utc))).total_seconds()
 
 
 class StripeHook(BaseHook):
