@@ -44,13 +44,13 @@ def receiver():
 def connect(receiver, monkeypatch):
     receiver.control.reset()
 
-    def make(secret: str = CANARY, batch_size: int = 10, **extra) -> WebhookDestination:
+    def make(secret: str = CANARY, **extra) -> WebhookDestination:
         conn = {
             "conn_type": "retention_webhook", "host": f"{receiver.base_url}/{URL_SECRET}", "password": secret,
             "extra": {"rate_limit_per_s": 1000, "burst": 20, "timeout": 0.4, "retry_base_delay": 0.01, **extra},
         }
         monkeypatch.setenv("AIRFLOW_CONN_HOOK_TEST", orjson.dumps(conn).decode())
-        destination = WebhookDestination("hook_test", {"batch_size": batch_size})
+        destination = WebhookDestination("hook_test", {})
         destination.open(CTX)
         return destination
 
@@ -59,8 +59,8 @@ def connect(receiver, monkeypatch):
 
 def test_it_is_a_destination():
     assert isinstance(WebhookDestination("any", {}), Destination)
-    with pytest.raises(ValueError, match="unknown webhook options \\['batchsize'\\]"):
-        WebhookDestination("any", {"batchsize": 5})
+    with pytest.raises(ValueError, match="takes no options, not \\['batch_size'\\]"):
+        WebhookDestination("any", {"batch_size": 5})
 
 
 def test_signed_batches_are_verified_and_every_row_confirmed(receiver, connect):
@@ -106,14 +106,14 @@ def test_retries_of_one_batch_keep_its_delivery_id_and_land_once(receiver, conne
 
 
 def test_every_record_exactly_once_under_20_percent_faults_of_every_kind(receiver, connect):
-    destination = connect(batch_size=4)
+    destination = connect()
     receiver.control.faults(rate=0.2, kinds=ALL_FAULTS, seed=2026, retry_after_s=0, slow_s=0.6)
     pending = records(400)
     confirmed: set[str] = set()
     for _run in range(5):  # each pass stands for a later run retrying the failed rows
         failed = []
-        for start in range(0, len(pending), destination.max_batch):
-            chunk = pending[start:start + destination.max_batch]
+        for start in range(0, len(pending), 4):
+            chunk = pending[start:start + 4]
             for record, result in zip(chunk, destination.send(chunk), strict=True):
                 assert record.key == result.key
                 if result.ok:

@@ -1,8 +1,8 @@
 """The signed webhook destination: JSON batches POSTed to a receiver's URL.
 
-Built from a connection id (type ``retention_webhook``, see :mod:`retention.hooks.webhook`)
-and the sync's destination options (``batch_size``, default 100, at most 1,000). Each
-``send`` is one delivery::
+Built from a connection id (type ``retention_webhook``, see :mod:`retention.hooks.webhook`;
+its extra sets the rate and timeouts); it takes no options. Each ``send`` is one delivery
+of at most 1,000 records (the sync's ``limits.batch_size``)::
 
     {"delivery_id": "whb_…", "sync": "at_risk_to_crm", "as_of": "2026-12-01", "mode": "upsert",
      "records": [{"delivery_id": "…", "key": "acct_42", "action": "update",
@@ -35,7 +35,6 @@ from retention.sync.destinations.base import Record, RowResult, SyncContext
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BATCH = 100
 MAX_BATCH = 1000
 _CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 
@@ -46,14 +45,10 @@ class WebhookDestination:
     max_batch: ClassVar[int] = MAX_BATCH
 
     def __init__(self, conn_id: str | None = None, options: Mapping[str, Any] | None = None) -> None:
-        options = dict(options or {})
-        self.conn_id = conn_id or WebhookHook.default_conn_name
-        batch = int(options.pop("batch_size", DEFAULT_BATCH))
-        if not 1 <= batch <= MAX_BATCH:
-            raise ValueError(f"webhook batch_size must be between 1 and {MAX_BATCH}, not {batch}")
         if options:
-            raise ValueError(f"unknown webhook options {sorted(options)}; known: ['batch_size']")
-        self.max_batch = batch  # type: ignore[misc]  # per instance: the sync's own batch size
+            raise ValueError(f"the webhook destination takes no options, not {sorted(options)} (the batch size "
+                             "is the sync's limits.batch_size; rate and timeouts are the connection's extra)")
+        self.conn_id = conn_id or WebhookHook.default_conn_name
         self.hook = WebhookHook(self.conn_id)
         self._ctx: SyncContext | None = None
 
