@@ -25,6 +25,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from retention.hooks.http import HttpHook, HttpHookError
 from retention.hooks.webhook_signature import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
 
@@ -74,3 +76,10 @@ class WebhookHook(HttpHook):
             "POST", "", content=body, idempotent=True,
             headers={"Content-Type": "application/json", DELIVERY_HEADER: delivery_id},
         )
+
+
+def connection_json(url: str, secret: str, **extra: Any) -> str:
+    """An ``AIRFLOW_CONN_<ID>`` value for a receiver URL and signing secret (``extra``: rate, timeouts)."""
+    return orjson.dumps(
+        {"conn_type": WebhookHook.conn_type, "host": url, "password": secret, "extra": extra}
+    ).decode()

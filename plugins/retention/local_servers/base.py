@@ -538,6 +538,9 @@ def run(vendor: str, options: Mapping[str, Any], port: int = 0, *, exit_on_stdin
                 sys.stdout.write(f"{READY_PREFIX}{bound}\n")
                 sys.stdout.flush()
                 os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # nothing else may reach the handshake pipe
+                if not exit_on_stdin_eof:  # a person started it
+                    print(f"local {vendor} server on http://127.0.0.1:{bound} (control API under {CONTROL_PREFIX}); "
+                          "Ctrl-C stops it", file=sys.stderr, flush=True)
 
     config = uvicorn.Config(
         server_app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1
@@ -692,10 +695,8 @@ def main(argv: list[str] | None = None) -> int:
         except json.JSONDecodeError:
             options[key] = value
     try:
-        spec_check = vendor_spec(args.vendor)
+        vendor_spec(args.vendor)
     except ValueError as exc:
         parser.error(str(exc))
-    if not args.exit_on_stdin_eof:
-        print(f"local {spec_check.name} server; control API under {CONTROL_PREFIX}; Ctrl-C stops it", file=sys.stderr)
     run(args.vendor, options, args.port, exit_on_stdin_eof=args.exit_on_stdin_eof)
     return 0

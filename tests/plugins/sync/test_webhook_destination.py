@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from retention.hooks.http import HttpHookError
+from retention.hooks.webhook import connection_json
 from retention.hooks.webhook_signature import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
 from retention.local_servers import serve
 from retention.sync.destinations.base import Destination, Record, SyncContext
@@ -45,11 +46,8 @@ def connect(receiver, monkeypatch):
     receiver.control.reset()
 
     def make(secret: str = CANARY, **extra) -> WebhookDestination:
-        conn = {
-            "conn_type": "retention_webhook", "host": f"{receiver.base_url}/{URL_SECRET}", "password": secret,
-            "extra": {"rate_limit_per_s": 1000, "burst": 20, "timeout": 0.4, "retry_base_delay": 0.01, **extra},
-        }
-        monkeypatch.setenv("AIRFLOW_CONN_HOOK_TEST", orjson.dumps(conn).decode())
+        extra = {"rate_limit_per_s": 1000, "burst": 20, "timeout": 0.4, "retry_base_delay": 0.01, **extra}
+        monkeypatch.setenv("AIRFLOW_CONN_HOOK_TEST", connection_json(f"{receiver.base_url}/{URL_SECRET}", secret, **extra))
         destination = WebhookDestination("hook_test", {})
         destination.open(CTX)
         return destination
