@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "retention.extract.stripe",
     "retention.simulate.cli",
     "retention.report.cli",
+    "retention.sync.cli",
 )
 
 

@@ -21,6 +21,9 @@ Rules every adapter follows:
   a duplicate (upserts, tagging, adding list members). A non-idempotent adapter must send
   each record's ``delivery_id`` so the receiver can drop repeats, or check the engine's
   send log (``SyncContext.already_sent``) before sending.
+* **Optional: the full membership.** An adapter that also publishes the whole current
+  membership (the files destination) defines ``write_members(ctx, rows)``; ``rows()``
+  streams one :class:`Record` per valid source member.
 * **Destination ids are cached.** When the tool assigns its own id (Intercom contact id,
   HubSpot record id), return it in ``RowResult.destination_id``; the engine stores it in
   ``activation.sync_state`` and hands it back on the next run as ``Record.destination_id``.
@@ -28,7 +31,7 @@ Rules every adapter follows:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
@@ -47,6 +50,7 @@ class Record:
     delivery_id: str              # stable across retries and reruns of this same change
     destination_id: str | None = None  # the tool's own id, cached from an earlier confirmed send
     segments: tuple[str, ...] = ()     # segments the key is a member of (membership mode)
+    previous_segments: tuple[str, ...] = ()  # segments confirmed at the destination before this change
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,9 @@ class SyncContext:
     mode: Literal["upsert", "membership"]
     segments: tuple[str, ...]
     options: Mapping[str, Any] = field(default_factory=dict)  # the sync's destination options from the YAML
+    # The engine's send log, for non-idempotent adapters: True when an earlier attempt of
+    # this delivery id may have reached the tool (do not send it again; report it ok).
+    already_sent: Callable[[str], bool] = field(default=lambda delivery_id: False, compare=False)
 
 
 @runtime_checkable

@@ -1,0 +1,94 @@
+"""``retention sync``: run the segment syncs from the command line (same functions as the DAG).
+
+``retention sync [--sync NAME ...] [--dry-run] [--force]`` runs the enabled syncs (or the
+named ones) and prints each one's counts; ``--dry-run`` prints what would be sent and
+whether the change threshold would halt, and sends and writes nothing.
+``retention sync status`` prints the last run of each sync. ``retention sync exposures``
+rewrites the dbt exposures generated from the configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from retention import warehouse
+from retention.config import settings
+from retention.sync import config, runs
+from retention.sync.errors import SyncError
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    if args.action == "exposures":
+        from retention.sync import exposures
+
+        path = exposures.write(config.load(args.config).syncs)
+        print(f"wrote {path}")
+        return 0
+    try:
+        if args.action == "status":
+            return _status(warehouse.resolve_url(settings()))
+        by_kind = runs.plan(args.sync, args.config)
+    except SyncError as exc:
+        print(f"error: {exc}")
+        return 2
+    names = [n for names in by_kind.values() for n in names]
+    if not names:
+        print("no enabled syncs")
+        return 0
+    url = warehouse.resolve_url(settings())
+    code = 0
+    for name in names:
+        try:
+            outcome = runs.run_one(url, name, dry_run=args.dry_run, force=args.force, path=args.config)
+        except SyncError as exc:
+            print(f"{name}: error: {exc}")
+            code = 1
+            continue
+        print(format_outcome(outcome))
+        if outcome.status in ("halted", "failed") or (outcome.status == "dry_run" and outcome.halted_reason):
+            code = code or 1
+    return code
+
+
+def format_outcome(o) -> str:
+    c = o.counts
+    head = f"{o.sync} (as of {o.as_of}):"
+    if o.status == "dry_run":
+        line = (f"{head} dry run: {c.adds} adds, {c.updates} updates, {c.removes} removes, "
+                f"{c.unchanged} unchanged, {c.invalid} invalid rows, {c.retries} retries")
+        return line + (f"; would halt: {o.halted_reason}" if o.halted_reason else "; would not halt")
+    if o.status == "halted":
+        return f"{head} halted, nothing sent: {o.halted_reason}"
+    line = (f"{head} {o.status}: sent {o.sent} ({o.added} added, {o.updated} updated, {o.removed} removed, "
+            f"{o.failed} failed), {c.unchanged} unchanged, {c.invalid} invalid rows skipped")
+    if o.exports:
+        line += f"; exports: {', '.join(o.exports)}"
+    return line
+
+
+def _status(url: str) -> int:
+    from retention.sync import engine
+
+    rows = engine.status(url)
+    if not rows:
+        print("no sync has run yet")
+        return 0
+    for r in rows:
+        ended = r["ended_at"].isoformat(timespec="seconds") if r["ended_at"] else "-"
+        line = (f"{r['sync_name']:<24} run {r['run_id']:<5} {r['status']:<11} as of {r['as_of']}  ended {ended}  "
+                f"added {r['added']} updated {r['updated']} removed {r['removed']} unchanged {r['unchanged']} "
+                f"failed {r['failed']} invalid {r['invalid']}")
+        reason = r["halted_reason"] or r["error"]
+        print(line + (f"  ({reason})" if reason else ""))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sync", help="push the segments to their destinations (syncs.yml)")
+    p.add_argument("action", nargs="?", choices=["run", "status", "exposures"], default="run",
+                   help="run (default), status: the last run of each sync, exposures: regenerate dbt exposures")
+    p.add_argument("--sync", action="append", metavar="NAME", help="run only this sync (repeatable)")
+    p.add_argument("--dry-run", action="store_true", help="print what would be sent; send and write nothing")
+    p.add_argument("--force", action="store_true", help="send even above the change threshold")
+    p.add_argument("--config", help=f"configuration file (default: ${config.CONFIG_ENV} or {config.DEFAULT_CONFIG})")
+    p.set_defaults(func=_cmd_sync)

@@ -1,0 +1,37 @@
+"""Destination kinds: ``kind`` in ``syncs.yml`` -> the adapter class that delivers it.
+
+Adapters are imported only when a sync of their kind runs, so loading the configuration
+or parsing a DAG never imports an HTTP client. A vendor adapter plugs in with one line in
+:data:`ADAPTERS` (``"module:Class"``); the class follows
+:class:`retention.sync.destinations.base.Destination` and is built as
+``Class(conn_id, options)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+from retention.sync.destinations.base import Destination
+
+ADAPTERS: dict[str, str] = {
+    "files": "retention.sync.destinations.files:FilesDestination",
+}
+
+
+def kinds() -> frozenset[str]:
+    return frozenset(ADAPTERS)
+
+
+def adapter_class(kind: str) -> type:
+    try:
+        module_name, class_name = ADAPTERS[kind].split(":")
+    except KeyError:
+        raise ValueError(f"unknown destination kind {kind!r}; one of: {', '.join(sorted(ADAPTERS))}") from None
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def build(kind: str, conn_id: str | None, options: Mapping[str, Any]) -> Destination:
+    """A ready adapter for ``kind`` (its hook reads the connection ``conn_id``)."""
+    return adapter_class(kind)(conn_id, dict(options))
