@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -118,6 +119,25 @@ def test_token_bucket_pause_holds_every_caller_and_allows_no_burst_after():
     bucket.pause(3.0)
     assert bucket.reserve() == pytest.approx(3.0)
     assert bucket.reserve() == pytest.approx(3.1)
+
+
+def test_threads_sharing_a_bucket_stay_within_its_rate():
+    bucket = TokenBucket(rate=50.0, capacity=1)
+    calls: list[float] = []
+
+    def worker() -> None:
+        for _ in range(5):
+            bucket.acquire()
+            calls.append(time.monotonic())
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    start = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 20
+    assert max(calls) - start >= 19 / 50  # 20 calls at 50/s, whichever thread makes them
 
 
 def test_shared_bucket_is_one_per_destination():
