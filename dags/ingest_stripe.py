@@ -1,17 +1,18 @@
 """Stripe billing -> `raw.stripe_*`, daily.
 
 One task per Stripe object type (customers, products, prices, coupons, subscriptions,
-invoices; discounts arrive expanded on subscriptions and invoices). Each lists the
-objects **created** in the run's data interval minus a look-back, following Stripe's
-cursor pagination, and upserts them in one transaction into `raw.stripe_<object>`
-(latest version per id) and `raw.stripe_<object>_history` (every distinct version).
-Reruns change nothing. Each task updates the Assets of the raw tables it writes and
-returns its counts through XCom.
+invoices; discounts arrive expanded on subscriptions and invoices). Each reads Stripe's
+Events API since its cursor and applies the newest event of every object changed since
+(created, updated, cancelled, paid, voided, deleted), or, on a full refresh, lists every
+object; it upserts in one transaction into `raw.stripe_<object>` (latest version per id)
+and `raw.stripe_<object>_history` (every distinct version). Reruns change nothing. Each
+task updates the Assets of the raw tables it writes and returns its counts through XCom.
 
-Created-based extraction misses later changes to old objects (a subscription cancelled
-months after it was created): a **full refresh** re-lists everything on the first load,
-on the weekly `full_refresh_weekday` run, or when triggered with `full_refresh: true`.
-See `retention.extract.stripe` for the details.
+A **full refresh** runs on the first load, when the cursor is older than Stripe's 30-day
+event retention (said in the log), on the weekly `full_refresh_weekday` run, or when
+triggered with `full_refresh: true`; one that lists far fewer objects than the table
+held (`max_count_drop`) stops as cut short before writing anything.
+See `retention.extract.stripe` and docs/stripe_ingestion.md.
 
 Connections: `stripe_default` (password = secret API key, host = API base URL, empty for
 api.stripe.com) and `warehouse`.
@@ -42,9 +43,9 @@ def ingest_task(name: str):
         from retention.hooks.warehouse import WarehouseHook
 
         plan = ExtractPlan(
-            lookback=timedelta(days=params["lookback_days"]),
             full_refresh=params["full_refresh"],
             full_refresh_weekday=params["full_refresh_weekday"],
+            max_count_drop=params["max_count_drop"],
         )
         with WarehouseHook().get_conn() as conn:
             return ingest(StripeHook(), conn, name, plan, data_interval_start, data_interval_end)
@@ -61,11 +62,14 @@ def ingest_task(name: str):
     doc_md=__doc__,
     max_active_runs=1,
     params={
-        "lookback_days": Param(3, type="integer", minimum=0, description="days before the interval to re-list"),
         "full_refresh": Param(False, type="boolean", description="re-list every object, ignoring the interval"),
         "full_refresh_weekday": Param(
             6, type=["null", "integer"], minimum=0, maximum=6,
             description="weekly full refresh on runs whose interval starts on this weekday (0=Mon, 6=Sun; null: never)",
+        ),
+        "max_count_drop": Param(
+            0.25, type="number", minimum=0, maximum=1,
+            description="a full refresh listing fewer than (1 - this) x the table's live rows stops as cut short",
         ),
     },
 )

@@ -22,6 +22,7 @@ from pathlib import Path
 import orjson
 
 FIXTURES = json.loads((Path(__file__).with_name("stripe_fixtures3_subset.json")).read_text())
+API_KEY = "sk_test_extract_key"  # the local Stripe server's key in tests
 T0 = 1_704_067_200  # 2024-01-01T00:00:00Z
 DAY = 86_400
 HOUR = 3_600

@@ -1,24 +1,33 @@
 """Extract Stripe billing objects and load them into ``raw.stripe_*``.
 
-One call of :func:`ingest` handles one object type: it lists every page of
-``/v1/<object>`` (following ``starting_after``) and streams the pages into the loader,
-which upserts them in one transaction (:mod:`retention.load.stripe`).
+One call of :func:`ingest` handles one object type, in one of two modes:
+
+* **full refresh**: list every page of ``/v1/<object>`` (following ``starting_after``)
+  and stream the pages into the loader, which upserts them in one transaction
+  (:mod:`retention.load.stripe`);
+* **events** (the daily run): read Stripe's Events API (``/v1/events``) since the type's
+  cursor and apply the newest event of each object: its ``data.object`` is the object's
+  state after the change, so creations, updates (a subscription cancelled, an invoice
+  paid or voided, a price changed, a discount added) and deletions (``*.deleted``: the
+  last state, marked ``"deleted": true``) land within the day, whatever the object's age.
+
+A full refresh runs on the first load of a table, when there is no cursor yet, when the
+cursor is older than Stripe's 30-day event retention (said in the log), when asked, and on
+the weekly day of :attr:`ExtractPlan.full_refresh_weekday` (a safety net). The cursor
+(``raw.stripe_extract_state``) is the time a run started reading; the next run re-reads
+:attr:`ExtractPlan.lookback` before it (re-applying an event changes nothing).
 
 Discounts: Stripe has no list endpoint for them. Subscriptions and invoices are listed
 with their ``discounts`` (top level and per item/line) expanded; the discount objects go
 to ``raw.stripe_discounts`` and the parents keep the ids, exactly as ``GET`` returns them.
+In events mode they come from ``customer.discount.*`` events (with the subscriptions).
 
-Incremental extraction and its limit
-------------------------------------
-An incremental run lists objects **created** in ``[interval_start - lookback,
-interval_end)``. Stripe list endpoints only filter on ``created``, so an object that
-changes *after* its creation day (a subscription cancelled, an invoice paid, a discount
-added) is not seen again by incremental runs. The look-back catches late-visible objects
-near the window edge, not later updates. The complete answer is Stripe's Events API
-(``/v1/events``, 30 days of retention) or webhooks; until then a **full refresh** re-lists
-everything: it runs on the first load of a table (empty table), when asked, and on the
-weekly day of :attr:`ExtractPlan.full_refresh_weekday`. Objects deleted in Stripe are
-never removed from ``raw``.
+Invoice lines: Stripe embeds an invoice's first 10 lines; the rest are listed from
+``/v1/invoices/<id>/lines`` and stored in the invoice's ``lines.data`` (``has_more``
+false), in both modes.
+
+Cut short: a full refresh that lists fewer than ``(1 - max_count_drop)`` x the live
+(non-deleted) rows the table held stops before anything is written.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -37,6 +46,8 @@ if TYPE_CHECKING:
 
     from retention.hooks.stripe import StripeHook
     from retention.load.stripe import StripeRow
+
+from retention.extract import stripe_state as state
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +62,7 @@ class StripeObjectSpec:
     object_type: str  # the objects' `object` field
     list_params: dict[str, Any] = field(default_factory=dict)
     expand: tuple[str, ...] = ()  # discount expansions; their objects feed raw.stripe_discounts
+    events: tuple[str, ...] = ()  # the Stripe event types that carry this type's changes
 
     @property
     def path(self) -> str:
@@ -62,88 +74,158 @@ class StripeObjectSpec:
         return [f"stripe_{self.name}"] + ([f"stripe_{DISCOUNTS}"] if self.expand else [])
 
 
+def _events(prefix: str, *verbs: str) -> tuple[str, ...]:
+    return tuple(f"{prefix}.{verb}" for verb in ("created", "updated", "deleted", *verbs))
+
+
+# Stripe's event types (docs.stripe.com/api/events/types); at most 20 per request.
+DISCOUNT_EVENTS = _events("customer.discount")
 STRIPE_OBJECTS: dict[str, StripeObjectSpec] = {
     spec.name: spec
     for spec in (
-        StripeObjectSpec("customers", "customer"),
-        StripeObjectSpec("products", "product"),
-        StripeObjectSpec("prices", "price"),
-        StripeObjectSpec("coupons", "coupon"),
+        StripeObjectSpec("customers", "customer", events=_events("customer")),
+        StripeObjectSpec("products", "product", events=_events("product")),
+        StripeObjectSpec("prices", "price", events=_events("price")),
+        StripeObjectSpec("coupons", "coupon", events=_events("coupon")),
         # Stripe leaves canceled subscriptions out of the list unless status=all.
+        # customer.subscription.deleted is a cancellation: the subscription stays, canceled.
         StripeObjectSpec(
-            "subscriptions", "subscription", {"status": "all"}, ("data.discounts", "data.items.data.discounts")
+            "subscriptions", "subscription", {"status": "all"}, ("data.discounts", "data.items.data.discounts"),
+            events=_events("customer.subscription", "paused", "resumed", "pending_update_applied",
+                           "pending_update_expired", "trial_will_end") + DISCOUNT_EVENTS,
         ),
-        StripeObjectSpec("invoices", "invoice", {}, ("data.discounts", "data.lines.data.discounts")),
+        StripeObjectSpec(
+            "invoices", "invoice", {}, ("data.discounts", "data.lines.data.discounts"),
+            events=_events("invoice", "finalized", "finalization_failed", "paid", "payment_succeeded",
+                           "payment_failed", "payment_action_required", "voided", "marked_uncollectible",
+                           "sent", "overdue", "overpaid", "will_be_due"),
+        ),
     )
 }
+# Deletions that remove the object in Stripe (marked "deleted": true in raw).
+REMOVING_EVENTS = frozenset(
+    t for spec in STRIPE_OBJECTS.values() for t in spec.events
+    if t.endswith(".deleted") and t != "customer.subscription.deleted"
+)
 
 
 class StripeExtractError(RuntimeError):
     """Stripe returned something the raw tables cannot hold; nothing was written."""
 
 
-@dataclass(frozen=True)
-class ExtractWindow:
-    """``created`` bounds in epoch seconds; both None means a full refresh."""
-
-    created_gte: int | None = None
-    created_lt: int | None = None
-
-    @property
-    def full_refresh(self) -> bool:
-        return self.created_gte is None and self.created_lt is None
-
-    def params(self) -> dict[str, Any]:
-        bounds = {"gte": self.created_gte, "lt": self.created_lt}
-        bounds = {op: value for op, value in bounds.items() if value is not None}
-        return {"created": bounds} if bounds else {}
+class StripeExtractCutShort(StripeExtractError):
+    """A full refresh listed far fewer objects than the table held; nothing was written."""
 
 
-FULL_REFRESH = ExtractWindow()
+EVENT_RETENTION = timedelta(days=30)  # Stripe keeps events for 30 days
+ACCOUNT_ID_METADATA_KEY = "account_id"  # customers without it are reported (never dropped)
 
 
 @dataclass(frozen=True)
 class ExtractPlan:
-    """The run's choice between incremental and full refresh (the DAG's params)."""
+    """The run's choice between events and a full refresh, and its guards (the DAG's params)."""
 
-    lookback: timedelta = timedelta(days=3)
+    lookback: timedelta = timedelta(minutes=10)  # events re-read before the cursor (clock skew, late events)
     full_refresh: bool = False
     full_refresh_weekday: int | None = 6  # full refresh when the interval starts on this UTC weekday (6: Sunday)
+    max_count_drop: float = 0.25  # a full refresh listing fewer than (1 - this) x the live rows is cut short
+    min_rows_checked: int = 20  # tables smaller than this are not judged on their count
 
-    def window(self, interval_start: datetime | None, interval_end: datetime | None) -> ExtractWindow:
+    def full_refresh_reason(
+        self, interval_start: datetime | None, cursor: datetime | None, now: datetime, empty: bool
+    ) -> str | None:
+        """Why this run must list everything, or None for an events run."""
         if self.lookback < timedelta(0):
             raise ValueError(f"lookback must be >= 0, got {self.lookback}")
-        if self.full_refresh or interval_start is None or interval_end is None:
-            return FULL_REFRESH
-        weekday = interval_start.astimezone(timezone.utc).weekday()
-        if self.full_refresh_weekday is not None and weekday == self.full_refresh_weekday:
-            return FULL_REFRESH
-        return ExtractWindow(
-            created_gte=int((interval_start - self.lookback).timestamp()),
-            created_lt=int(interval_end.timestamp()),
-        )
+        if self.full_refresh:
+            return "asked for"
+        if empty:
+            return "first load: the table is empty"
+        if cursor is None:
+            return "no events cursor yet"
+        if now - (cursor - self.lookback) > EVENT_RETENTION:
+            return (f"the events cursor ({cursor:%Y-%m-%d %H:%M} UTC) is older than Stripe's "
+                    f"{EVENT_RETENTION.days}-day event retention")
+        if interval_start is not None and self.full_refresh_weekday is not None:
+            if interval_start.astimezone(timezone.utc).weekday() == self.full_refresh_weekday:
+                return f"weekly full refresh (weekday {self.full_refresh_weekday})"
+        return None
 
 
-def extract_pages(hook: StripeHook, spec: StripeObjectSpec, window: ExtractWindow) -> Iterator[dict[str, list[StripeRow]]]:
-    """Rows per raw table, one dict per API page."""
-    from retention.load.stripe import to_row
-
-    params: dict[str, Any] = {**spec.list_params, **window.params()}
+def extract_pages(hook: StripeHook, spec: StripeObjectSpec) -> Iterator[dict[str, list[StripeRow]]]:
+    """A full listing: rows per raw table, one dict per API page."""
+    params: dict[str, Any] = dict(spec.list_params)
     if spec.expand:
         params["expand"] = list(spec.expand)
     for page in hook.list_pages(spec.path, params):
-        discounts: dict[str, dict] = {}
-        rows = []
-        for obj in page:
-            _check(obj, spec.object_type, "created")
-            _collapse_discounts(obj, discounts)
-            rows.append(to_row(obj))
-        for discount in discounts.values():
-            _check(discount, "discount", "start")
-        batch = {spec.tables[0]: rows}
-        if spec.expand:
-            batch[f"stripe_{DISCOUNTS}"] = [to_row(d, created_field="start") for d in discounts.values()]
-        yield batch
+        yield _batch(hook, spec, [(spec.object_type, obj) for obj in page])
+
+
+def event_pages(
+    hook: StripeHook, spec: StripeObjectSpec, since: datetime, stats: dict[str, int]
+) -> Iterator[dict[str, list[StripeRow]]]:
+    """The newest event of each object changed since ``since``, as rows per raw table.
+
+    Events come newest first; the first one seen per object is its latest state. ``stats``
+    receives how many events were read and how many objects they changed."""
+    params = {"types": list(spec.events), "created": {"gte": int(since.timestamp())}}
+    latest: dict[tuple[str, str], dict] = {}
+    for page in hook.list_pages("/v1/events", params):
+        for event in page:
+            stats["events_read"] += 1
+            obj = event.get("data", {}).get("object") if isinstance(event, dict) else None
+            if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
+                raise StripeExtractError(
+                    f"Stripe event {event.get('id') if isinstance(event, dict) else event!r} has no data.object "
+                    f"with an id; nothing was loaded. Check the API base URL and version."
+                )
+            latest.setdefault((obj.get("object", ""), obj["id"]), event)
+    stats["objects_changed"] = len(latest)
+    items = []
+    for event in latest.values():
+        obj = event["data"]["object"]
+        if event["type"] in REMOVING_EVENTS:
+            obj = {**obj, "deleted": True}
+        stats["deleted"] += event["type"] in REMOVING_EVENTS
+        kind = "discount" if event["type"] in DISCOUNT_EVENTS else spec.object_type
+        items.append((kind, obj))
+    for i in range(0, len(items), 100):
+        yield _batch(hook, spec, items[i:i + 100])
+
+
+def _batch(hook: StripeHook, spec: StripeObjectSpec, items: list[tuple[str, dict]]) -> dict[str, list[StripeRow]]:
+    """Check, complete (invoice lines) and split objects into rows per raw table."""
+    from retention.load.stripe import to_row
+
+    discounts: dict[str, dict] = {}
+    rows = []
+    for kind, obj in items:
+        if kind == "discount":
+            discounts[obj.get("id")] = obj
+            continue
+        _check(obj, spec.object_type, "created")
+        if spec.object_type == "invoice":
+            _list_remaining_lines(hook, obj)
+        _collapse_discounts(obj, discounts)
+        rows.append(to_row(obj))
+    for discount in discounts.values():
+        _check(discount, "discount", "start")
+    batch = {spec.tables[0]: rows}
+    if spec.expand:
+        batch[f"stripe_{DISCOUNTS}"] = [to_row(d, created_field="start") for d in discounts.values()]
+    return batch
+
+
+def _list_remaining_lines(hook: StripeHook, invoice: dict) -> None:
+    """Stripe embeds an invoice's first lines only: list the rest into ``lines.data``."""
+    lines = invoice.get("lines")
+    if not (isinstance(lines, dict) and lines.get("has_more") and lines.get("data")):
+        return
+    every = list(lines["data"])
+    params = {"starting_after": every[-1]["id"], "expand": ["data.discounts"]}
+    for page in hook.list_pages(f"/v1/invoices/{invoice['id']}/lines", params):
+        every.extend(page)
+    invoice["lines"] = {**lines, "data": every, "has_more": False}
 
 
 def _check(obj: Any, object_type: str, created_field: str) -> None:
@@ -187,45 +269,92 @@ def ingest(
     interval_end: datetime | None,
     extracted_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """Extract one object type and load it; counts per table (safe for XCom: no data)."""
+    """Extract one object type and load it; counts per table (safe for XCom: no data).
+
+    ``interval_start``/``interval_end``: the run's data interval (the weekly full refresh is
+    chosen by its start). Events are read up to now, whatever the interval."""
     from retention.load import stripe as load
 
     if name not in STRIPE_OBJECTS:
         raise ValueError(f"unknown Stripe object {name!r}; choose from {sorted(STRIPE_OBJECTS)}")
     spec = STRIPE_OBJECTS[name]
-    window = plan.window(interval_start, interval_end)
-    if not window.full_refresh and load.is_empty(conn, spec.tables[0]):
-        log.info("raw.%s is empty: first load, full refresh", spec.tables[0])
-        window = FULL_REFRESH
-    mode = "full_refresh" if window.full_refresh else "incremental"
-    log.info("stripe %s: %s extraction, created %s", name, mode, window.params().get("created", "unbounded"))
+    started = datetime.now(timezone.utc)
+    state.ensure(conn)
+    cursor = state.cursor(conn, name)
+    reason = plan.full_refresh_reason(interval_start, cursor, started, load.is_empty(conn, spec.tables[0]))
     retries_before = hook.retries_done
-    counts = load.load_batches(
-        conn, spec.tables, extract_pages(hook, spec, window), extracted_at or datetime.now(timezone.utc)
-    )
-    return {
-        "object": name,
-        "mode": mode,
-        "window": window.params().get("created", {}),
-        "api_retries": hook.retries_done - retries_before,
-        "tables": {table: c.as_dict() for table, c in counts.items()},
-    }
+    result: dict[str, Any] = {"object": name, "mode": "full_refresh" if reason else "events"}
+    if reason:
+        log.info("stripe %s: full_refresh extraction (%s)", name, reason)
+        live_before = state.live_rows(conn, spec.tables[0])
+        listed = {"n": 0}
+        batches = _guard_cut_short(extract_pages(hook, spec), spec, live_before, plan, listed)
+        result["reason"] = reason
+    else:
+        since = cursor - plan.lookback
+        log.info("stripe %s: events since %s UTC (cursor %s minus %s)", name, f"{since:%Y-%m-%d %H:%M:%S}",
+                 f"{cursor:%Y-%m-%d %H:%M:%S}", plan.lookback)
+        stats = {"events_read": 0, "objects_changed": 0, "deleted": 0}
+        batches = event_pages(hook, spec, since, stats)
+    counts = load.load_batches(conn, spec.tables, batches, extracted_at or started)
+    if reason:
+        result["listed"], result["live_rows_before"] = listed["n"], live_before
+        state.save(conn, name, started, result["mode"], listed["n"], live_before)
+    else:
+        result["events"] = stats
+        log.info("stripe %s: %s", name, stats)
+        state.save(conn, name, started, result["mode"], stats["objects_changed"], None)
+    result["read_up_to"] = started.isoformat()
+    result["api_retries"] = hook.retries_done - retries_before
+    result["tables"] = {table: c.as_dict() for table, c in counts.items()}
+    if name == "customers":
+        result["customers_without_account_id"] = _report_unmapped(conn)
+    return result
 
+
+def _guard_cut_short(
+    batches: Iterator[dict[str, list[StripeRow]]], spec: StripeObjectSpec, live_before: int,
+    plan: ExtractPlan, listed: dict[str, int],
+) -> Iterator[dict[str, list[StripeRow]]]:
+    """Pass the pages through; after the last one, stop (inside the load's transaction, so
+    nothing is written) when far fewer objects were listed than the table held."""
+    for batch in batches:
+        listed["n"] += len(batch[spec.tables[0]])
+        yield batch
+    if live_before >= plan.min_rows_checked and listed["n"] < (1 - plan.max_count_drop) * live_before:
+        raise StripeExtractCutShort(
+            f"Stripe listed {listed['n']} {spec.name} where raw.{spec.tables[0]} holds {live_before} live ones, "
+            f"a drop of more than {plan.max_count_drop:.0%}: the extract looks cut short, nothing was loaded. "
+            f"If Stripe really holds that few, rerun with a higher max_count_drop."
+        )
+
+
+def _report_unmapped(conn: psycopg.Connection) -> int:
+    """Customers (not deleted) without ``metadata.account_id``: counted and logged by id, kept."""
+    with conn.transaction():
+        ids = [r[0] for r in conn.execute(
+            "select id from raw.stripe_customers where not coalesce((data->>'deleted')::boolean, false)"
+            " and coalesce(data->'metadata'->>%s, '') = '' order by id", (ACCOUNT_ID_METADATA_KEY,),
+        )]
+    if ids:
+        log.warning(
+            "stripe customers: %d without metadata.%s (kept in raw; mapped by configuration downstream), e.g. %s",
+            len(ids), ACCOUNT_ID_METADATA_KEY, ", ".join(ids[:10]),
+        )
+    return len(ids)
 
 
 def _cmd_stripe_ingest(args: argparse.Namespace) -> int:
     from retention import warehouse
     from retention.hooks.stripe import StripeHook, StripeHookError
 
-    plan = ExtractPlan(lookback=timedelta(days=args.lookback_days), full_refresh=args.day is None,
-                       full_refresh_weekday=None)
-    start = datetime.combine(args.day, time(), tzinfo=timezone.utc) if args.day else None
-    end = start + timedelta(days=1) if start else None
+    plan = ExtractPlan(full_refresh=args.full_refresh, full_refresh_weekday=None,
+                       max_count_drop=args.max_count_drop)
     hook = StripeHook()
     try:
         with warehouse.connect(autocommit=True) as conn:
             for name in args.object or STRIPE_OBJECTS:
-                print(json.dumps(ingest(hook, conn, name, plan, start, end)), flush=True)
+                print(json.dumps(ingest(hook, conn, name, plan, None, None)), flush=True)
     except (StripeHookError, StripeExtractError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -238,6 +367,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="load Stripe objects into raw.stripe_* (connection from AIRFLOW_CONN_STRIPE_DEFAULT)",
     )
     p.add_argument("--object", action="append", choices=sorted(STRIPE_OBJECTS), help="repeatable; default: all")
-    p.add_argument("--day", type=date.fromisoformat, help="UTC day (YYYY-MM-DD) to extract; default: full refresh")
-    p.add_argument("--lookback-days", type=int, default=3, help="with --day: days before it to re-list")
+    p.add_argument("--full-refresh", action="store_true",
+                   help="list every object (default: apply Stripe events since the last run; full on a first load)")
+    p.add_argument("--max-count-drop", type=float, default=ExtractPlan.max_count_drop,
+                   help="a full refresh listing fewer than (1 - this) x the live rows stops as cut short")
     p.set_defaults(func=_cmd_stripe_ingest)

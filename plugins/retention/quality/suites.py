@@ -22,6 +22,18 @@ RAW_EVENT_COLUMNS = [
     "message_id", "type", "event", "user_id", "anonymous_id", "account_id",
     "timestamp", "received_at", "properties", "context", "_file_id", "_line",
 ]
+# ISO 4217 active currency codes (list one), without funds, metals and test codes: what
+# Stripe can bill in. Stripe writes them lower-case.
+CURRENCIES = frozenset("""
+AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP
+BYN BZD CAD CDF CHF CLP CNY COP CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP
+GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HRK HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES
+KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRO MRU
+MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD
+RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STD STN SVC SYP SZL THB TJS TMT TND
+TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VED VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW
+ZWG ZWL
+""".lower().split())
 TIERS = ["red", "yellow", "green", "unscored"]  # as the mart's accepted_values test (unscored: no component)
 
 
@@ -104,14 +116,49 @@ def _raw_quarantine(s: GateSettings) -> list:
     ]
 
 
+_LIVE = "not coalesce((data->>'deleted')::boolean, false)"  # deleted objects are kept, marked
+
+
+def _unknown_currency(field: str = "data->>'currency'") -> str:
+    return f"coalesce({field}, '') not in ({', '.join(repr(c) for c in sorted(CURRENCIES))})"
+
+
 def _raw_stripe_invoices(s: GateSettings) -> list:
+    """Billing values: the invoices table, plus the subscriptions and prices it is billed from."""
     import great_expectations.expectations as gxe
 
+    # GX requires `{batch}` in every query: the sibling-table rules add `{batch}` rows
+    # filtered to none, so they read only raw.stripe_subscriptions / raw.stripe_prices.
     return [
         gxe.ExpectColumnValuesToNotBeNull(column="id"),
         gxe.ExpectColumnValuesToBeUnique(column="id"),
         gxe.ExpectColumnValuesToNotBeNull(column="data"),
         gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        gxe.UnexpectedRowsExpectation(
+            description="invoices: amount_due, amount_paid, amount_remaining >= 0 and a known currency",
+            unexpected_rows_query=f"""
+                select id from {{batch}}
+                where {_LIVE} and (
+                    (data->>'amount_due')::numeric < 0 or (data->>'amount_paid')::numeric < 0
+                    or (data->>'amount_remaining')::numeric < 0 or {_unknown_currency()})
+            """,
+        ),
+        gxe.UnexpectedRowsExpectation(
+            description="subscriptions: every one has a customer and a known currency",
+            unexpected_rows_query=f"""
+                select id from raw.stripe_subscriptions
+                where {_LIVE} and (coalesce(data->>'customer', '') = '' or {_unknown_currency()})
+                union all select id from {{batch}} where false
+            """,
+        ),
+        gxe.UnexpectedRowsExpectation(
+            description="prices: unit_amount >= 0 and a known currency",
+            unexpected_rows_query=f"""
+                select id from raw.stripe_prices
+                where {_LIVE} and ((data->>'unit_amount')::numeric < 0 or {_unknown_currency()})
+                union all select id from {{batch}} where false
+            """,
+        ),
     ]
 
 

@@ -17,6 +17,16 @@ What it implements (following docs.stripe.com/api):
   start with ``data.``), and the filters in :data:`FILTERS`; subscriptions default to
   every status except ``canceled`` unless ``status`` says otherwise (``all``, ``ended``);
 * retrieval ``GET /v1/<objects>/<id>`` with ``expand[]``; 404 ``resource_missing``;
+* invoice lines: an invoice embeds its first 10 lines (``lines.has_more`` when there are
+  more); ``GET /v1/invoices/<id>/lines`` pages through all of them;
+* events ``GET /v1/events`` (and ``/v1/events/<id>``): every change the server sees in the
+  files after it started (an object added, changed or removed) becomes an event with
+  ``data.object`` (the new state; the last one for a deletion) and
+  ``data.previous_attributes``, typed as Stripe types them (``customer.updated``,
+  ``customer.deleted``, ``customer.subscription.deleted`` for a cancellation,
+  ``invoice.paid``, ``invoice.voided``, ...); listed newest first with the list paging,
+  ``created`` filters, ``type`` (``*`` wildcard) or ``types[]``; only the last 30 days are
+  served, as Stripe retains them;
 * unknown parameters are rejected (400 ``parameter_unknown``), as Stripe does;
 * fault injection: a deterministic (seeded) share of requests answers 429
   ``rate_limit_error`` with ``Retry-After``, or 500 ``api_error``;
@@ -37,6 +47,7 @@ import os
 import random
 import sys
 import threading
+import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -66,6 +77,27 @@ LISTABLE = {
 # Served only through expansion (Stripe has no list or retrieve endpoint for them).
 EMBEDDED = {"discounts": "discount"}
 OBJECT_FILES = {**LISTABLE, **EMBEDDED}
+EVENTS = "events"  # listable, but made by the server from the changes it sees, not read from a file
+EVENT_RETENTION_S = 30 * 86_400  # Stripe keeps events for 30 days
+EMBEDDED_LINES = 10  # an invoice object carries its first 10 lines; the rest through /lines
+API_VERSION = "2025-03-31.basil"
+# collection -> the prefix of its event types
+EVENT_PREFIX = {
+    "customers": "customer",
+    "products": "product",
+    "prices": "price",
+    "coupons": "coupon",
+    "subscriptions": "customer.subscription",
+    "invoices": "invoice",
+    "discounts": "customer.discount",
+}
+# invoice status transitions with their own event type (else invoice.updated)
+INVOICE_STATUS_EVENTS = {
+    "paid": "invoice.paid",
+    "void": "invoice.voided",
+    "uncollectible": "invoice.marked_uncollectible",
+    "open": "invoice.finalized",
+}
 
 # field name -> the collection its id points into
 EXPANDABLE = {
@@ -88,6 +120,7 @@ FILTERS: dict[str, tuple[str, ...]] = {
     "coupons": (),
     "subscriptions": ("customer",),
     "invoices": ("customer", "status"),
+    EVENTS: (),
 }
 SUBSCRIPTION_STATUSES = frozenset(
     {"active", "past_due", "unpaid", "canceled", "incomplete", "incomplete_expired", "trialing", "paused"}
@@ -125,7 +158,7 @@ class StripeApiError(Exception):
 class StripeData:
     """The objects of one data directory, sorted for cursor paging; reloaded on change."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, clock: Callable[[], float] = time.time) -> None:
         self.stripe_dir = Path(data_dir) / "stripe"
         if not self.stripe_dir.is_dir():
             raise FileNotFoundError(
@@ -134,10 +167,16 @@ class StripeData:
             )
         self._lock = threading.Lock()
         self._signature: tuple = ()
+        self._clock = clock
         self.by_id: dict[str, dict[str, dict]] = {}
         self.ascending: dict[str, list[dict]] = {}
         self.keys: dict[str, list[tuple[int, str]]] = {}
+        self.invoice_lines: dict[str, list[dict]] = {}  # invoice id -> every line
+        self.events: list[dict] = []  # ascending (created, id)
         self.refresh()
+
+    def now(self) -> int:
+        return int(self._clock())
 
     def _current_signature(self) -> tuple:
         sig = []
@@ -157,15 +196,69 @@ class StripeData:
             if signature == self._signature:
                 return
             by_id = {name: _read_objects(self.stripe_dir / f"{name}.jsonl", obj) for name, obj in OBJECT_FILES.items()}
-            ascending = {name: sorted(by_id[name].values(), key=_sort_key) for name in LISTABLE}
-            self.by_id, self.ascending = by_id, ascending
+            lines = {inv_id: _embed_first_lines(inv) for inv_id, inv in by_id["invoices"].items()}
+            if self._signature:  # not the first read: what changed since is what Stripe would announce
+                self.events.extend(self._changes(self.by_id, by_id))
+            by_id[EVENTS] = {e["id"]: e for e in self.events}
+            ascending = {name: sorted(by_id[name].values(), key=_sort_key) for name in (*LISTABLE, EVENTS)}
+            self.by_id, self.ascending, self.invoice_lines = by_id, ascending, lines
             self.keys = {name: [_sort_key(o) for o in objs] for name, objs in ascending.items()}
             self._signature = signature
             log.info("stripe data loaded: %s", {name: len(objs) for name, objs in by_id.items()})
 
+    def _changes(self, old: dict[str, dict[str, dict]], new: dict[str, dict[str, dict]]) -> list[dict]:
+        """One event per object added, changed or removed, typed as Stripe types them."""
+        now = self.now()
+        events = []
+        for name, prefix in EVENT_PREFIX.items():
+            before, after = old.get(name, {}), new[name]
+            for obj_id in sorted(before.keys() | after.keys()):
+                prev, cur = before.get(obj_id), after.get(obj_id)
+                if prev == cur:
+                    continue
+                if prev is None:
+                    type_, obj, previous = f"{prefix}.created", cur, None
+                elif cur is None:
+                    type_, obj, previous = f"{prefix}.deleted", prev, None
+                else:
+                    type_, obj = _update_type(name, prefix, prev, cur), cur
+                    previous = {k: prev.get(k) for k in sorted(prev.keys() | cur.keys()) if prev.get(k) != cur.get(k)}
+                seq = len(self.events) + len(events)
+                data: dict[str, Any] = {"object": orjson.loads(orjson.dumps(obj))}
+                if previous is not None:
+                    data["previous_attributes"] = previous
+                events.append({
+                    "id": f"evt_{seq:010d}{obj_id[-8:]}", "object": "event", "api_version": API_VERSION,
+                    "created": now, "data": data, "livemode": False, "pending_webhooks": 0,
+                    "request": {"id": None, "idempotency_key": None}, "type": type_,
+                })
+        return events
+
 
 def _sort_key(obj: dict) -> tuple[int, str]:
     return (obj["created"], obj["id"])
+
+
+def _update_type(name: str, prefix: str, prev: dict, cur: dict) -> str:
+    if name == "subscriptions" and cur.get("status") == "canceled" and prev.get("status") != "canceled":
+        return "customer.subscription.deleted"  # Stripe's event for a cancellation
+    if name == "invoices" and cur.get("status") != prev.get("status") and cur.get("status") in INVOICE_STATUS_EVENTS:
+        return INVOICE_STATUS_EVENTS[cur["status"]]
+    return f"{prefix}.updated"
+
+
+def _embed_first_lines(invoice: dict) -> list[dict]:
+    """Keep the first :data:`EMBEDDED_LINES` lines in the invoice (``has_more`` says if
+    there are others) and return all of them, for ``/v1/invoices/<id>/lines``."""
+    lines = invoice.get("lines")
+    if not isinstance(lines, dict) or not isinstance(lines.get("data"), list):
+        return []
+    every = lines["data"]
+    invoice["lines"] = {
+        **lines, "data": every[:EMBEDDED_LINES], "has_more": len(every) > EMBEDDED_LINES,
+        "url": f"/v1/invoices/{invoice['id']}/lines",
+    }
+    return every
 
 
 def _read_objects(path: Path, object_type: str) -> dict[str, dict]:
@@ -292,13 +385,16 @@ class StripeApp:
         parts = [p for p in split.path.split("/") if p]
         if method != "GET":
             raise StripeApiError(405, f"This local Stripe server is read-only; {method} {split.path} is not served.")
-        if len(parts) not in (2, 3) or parts[0] != "v1" or parts[1] not in LISTABLE:
+        lines = len(parts) == 4 and parts[1] == "invoices" and parts[3] == "lines"
+        if not (len(parts) in (2, 3) or lines) or parts[0] != "v1" or parts[1] not in (*LISTABLE, EVENTS):
             raise StripeApiError(
                 404, f"Unrecognized request URL (GET: {split.path}). Please see https://stripe.com/docs."
             )
         self.data.refresh()
         query = parse_qsl(split.query, keep_blank_values=True)
         resource = parts[1]
+        if lines:
+            return self._lines(parts[2], split.path, query)
         if len(parts) == 3:
             return self._retrieve(resource, parts[2], query)
         return self._list(resource, split.path, query)
@@ -306,20 +402,49 @@ class StripeApp:
     def _retrieve(self, resource: str, object_id: str, query: list[tuple[str, str]]) -> dict:
         _, expand = _split_params(query, allowed=frozenset())
         obj = self.data.by_id[resource].get(object_id)
+        if obj is not None and resource == EVENTS and not self._retained(obj):
+            obj = None
         if obj is None:
             raise StripeApiError(
-                404, f"No such {LISTABLE[resource]}: '{object_id}'", code="resource_missing", param="id"
+                404, f"No such {_object_name(resource)}: '{object_id}'", code="resource_missing", param="id"
             )
         return self._expand(obj, expand) if expand else obj
 
+    def _retained(self, event: dict) -> bool:
+        return event["created"] >= self.data.now() - EVENT_RETENTION_S
+
+    def _lines(self, invoice_id: str, path: str, query: list[tuple[str, str]]) -> dict:
+        """``GET /v1/invoices/<id>/lines``: every line, in the invoice's order, cursor-paged."""
+        params, expand = _split_params(query, allowed=frozenset({"limit", "starting_after", "ending_before"}))
+        if invoice_id not in self.data.by_id["invoices"]:
+            raise StripeApiError(404, f"No such invoice: '{invoice_id}'", code="resource_missing", param="invoice")
+        lines = self.data.invoice_lines.get(invoice_id, [])
+        limit = _limit(params)
+        ids = [line.get("id") for line in lines]
+        lo, hi = 0, len(lines)
+        for name in ("starting_after", "ending_before"):
+            if name in params:
+                if params[name] not in ids:
+                    raise StripeApiError(400, f"No such line item: '{params[name]}'", code="resource_missing", param=name)
+                if name == "starting_after":
+                    lo = ids.index(params[name]) + 1
+                else:
+                    hi = ids.index(params[name])
+        page = lines[max(lo, hi - limit):hi] if "ending_before" in params else lines[lo:lo + limit]
+        more = (hi - limit > lo) if "ending_before" in params else (lo + limit < hi)
+        if expand:
+            page = [self._expand(line, [p[len("data."):] for p in expand]) for line in page]
+        return {"object": "list", "data": page, "has_more": more, "url": path}
+
     def _list(self, resource: str, path: str, query: list[tuple[str, str]]) -> dict:
         allowed = LIST_PARAMS | set(FILTERS[resource]) | ({"status"} if resource == "subscriptions" else set())
+        types: list[str] = []
+        if resource == EVENTS:
+            allowed |= {"type"}
+            types = [v for k, v in query if k == "types" or (k.startswith("types[") and k.endswith("]"))]
+            query = [(k, v) for k, v in query if not (k == "types" or (k.startswith("types[") and k.endswith("]")))]
         params, expand = _split_params(query, allowed=frozenset(allowed))
-        limit = _int_param(params, "limit") if "limit" in params else 10
-        if not 1 <= limit <= 100:
-            raise StripeApiError(
-                400, f"This value must be between 1 and 100 (it currently is '{limit}').", param="limit"
-            )
+        limit = _limit(params)
         if "starting_after" in params and "ending_before" in params:
             raise StripeApiError(400, "You may only specify one of these parameters: ending_before, starting_after.")
         for path_ in expand:
@@ -328,6 +453,8 @@ class StripeApp:
                     400, f"Expansions on a list must start with 'data.' (got '{path_}').", param="expand"
                 )
         keep = _predicate(resource, params)
+        if resource == EVENTS:
+            keep = self._event_predicate(params.get("type"), types)
         keys, objs = self.data.keys[resource], self.data.ascending[resource]
         lo, hi = _created_bounds(keys, params)
         if "starting_after" in params:
@@ -344,11 +471,30 @@ class StripeApp:
             page = [self._expand(obj, [p[len("data.") :] for p in expand]) for obj in page]
         return {"object": "list", "data": page, "has_more": len(found) > limit, "url": path}
 
+    def _event_predicate(self, type_: str | None, types: list[str]) -> Callable[[dict], bool]:
+        if type_ and types:
+            raise StripeApiError(400, "You may only specify one of these parameters: type, types.", param="types")
+        if len(types) > 20:
+            raise StripeApiError(400, "You may pass at most 20 event types.", param="types")
+        wanted = set(types)
+        prefix = type_[:-1] if type_ and type_.endswith("*") else None
+
+        def keep(event: dict) -> bool:
+            if not self._retained(event):
+                return False
+            if wanted:
+                return event["type"] in wanted
+            if prefix is not None:
+                return event["type"].startswith(prefix)
+            return type_ is None or event["type"] == type_
+
+        return keep
+
     def _cursor(self, resource: str, params: dict[str, str], name: str) -> tuple[int, str]:
         obj = self.data.by_id[resource].get(params[name])
         if obj is None:
             raise StripeApiError(
-                400, f"No such {LISTABLE[resource]}: '{params[name]}'", code="resource_missing", param=name
+                400, f"No such {_object_name(resource)}: '{params[name]}'", code="resource_missing", param=name
             )
         return _sort_key(obj)
 
@@ -408,6 +554,17 @@ def _split_params(query: list[tuple[str, str]], allowed: frozenset[str]) -> tupl
         else:
             raise StripeApiError(400, f"Received unknown parameter: {key}", code="parameter_unknown", param=key)
     return params, expand
+
+
+def _object_name(resource: str) -> str:
+    return "event" if resource == EVENTS else LISTABLE[resource]
+
+
+def _limit(params: dict[str, str]) -> int:
+    limit = _int_param(params, "limit") if "limit" in params else 10
+    if not 1 <= limit <= 100:
+        raise StripeApiError(400, f"This value must be between 1 and 100 (it currently is '{limit}').", param="limit")
+    return limit
 
 
 def _int_param(params: dict[str, str], name: str) -> int:
@@ -531,10 +688,13 @@ def serve(
     rate_500: float = 0.0,
     seed: int = 0,
     retry_after: int = 1,
+    clock: Callable[[], float] = time.time,
 ) -> Iterator[RunningStripeServer]:
-    """Run the server on a background thread for the ``with`` block (``port=0``: any free port)."""
+    """Run the server on a background thread for the ``with`` block (``port=0``: any free port).
+
+    ``clock`` stamps the events (Stripe's time); tests move it to age events past retention."""
     app = StripeApp(
-        StripeData(Path(data_dir)),
+        StripeData(Path(data_dir), clock),
         api_key,
         FaultInjector(rate_429=rate_429, rate_500=rate_500, seed=seed, retry_after=retry_after),
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import random
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -12,15 +11,14 @@ import orjson
 import psycopg
 import pytest
 
-from fakes.stripe_dataset import DAY, HOUR, T0, StripeDataset, build_dataset
+from fakes.stripe_dataset import API_KEY as KEY, DAY, T0, StripeDataset, build_dataset
 from retention import warehouse
-from retention.extract.stripe import FULL_REFRESH, STRIPE_OBJECTS, ExtractPlan, ExtractWindow, ingest, register
+from retention.extract.stripe import STRIPE_OBJECTS, ExtractPlan, ingest, register
 from retention.hooks.stripe import RetryPolicy, StripeHook, StripeHookError, connection_json
 from retention.simulate.stripe_server import serve
 
-KEY = "sk_test_extract_key"
 FAST = RetryPolicy(max_attempts=25, base_delay=0.0, max_delay=0.0)
-INCREMENTAL = ExtractPlan(lookback=timedelta(days=1), full_refresh_weekday=None)
+INCREMENTAL = ExtractPlan(full_refresh_weekday=None)
 
 
 def utc(ts: int) -> datetime:
@@ -30,21 +28,6 @@ def utc(ts: int) -> datetime:
 @pytest.fixture
 def dataset(tmp_path: Path) -> StripeDataset:
     return build_dataset(tmp_path, customers=6)
-
-
-@pytest.fixture
-def conn(fresh_db: str) -> Iterator[psycopg.Connection]:
-    with warehouse.connect(fresh_db, autocommit=True) as connection:
-        yield connection
-
-
-@pytest.fixture
-def hook_for(monkeypatch: pytest.MonkeyPatch):
-    def make(base_url: str, **kwargs) -> StripeHook:
-        monkeypatch.setenv("AIRFLOW_CONN_STRIPE_DEFAULT", connection_json(base_url, KEY))
-        return StripeHook(**kwargs)
-
-    return make
 
 
 def ingest_all(hook: StripeHook, conn: psycopg.Connection, plan: ExtractPlan, start: int, end: int) -> dict:
@@ -61,15 +44,17 @@ def history_versions(conn: psycopg.Connection, table: str, object_id: str) -> li
     return [r[0] for r in conn.execute(sql, (object_id,))]
 
 
-def test_window_plan():
-    start, end = utc(T0 + 10 * DAY), utc(T0 + 11 * DAY)  # 2024-01-11, a Thursday
-    assert INCREMENTAL.window(start, end) == ExtractWindow(T0 + 9 * DAY, T0 + 11 * DAY)
-    assert ExtractPlan(full_refresh=True).window(start, end) == FULL_REFRESH
-    sunday = utc(T0 + 6 * DAY)
-    assert ExtractPlan(full_refresh_weekday=6).window(sunday, sunday + timedelta(days=1)) == FULL_REFRESH
-    assert ExtractPlan(full_refresh_weekday=6).window(start, end) != FULL_REFRESH
-    assert INCREMENTAL.window(None, None) == FULL_REFRESH
-    assert ExtractWindow(T0, T0 + DAY).params() == {"created": {"gte": T0, "lt": T0 + DAY}}
+def test_plan_chooses_events_or_a_full_refresh():
+    now = utc(T0 + 100 * DAY)
+    thursday, sunday = utc(T0 + 10 * DAY), utc(T0 + 6 * DAY)
+    recent = now - timedelta(days=1)
+    assert INCREMENTAL.full_refresh_reason(thursday, recent, now, empty=False) is None
+    assert ExtractPlan(full_refresh=True).full_refresh_reason(thursday, recent, now, empty=False) == "asked for"
+    assert "first load" in INCREMENTAL.full_refresh_reason(thursday, recent, now, empty=True)
+    assert "no events cursor" in INCREMENTAL.full_refresh_reason(thursday, None, now, empty=False)
+    assert "30-day event retention" in INCREMENTAL.full_refresh_reason(thursday, now - timedelta(days=31), now, False)
+    assert ExtractPlan(full_refresh_weekday=6).full_refresh_reason(sunday, recent, now, empty=False).startswith("weekly")
+    assert ExtractPlan(full_refresh_weekday=6).full_refresh_reason(thursday, recent, now, empty=False) is None
 
 
 def test_first_load_is_full_and_matches_the_source_exactly(dataset, conn, hook_for):
@@ -99,39 +84,6 @@ def test_rerun_changes_nothing(dataset, conn, hook_for):
             assert counts["inserted"] == counts["updated"] == counts["history_added"] == 0, counts
             assert counts["unchanged"] == counts["distinct"] > 0
     assert {name: raw(conn, f"stripe_{name}") for name in before} == before  # same rows, same _extracted_at
-
-
-def test_incremental_reads_the_window_and_history_keeps_every_version(dataset, conn, hook_for):
-    with serve(dataset.root, api_key=KEY) as server:
-        hook = hook_for(server.base_url)
-        ingest(hook, conn, "customers", INCREMENTAL, utc(T0), utc(T0 + DAY))
-        ingest(hook, conn, "subscriptions", INCREMENTAL, utc(T0), utc(T0 + DAY))
-        first_hash = raw(conn, "stripe_customers")["cus_0004"]["hash"]
-
-        new = dict(dataset.get("customers", "cus_0005"), id="cus_0100", created=T0 + 20 * DAY + HOUR)
-        dataset.objects["customers"].append(new)
-        dataset.get("customers", "cus_0004")["email"] = "changed@example.com"  # created T0 + 4 days
-        dataset.get("subscriptions", "sub_0004")["status"] = "canceled"  # created T0 + 4 days
-        dataset.write()
-
-        day20 = ingest(hook, conn, "customers", INCREMENTAL, utc(T0 + 20 * DAY), utc(T0 + 21 * DAY))
-        assert day20["mode"] == "incremental"
-        assert day20["window"] == {"gte": T0 + 19 * DAY, "lt": T0 + 21 * DAY}
-        counts = day20["tables"]["stripe_customers"]
-        assert (counts["received"], counts["inserted"], counts["updated"]) == (1, 1, 0)
-        # The documented limit: an old object's later change is invisible to created-based runs...
-        assert raw(conn, "stripe_customers")["cus_0004"]["hash"] == first_hash
-        day5 = ingest(hook, conn, "subscriptions", INCREMENTAL, utc(T0 + 5 * DAY), utc(T0 + 6 * DAY))
-        assert day5["tables"]["stripe_subscriptions"]["updated"] == 1  # ...unless inside the look-back window
-        # ...and a full refresh picks it up.
-        full = ingest(hook, conn, "customers", ExtractPlan(full_refresh=True), None, None)
-    counts = full["tables"]["stripe_customers"]
-    assert (counts["inserted"], counts["updated"], counts["history_added"]) == (0, 1, 1)
-    assert raw(conn, "stripe_customers")["cus_0004"]["data"]["email"] == "changed@example.com"
-    emails = [v["email"] for v in history_versions(conn, "stripe_customers", "cus_0004")]
-    assert emails == ["billing4@example.com", "changed@example.com"]
-    statuses = [v["status"] for v in history_versions(conn, "stripe_subscriptions", "sub_0004")]
-    assert statuses == ["active", "canceled"]
 
 
 def test_injected_429s_and_500s_still_yield_exact_counts(dataset, conn, hook_for):

@@ -164,3 +164,44 @@ def test_marts_gates_pass_on_clean_marts_and_name_each_problem(fresh_db):
     ):
         assert failure in message, message
     assert "not-an-email" not in message and "acc_2" not in message
+
+
+def _raw_stripe(url: str, invoices: list[dict], subscriptions: list[dict], prices: list[dict]) -> None:
+    from retention.extract.stripe import STRIPE_OBJECTS
+    from retention.load.stripe import ensure_tables, to_row
+
+    with warehouse.connect(url, autocommit=True) as conn:
+        ensure_tables(conn, [f"stripe_{name}" for name in STRIPE_OBJECTS])
+        for table, objs in (("invoices", invoices), ("subscriptions", subscriptions), ("prices", prices)):
+            for obj in objs:
+                row = to_row({"created": 1_700_000_000, **obj})
+                conn.execute(
+                    f"insert into raw.stripe_{table} values (%s, %s, %s, now(), %s)",
+                    (row.id, row.created, row.data, row.content_hash),
+                )
+
+
+def test_raw_stripe_gate_stops_invalid_billing_values(fresh_db):
+    good_invoice = {"id": "in_1", "amount_due": 100, "amount_paid": 100, "amount_remaining": 0, "currency": "usd"}
+    invoices = [good_invoice, {**good_invoice, "id": "in_2", "amount_paid": -5},
+                {**good_invoice, "id": "in_3", "currency": "zzz"},
+                {**good_invoice, "id": "in_4", "amount_due": -1, "deleted": True}]  # deleted: not judged
+    subscriptions = [{"id": "sub_1", "customer": "cus_1", "currency": "eur"}, {"id": "sub_2", "customer": None,
+                                                                              "currency": "usd"}]
+    prices = [{"id": "price_1", "unit_amount": 500, "currency": "jpy"}, {"id": "price_2", "unit_amount": -500,
+                                                                        "currency": "usd"}]
+    _raw_stripe(fresh_db, invoices, subscriptions, prices)
+    with pytest.raises(QualityGateFailed) as err:
+        run_gates(fresh_db, ["raw_stripe_invoices"], GateSettings(as_of=AS_OF))
+    message = str(err.value)
+    assert "invoices: amount_due, amount_paid, amount_remaining >= 0 and a known currency" in message
+    assert "subscriptions: every one has a customer" in message
+    assert "prices: unit_amount >= 0" in message
+    assert "in_2" not in message and "not evaluated" not in message
+
+    with warehouse.connect(fresh_db, autocommit=True) as conn:
+        conn.execute("delete from raw.stripe_invoices where id in ('in_2', 'in_3')")
+        conn.execute("delete from raw.stripe_subscriptions where id = 'sub_2'")
+        conn.execute("delete from raw.stripe_prices where id = 'price_2'")
+    [outcome] = run_gates(fresh_db, ["raw_stripe_invoices"], GateSettings(as_of=AS_OF))
+    assert outcome.success and outcome.evaluated == 7
