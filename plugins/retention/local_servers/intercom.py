@@ -23,16 +23,16 @@ What it does, as Intercom does:
   current 10-second window; past the limit, 429 ``rate_limit_exceeded``;
 * errors are Intercom error lists: ``{"type": "error.list", "request_id", "errors": [{code, message}]}``.
 
-``GET /__control/log`` reports what was received and the deduplicated views the tests
+Served through :mod:`retention.local_servers.base` (own process, fault injection,
+request log); the view ``intercom`` of ``GET /__control/log`` holds what the tests
 count: contacts (and any external id or email held twice, which must never happen), tag
-applications and removals, companies and attachments.
+applications and removals, companies and data attributes.
 """
 
 from __future__ import annotations
 
 import copy
 import secrets
-import threading
 import time
 import uuid
 from collections import Counter
@@ -40,9 +40,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import Response
 
+from retention.local_servers.base import LocalServer, WindowLimiter, register
 from retention.local_servers.specs import INTERCOM_SUBSET, load_subset
 
 API_VERSION = "2.14"
@@ -113,7 +114,6 @@ class IntercomStore:
     def __init__(self, search_lag_s: float = 1.0, clock=time.monotonic) -> None:
         self.search_lag_s = search_lag_s
         self.clock = clock
-        self.lock = threading.Lock()
         self.contacts: dict[str, Contact] = {}
         self.by_external_id: dict[str, str] = {}
         self.by_email: dict[str, str] = {}
@@ -402,32 +402,6 @@ def _matches(contact: Contact, query: dict[str, Any]) -> bool:
     return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[op]
 
 
-class RateWindow:
-    """Intercom's limit: ``limit`` requests per 10-second window aligned on the epoch."""
-
-    def __init__(self, limit: int, window_s: int = WINDOW_S, clock=time.time) -> None:
-        self.limit, self.window_s, self.clock = limit, window_s, clock
-        self.window_start = 0
-        self.used = 0
-        self.lock = threading.Lock()
-
-    def take(self) -> tuple[bool, dict[str, str]]:
-        with self.lock:
-            now = self.clock()
-            start = int(now // self.window_s * self.window_s)
-            if start != self.window_start:
-                self.window_start, self.used = start, 0
-            allowed = self.used < self.limit
-            if allowed:
-                self.used += 1
-            headers = {
-                "X-RateLimit-Limit": str(self.limit),
-                "X-RateLimit-Remaining": str(max(self.limit - self.used, 0)),
-                "X-RateLimit-Reset": str(start + self.window_s),
-            }
-            return allowed, headers
-
-
 # --- the HTTP app -------------------------------------------------------------------
 
 ROUTES: tuple[tuple[str, str, str], ...] = (
@@ -450,10 +424,8 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
 def match_route(method: str, path: str) -> tuple[str, dict[str, str]] | None:
     parts = path.rstrip("/").split("/")
     for route_method, template, operation in ROUTES:
-        if route_method != method:
-            continue
         t_parts = template.split("/")
-        if len(t_parts) != len(parts):
+        if route_method != method or len(t_parts) != len(parts):
             continue
         params: dict[str, str] = {}
         for t, p in zip(t_parts, parts):
@@ -474,8 +446,9 @@ class SpecValidator:
 
         self.api = OpenAPI.from_dict(amended_spec())
 
-    def errors(self, method: str, path: str, query: dict[str, str], headers: dict[str, str],
-               body: bytes, content_type: str) -> list[str]:
+    def problems(self, method: str, path: str, query: dict[str, str], headers: dict[str, str],
+                 body: bytes, content_type: str) -> list[str]:
+        """Why the description rejects the request: field paths and reasons, never values."""
         from openapi_core.datatypes import RequestParameters
         from openapi_core.exceptions import OpenAPIError
         from werkzeug.datastructures import Headers, ImmutableMultiDict
@@ -493,28 +466,50 @@ class SpecValidator:
         try:
             self.api.validate_request(request)
         except OpenAPIError as exc:
-            causes = [str(getattr(e, "message", e)) for e in getattr(exc.__cause__, "schema_errors", ())]
-            return causes or [str(exc).split(":", 1)[0]]
+            from jsonschema.exceptions import best_match
+
+            found = []
+            for error in getattr(exc.__cause__, "schema_errors", None) or ():
+                while error.context:  # oneOf/anyOf: the branch that came closest
+                    error = best_match(error.context)
+                where = ".".join(str(p) for p in error.absolute_path) or "body"
+                found.append(f"{where}: {error.validator} {error.validator_value!r}"[:200])
+            return found or [type(exc).__name__]
         return []
 
 
-def create_app(token: str = "local-intercom-token", *, limit_per_window: int = DEFAULT_LIMIT_PER_WINDOW,
-               search_lag_s: float = 1.0, validate: bool = True):
-    """The FastAPI app: auth, the 10-second rate window, spec validation, then the store."""
-    app = FastAPI(title="local Intercom", openapi_url=None, docs_url=None, redoc_url=None)
-    store = IntercomStore(search_lag_s=search_lag_s)
-    window = RateWindow(limit_per_window)
-    validator = SpecValidator() if validate else None
-    received: Counter[str] = Counter()
-    app.state.store, app.state.window, app.state.received = store, window, received
+def intercom_error_body(status: int, code: str) -> dict[str, Any]:
+    """The error list Intercom answers, for the base's injected faults and rate limits."""
+    messages = {
+        "rate_limited": ("rate_limit_exceeded", "Exceeded rate limit in 10_seconds"),
+        "internal_error": ("server_error", "Server Error"),
+        "timeout": ("service_unavailable", "Sorry, the API service is temporarily unavailable"),
+    }
+    code, message = messages.get(code, (code, code.replace("_", " ")))
+    return error_body(code, message)
 
-    def answer(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-        return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
-    @app.get("/__control/log")
-    def control_log() -> Response:
-        with store.lock:
-            return answer(200, {"received": dict(received), **store.report()})
+@register("intercom", error_body=intercom_error_body)
+def build(server: LocalServer) -> None:
+    """Options: ``token``, ``search_lag_s`` (default 1), ``validate`` (default true).
+
+    The rate limit defaults to Intercom's 10,000 a minute in 10-second windows; pass
+    ``rate_limit_per_s`` (and ``rate_limit_window_s=10``) to scale it down.
+    """
+    opts = server.options
+    token = str(opts.get("token") or "local-intercom-token")
+    if server.limiter.rate_limit_per_s is None and opts.get("rate_limited", True):
+        server.limiter = WindowLimiter(DEFAULT_LIMIT_PER_WINDOW / WINDOW_S, WINDOW_S)
+    store = IntercomStore(search_lag_s=float(opts.get("search_lag_s", 1.0)))
+    validator = SpecValidator() if opts.get("validate", True) else None
+    app = server.app
+
+    def answer(status: int, body: Any) -> Response:
+        return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+    @server.view("intercom")
+    def view() -> dict[str, Any]:
+        return store.report()
 
     @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE"])
     async def api(path: str, request: Request) -> Response:
@@ -522,29 +517,24 @@ def create_app(token: str = "local-intercom-token", *, limit_per_window: int = D
         body = await request.body()
         if request.headers.get("authorization") != f"Bearer {token}":
             return answer(401, error_body("unauthorized", "Access Token Invalid"))
-        allowed, headers = window.take()
-        if not allowed:
-            return answer(429, error_body("rate_limit_exceeded",
-                                          f"Exceeded rate limit of {window.limit} in 10_seconds"), headers)
         route = match_route(request.method, path)
         if route is None:
-            return answer(404, error_body("not_found", "Resource Not Found"), headers)
+            return answer(404, error_body("not_found", "Resource Not Found"))
         operation, params = route
         if validator is not None:
-            problems = validator.errors(request.method, path, dict(request.query_params),
-                                        dict(request.headers), body, request.headers.get("content-type", ""))
+            problems = validator.problems(request.method, path, dict(request.query_params), dict(request.headers),
+                                          body, request.headers.get("content-type", ""))
             if problems:
-                return answer(400, error_body("parameter_invalid", "; ".join(problems)[:500]), headers)
+                return answer(400, error_body("parameter_invalid", "; ".join(problems)[:500]))
         payload = orjson.loads(body) if body else {}
-        with store.lock:
-            received[operation] += 1
-            try:
-                result = dispatch(store, operation, params, payload, dict(request.query_params))
-            except IntercomError as exc:
-                return answer(exc.status, error_body(exc.code, exc.message), headers)
-        return answer(200, result, headers)
-
-    return app
+        if operation == "post_tags" and payload.get("users"):
+            # an injected "partial": some users are unknown, so Intercom fails the whole call
+            for index in server.partial_rejects(request, len(payload["users"])):
+                payload["users"][index] = {"id": "missing-" + str(index)}
+        try:
+            return answer(200, dispatch(store, operation, params, payload, dict(request.query_params)))
+        except IntercomError as exc:
+            return answer(exc.status, error_body(exc.code, exc.message))
 
 
 def dispatch(store: IntercomStore, operation: str, params: dict[str, str], body: Any,

@@ -15,21 +15,23 @@
 * About one message a second per channel: beyond ``per_channel_per_s``, 429 with
   ``Retry-After`` (seconds).
 
-``GET /__control/log`` lists every accepted message (channel, text, blocks, how it came).
+Served through :mod:`retention.local_servers.base` (own process, fault injection,
+request log); the view ``slack`` of ``GET /__control/log`` lists every accepted message
+(channel, text, blocks, how it came) and every refused one.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import threading
 import time
 from typing import Any
 from urllib.parse import parse_qs
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from retention.local_servers.base import LocalServer, register
 from retention.local_servers.specs import SLACK_SUBSET, load_subset
 
 MAX_BLOCKS = 50
@@ -128,7 +130,6 @@ class SlackWorkspace:
         self.messages: list[dict[str, Any]] = []
         self.refused: list[dict[str, Any]] = []
         self.rate_limited = 0
-        self.lock = threading.Lock()
 
     def throttle(self, channel: str) -> float | None:
         """Seconds to wait when the channel is over its rate, else None (and the post is counted)."""
@@ -164,19 +165,26 @@ def message_problems(body: dict[str, Any]) -> str | None:
     return None
 
 
-def create_app(token: str = "xoxb-local-slack-token", *, webhook_secret: str | None = None,
-               channels: tuple[str, ...] = ("C0RETENTION", "#retention"), per_channel_per_s: float = 1.0) -> FastAPI:
-    workspace = SlackWorkspace(token, webhook_secret or secrets.token_hex(12), channels, per_channel_per_s)
-    spec = PostMessageSpec()
-    app = FastAPI(title="local Slack", openapi_url=None, docs_url=None, redoc_url=None)
-    app.state.workspace = workspace
+def slack_error_body(status: int, code: str) -> dict[str, Any]:
+    return {"ok": False, "error": {"rate_limited": "ratelimited", "internal_error": "internal_error",
+                                   "timeout": "request_timeout"}.get(code, code)}
 
-    @app.get("/__control/log")
-    def control_log() -> JSONResponse:
-        with workspace.lock:
-            return JSONResponse({"messages": workspace.messages, "refused": workspace.refused,
-                                 "rate_limited": workspace.rate_limited,
-                                 "webhook_path": f"/services/TLOCAL/BLOCAL/{workspace.webhook_secret}"})
+
+@register("slack", error_body=slack_error_body)
+def build(server: LocalServer) -> None:
+    """Options: ``token``, ``webhook_secret``, ``channels``, ``per_channel_per_s`` (default 1)."""
+    opts = server.options
+    workspace = SlackWorkspace(
+        str(opts.get("token") or "xoxb-local-slack-token"), str(opts.get("webhook_secret") or secrets.token_hex(12)),
+        tuple(opts.get("channels") or ("C0RETENTION", "#retention")), float(opts.get("per_channel_per_s", 1.0)),
+    )
+    spec = PostMessageSpec()
+    app = server.app
+
+    @server.view("slack")
+    def view() -> dict[str, Any]:
+        return {"messages": workspace.messages, "refused": workspace.refused, "rate_limited": workspace.rate_limited,
+                "webhook_path": f"/services/TLOCAL/BLOCAL/{workspace.webhook_secret}"}
 
     @app.post("/services/{team}/{bot}/{secret}")
     async def webhook(team: str, bot: str, secret: str, request: Request) -> Response:
@@ -188,24 +196,24 @@ def create_app(token: str = "xoxb-local-slack-token", *, webhook_secret: str | N
                 raise ValueError
         except ValueError:
             return PlainTextResponse("invalid_payload", status_code=400)
-        with workspace.lock:
-            problem = message_problems(body)
-            if problem:
-                workspace.refused.append({"via": "webhook", "error": problem})
-                return PlainTextResponse(problem, status_code=400)
-            wait = workspace.throttle("webhook")
-            if wait is not None:
-                return PlainTextResponse("rate_limited", status_code=429, headers={"Retry-After": str(int(wait + 0.999))})
-            workspace.accept("webhook", body, "webhook")
+        problem = message_problems(body)
+        if problem:
+            workspace.refused.append({"via": "webhook", "error": problem})
+            return PlainTextResponse(problem, status_code=400)
+        wait = workspace.throttle("webhook")
+        if wait is not None:
+            return PlainTextResponse("rate_limited", status_code=429, headers={"Retry-After": str(int(wait + 0.999))})
+        workspace.accept("webhook", body, "webhook")
         return PlainTextResponse("ok")
 
     @app.post("/api/chat.postMessage")
     async def post_message(request: Request) -> Response:
         raw = await request.body()
-        content_type = request.headers.get("content-type", "")
-        from_json = content_type.startswith("application/json")
+        from_json = request.headers.get("content-type", "").startswith("application/json")
         try:
             body = json.loads(raw) if from_json else {k: v[-1] for k, v in parse_qs(raw.decode()).items()}
+            if not isinstance(body, dict):
+                raise ValueError
         except ValueError:
             return JSONResponse({"ok": False, "error": "invalid_json"})
         auth = request.headers.get("authorization", "")
@@ -215,24 +223,21 @@ def create_app(token: str = "xoxb-local-slack-token", *, webhook_secret: str | N
         if supplied != workspace.token:
             return JSONResponse({"ok": False, "error": "invalid_auth"})
         problems = spec.problems(body, from_json)
-        with workspace.lock:
-            if problems:
-                workspace.refused.append({"via": "chat.postMessage", "error": "invalid_arguments", "why": problems})
-                return JSONResponse({"ok": False, "error": "invalid_arguments",
-                                     "response_metadata": {"messages": [f"[ERROR] {p}" for p in problems]}})
-            channel = str(body["channel"])
-            if channel not in workspace.channels:
-                return JSONResponse({"ok": False, "error": "channel_not_found"})
-            problem = message_problems(body)
-            if problem:
-                workspace.refused.append({"via": "chat.postMessage", "error": problem})
-                return JSONResponse({"ok": False, "error": problem})
-            wait = workspace.throttle(channel)
-            if wait is not None:
-                return JSONResponse({"ok": False, "error": "ratelimited"}, status_code=429,
-                                    headers={"Retry-After": str(int(wait + 0.999))})
-            message = workspace.accept(channel, body, "chat.postMessage")
+        if problems:
+            workspace.refused.append({"via": "chat.postMessage", "error": "invalid_arguments", "why": problems})
+            return JSONResponse({"ok": False, "error": "invalid_arguments",
+                                 "response_metadata": {"messages": [f"[ERROR] {p}" for p in problems]}})
+        channel = str(body["channel"])
+        if channel not in workspace.channels:
+            return JSONResponse({"ok": False, "error": "channel_not_found"})
+        problem = message_problems(body)
+        if problem:
+            workspace.refused.append({"via": "chat.postMessage", "error": problem})
+            return JSONResponse({"ok": False, "error": problem})
+        wait = workspace.throttle(channel)
+        if wait is not None:
+            return JSONResponse({"ok": False, "error": "ratelimited"}, status_code=429,
+                                headers={"Retry-After": str(int(wait + 0.999))})
+        message = workspace.accept(channel, body, "chat.postMessage")
         return JSONResponse({"ok": True, "channel": channel, "ts": message["ts"],
                              "message": {"type": "message", "text": message["text"] or "", "ts": message["ts"]}})
-
-    return app
