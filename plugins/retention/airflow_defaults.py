@@ -1,4 +1,4 @@
-"""What every DAG shares: owner, retries, the tag allow-list and the raw-table Assets.
+"""What every DAG shares: owner, retries, the failure alert, the tag allow-list and the raw-table Assets.
 
 Importing this module is cheap (no database, network or file work), so DAG files can
 import it at parse time.
@@ -10,6 +10,8 @@ from datetime import timedelta
 
 from airflow.sdk import Asset
 
+from retention.notifications import FailureAlert
+
 OWNER = "data-platform"
 
 DEFAULT_ARGS = {
@@ -18,6 +20,7 @@ DEFAULT_ARGS = {
     "retry_delay": timedelta(seconds=30),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=10),
+    "on_failure_callback": FailureAlert(),  # one Slack (and email) alert per task that fails for good
 }
 
 # DAG tags must come from this list (checked by tests/dags/test_dag_integrity.py).

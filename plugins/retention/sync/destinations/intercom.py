@@ -1,0 +1,307 @@
+"""Intercom destination: contacts with their attributes, the account as a company, a tag per segment.
+
+For each batch (at most 50 records, one search page):
+
+1. **Find** each contact: the id cached in the sync state (``Record.destination_id``)
+   first; else a search by ``external_id`` (the sync key), then by email; else **create**
+   it with its attributes. Search lags creation by minutes, so a create may answer 409
+   "already exists with id=...": that id is used. A rerun never searches again.
+2. **Update** attributes (``PUT /contacts/{id}``) of contacts that were not just created.
+   Custom attributes that do not exist yet are created first (``POST /data_attributes``,
+   their type taken from the value).
+3. **Company**: when the payload maps ``company_id`` (and optionally ``company_name``),
+   the account is upserted as a company and the contact attached to it.
+4. **Membership** (mode ``membership``): one tag per segment, named
+   ``<tag_prefix><segment>`` (default prefix ``"<sync name>: "``), applied in bulk
+   (``POST /tags {name, users}``; one call per segment per batch, and one call per
+   contact only if Intercom refuses the bulk call). On exit, and on leaving one of several
+   segments, only the tags of the segments this sync confirmed for that key
+   (``Record.previous_segments``) are removed, so a tag someone else added, or a contact
+   this sync never tagged, is never touched.
+
+Every call is safe to repeat (updates, tags, and creates that answer 409 with the id), so
+the adapter is idempotent and the hook retries 5xx and timeouts. Each record gets its own
+result: a failed step fails only the rows it concerns, and the error names the step, the
+status and Intercom's error code, never a value.
+
+Options (``destination.options``): ``key_field`` (``external_id`` or ``email``; default
+``external_id``), ``email_field`` (payload field holding the email; default ``email``),
+``tag_prefix``, and the hook's ``timeout_s``, ``max_attempts`` and ``base_delay_s``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from retention.hooks.http import HttpHookError
+from retention.sync.destinations.base import Record, RowResult, SyncContext
+
+log = logging.getLogger(__name__)
+
+# Contact fields Intercom stores itself; every other mapped field is a custom attribute.
+STANDARD_FIELDS = frozenset({
+    "role", "external_id", "email", "phone", "name", "avatar", "signed_up_at", "last_seen_at", "owner_id",
+    "unsubscribed_from_emails",
+})
+COMPANY_FIELDS = ("company_id", "company_name")
+TIMESTAMP_FIELDS = frozenset({"signed_up_at", "last_seen_at"})
+
+
+def json_value(name: str, value: Any) -> Any:
+    """A warehouse value as Intercom takes it (numbers as numbers, timestamps as epoch seconds)."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime):
+        stamp = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return int(stamp.timestamp()) if name in TIMESTAMP_FIELDS else stamp.isoformat()
+    if isinstance(value, date):
+        return (int(datetime(value.year, value.month, value.day, tzinfo=timezone.utc).timestamp())
+                if name in TIMESTAMP_FIELDS else value.isoformat())
+    return value
+
+
+def data_type(value: Any) -> str:
+    """Intercom's data type for a custom attribute, from a value."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, (float, Decimal)):
+        return "float"
+    return "string"
+
+
+def retry_policy(options: Mapping[str, Any]) -> Any:
+    """The hook's retry policy, with the timeouts and attempts a sync's options may set."""
+    from retention.hooks.http import RetryPolicy
+
+    given = {"timeout": options.get("timeout_s"), "max_attempts": options.get("max_attempts"),
+             "base_delay": options.get("base_delay_s")}
+    return RetryPolicy(**{k: type(getattr(RetryPolicy, k))(v) for k, v in given.items() if v is not None})
+
+
+class _Row:
+    """One record's progress through the steps of a batch."""
+
+    def __init__(self, record: Record) -> None:
+        self.record = record
+        self.contact_id = record.destination_id or None
+        self.tagged = tuple(record.previous_segments)  # segments this sync confirmed: its tags
+        self.created = False
+        self.error: str | None = None
+        self.status: int | None = None
+        self.retryable = True
+
+    def fail(self, step: str, exc: Exception) -> None:
+        if self.error is None:
+            status = getattr(exc, "status", None)
+            code = getattr(exc, "code", None)
+            self.status = status
+            self.retryable = bool(getattr(exc, "retryable", True))
+            self.error = f"intercom {step} failed" + (f": {status}" if status else "") + (f" {code}" if code else "")
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class IntercomDestination:
+    kind: ClassVar[str] = "intercom"
+    idempotent: ClassVar[bool] = True
+    max_batch: ClassVar[int] = 50
+
+    def __init__(self, conn_id: str | None = None, options: Mapping[str, Any] | None = None, *, hook: Any = None) -> None:
+        self.options = dict(options or {})
+        self.key_field = str(self.options.get("key_field", "external_id"))
+        if self.key_field not in ("external_id", "email"):
+            raise ValueError("intercom destination: key_field must be external_id or email")
+        self.email_field = str(self.options.get("email_field", "email"))
+        if hook is None:
+            from retention.hooks.intercom import IntercomHook
+
+            hook = IntercomHook(conn_id, retry_policy=retry_policy(self.options))
+        self.hook = hook
+        self.ctx: SyncContext | None = None
+        self.attributes: set[str] | None = None
+        self.tag_ids: dict[str, str] = {}
+        self.companies: dict[tuple[str, str | None], str] = {}
+
+    # --- the contract ------------------------------------------------------------------
+
+    def open(self, ctx: SyncContext) -> None:
+        self.ctx = ctx
+
+    def close(self, ctx: SyncContext, *, succeeded: bool) -> None:
+        self.hook.close()
+
+    def send(self, records: Sequence[Record]) -> list[RowResult]:
+        assert self.ctx is not None, "open() first"
+        rows = [_Row(r) for r in records]
+        upserts = [row for row in rows if row.record.action != "remove"]
+        self._ensure_attributes(upserts)
+        self._resolve(upserts)
+        self._update(upserts)
+        self._companies(upserts)
+        if self.ctx.mode == "membership":
+            self._tag(upserts)
+            self._untag(rows)
+        return [self._result(row) for row in rows]
+
+    # --- steps ---------------------------------------------------------------------------
+
+    def _contact_fields(self, record: Record) -> dict[str, Any]:
+        fields: dict[str, Any] = {self.key_field: record.key}
+        custom: dict[str, Any] = {}
+        for name, value in record.payload.items():
+            if name in COMPANY_FIELDS:
+                continue
+            value = json_value(name, value)
+            if name in STANDARD_FIELDS:
+                fields[name] = value
+            else:
+                custom[name] = value
+        if custom:
+            fields["custom_attributes"] = custom
+        return fields
+
+    def _ensure_attributes(self, rows: list[_Row]) -> None:
+        wanted: dict[str, Any] = {}
+        for row in rows:
+            for name, value in row.record.payload.items():
+                if name not in STANDARD_FIELDS and name not in COMPANY_FIELDS and value is not None:
+                    wanted.setdefault(name, value)
+        if not wanted:
+            return
+        try:
+            if self.attributes is None:
+                self.attributes = self.hook.data_attributes("contact")
+            for name, value in wanted.items():
+                if name not in self.attributes:
+                    self.hook.create_data_attribute("contact", name, data_type(json_value(name, value)))
+                    self.attributes.add(name)
+                    log.info("intercom: created custom attribute %s", name)
+        except HttpHookError as exc:
+            for row in rows:
+                row.fail("data attributes", exc)
+
+    def _resolve(self, rows: list[_Row]) -> None:
+        missing = [row for row in rows if row.ok and row.contact_id is None]
+        if not missing:
+            return
+        try:
+            by_key = self.hook.search_contacts(self.key_field, [self._lookup(row, self.key_field) for row in missing])
+            for row in missing:
+                row.contact_id = by_key.get(self._lookup(row, self.key_field))
+            if self.key_field != "email":
+                with_email = [row for row in missing if row.contact_id is None and self._email(row)]
+                if with_email:
+                    by_email = self.hook.search_contacts("email", [self._email(row) for row in with_email])
+                    for row in with_email:
+                        row.contact_id = by_email.get(self._email(row))
+        except HttpHookError as exc:
+            log.warning("intercom: search failed (%s); creating instead (a 409 names existing contacts)", exc)
+        for row in missing:
+            if row.contact_id is None:
+                self._create(row)
+
+    def _create(self, row: _Row) -> None:
+        try:
+            row.contact_id, row.created = self.hook.create_contact(self._contact_fields(row.record))
+        except HttpHookError as exc:
+            row.fail("create contact", exc)
+
+    def _update(self, rows: list[_Row]) -> None:
+        for row in rows:
+            if not row.ok or row.created or row.contact_id is None:
+                continue
+            try:
+                self.hook.update_contact(row.contact_id, self._contact_fields(row.record))
+            except HttpHookError as exc:
+                if exc.status == 404:  # the cached contact was deleted in Intercom: find or create it again
+                    row.contact_id, row.tagged = None, ()
+                    self._create(row)
+                    if row.ok and not row.created:
+                        self._update([row])
+                else:
+                    row.fail("update contact", exc)
+
+    def _companies(self, rows: list[_Row]) -> None:
+        for row in rows:
+            company_id = row.record.payload.get("company_id")
+            if not row.ok or company_id in (None, ""):
+                continue
+            name = row.record.payload.get("company_name")
+            cache_key = (str(company_id), None if name is None else str(name))
+            try:
+                intercom_id = self.companies.get(cache_key)
+                if intercom_id is None:
+                    company = {"company_id": str(company_id), **({"name": str(name)} if name is not None else {})}
+                    intercom_id = self.companies[cache_key] = self.hook.upsert_company(company)
+                self.hook.attach_company(row.contact_id, intercom_id)
+            except HttpHookError as exc:
+                row.fail("company", exc)
+
+    def tag_name(self, segment: str) -> str:
+        assert self.ctx is not None
+        prefix = self.options.get("tag_prefix")
+        return f"{self.ctx.sync_name}: " + segment if prefix is None else f"{prefix}{segment}"
+
+    def _tag_id(self, segment: str) -> str:
+        if segment not in self.tag_ids:
+            self.tag_ids[segment] = self.hook.tag_id(self.tag_name(segment))
+        return self.tag_ids[segment]
+
+    def _segments(self, row: _Row) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(row.record.segments))
+
+    def _tag(self, rows: list[_Row]) -> None:
+        by_segment: dict[str, list[_Row]] = {}
+        for row in rows:
+            if row.ok:
+                for segment in self._segments(row):
+                    by_segment.setdefault(segment, []).append(row)
+        for segment, members in by_segment.items():
+            name = self.tag_name(segment)
+            try:
+                self.hook.tag_contacts(name, [row.contact_id for row in members])
+            except HttpHookError as exc:
+                log.warning("intercom: bulk tagging %d contacts failed (%s); tagging one by one", len(members), exc)
+                for row in members:
+                    try:
+                        self.hook.tag_contact(row.contact_id, self._tag_id(segment))
+                    except HttpHookError as one:
+                        row.fail("tag", one)
+
+    def _untag(self, rows: list[_Row]) -> None:
+        for row in rows:
+            if not row.ok or row.contact_id is None or not row.tagged:
+                continue
+            keep = set() if row.record.action == "remove" else set(self._segments(row))
+            for segment in row.tagged:
+                if segment in keep:
+                    continue
+                try:
+                    self.hook.untag_contact(row.contact_id, self._tag_id(segment))
+                except HttpHookError as exc:
+                    row.fail("untag", exc)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _lookup(self, row: _Row, field: str) -> str:
+        return row.record.key.lower() if field == "email" else row.record.key
+
+    def _email(self, row: _Row) -> str | None:
+        value = row.record.payload.get(self.email_field)
+        return str(value).strip().lower() if value else None
+
+    def _result(self, row: _Row) -> RowResult:
+        if row.ok and row.record.action == "remove" and row.contact_id is None:
+            return RowResult(key=row.record.key, ok=True, http_status=None)  # never tagged by this sync
+        if not row.ok or row.contact_id is None:
+            return RowResult(key=row.record.key, ok=False, http_status=row.status,
+                             error=row.error or "intercom: no contact id", retryable=row.retryable)
+        return RowResult(key=row.record.key, ok=True, http_status=200, destination_id=row.contact_id)
