@@ -149,3 +149,108 @@ def test_first_sync_rerun_change_exit_and_mapping_change(ic, fresh_db):
     assert_no_duplicates(ic)
     members = [c for c in view(ic)["contacts"] if c["external_id"] not in ("outsider", "acct_00002")]
     assert len(members) == 39 and all(c["custom_attributes"]["tier"] == "red" for c in members)
+
+
+def all_confirmed(url: str, sync: str) -> bool:
+    return seg.table(url, "select count(*) from activation.sync_state where sync_name = %s and last_status <> 'ok'",
+                     sync)[0][0] == 0
+
+
+def assert_delivered_once(server, rows: list[dict], sync: str = "ic") -> None:
+    """Every member exactly once at Intercom: one contact, its company, its segment's tag."""
+    v = view(server)
+    assert_no_duplicates(server)
+    assert v["events"]["contacts_created"] == len(rows)
+    contacts = {c["external_id"]: c for c in v["contacts"]}
+    assert set(contacts) == {r["account_id"] for r in rows}
+    for r in rows:
+        c = contacts[r["account_id"]]
+        assert c["tags"] == [f"{sync}: {r['segment_key']}"] and c["companies"] == [r["account_id"]]
+        assert c["email"] == r["email"] and c["custom_attributes"]["mrr"] == float(r["mrr"])
+
+
+def test_faults_of_every_kind_deliver_every_change_once_and_leak_no_secret(ic, fresh_db, caplog):
+    caplog.set_level(logging.DEBUG)
+    rows = seg.accounts(15) + seg.accounts(5, "inactive", start=16)
+    seg.build(fresh_db, rows)
+    spec = ic_spec(options={"timeout_s": 0.8})
+    ic.control.faults(rate=0.2, kinds=["429_seconds", "429_date", "500", "slow", "reset", "partial",
+                                       "500_after", "slow_after", "reset_after"],
+                      seed=11, retry_after_s=0.2, slow_s=1.2)
+    outcomes, errors = [], []
+    for _ in range(4):
+        try:
+            outcomes.append(engine.run_sync(fresh_db, spec))
+        except SyncError as exc:
+            errors.append(str(exc))
+        if all_confirmed(fresh_db, "ic") and outcomes:
+            break
+    ic.control.faults()
+    assert all_confirmed(fresh_db, "ic")
+    log = ic.control.log(bodies=False)
+    assert sum(1 for e in log["requests"] if e["fault"]) >= 10  # the faults did happen
+    assert_delivered_once(ic, rows)
+
+    texts = [caplog.text, *errors, *(json.dumps(o.summary(), default=str) for o in outcomes)]
+    texts += [str(r) for r in seg.table(fresh_db, "select * from activation.sync_log")]
+    texts += [str(r) for r in seg.table(fresh_db, "select * from activation.sync_runs")]
+    texts += [str(r) for r in seg.table(fresh_db, "select * from activation.sync_state")]
+    for text in texts:
+        assert CANARY not in text
+        assert "@example.com" not in text  # no personal data in logs or errors either
+
+
+def test_a_failed_row_is_retried_next_run_and_the_others_are_not_resent(ic, fresh_db):
+    rows = seg.accounts(6)
+    seg.build(fresh_db, rows)
+    spec = ic_spec(options={"max_attempts": 2})
+    # The first company upsert fails twice in a row (both attempts): that one row fails.
+    ic.control.faults(rate=1.0, kinds=["500"], count=2, paths=["/companies"])
+    first = engine.run_sync(fresh_db, spec)
+    assert (first.added, first.failed) == (5, 1)
+    failed = seg.table(fresh_db, "select key, last_error, destination_id from activation.sync_state"
+                                 " where sync_name = 'ic' and last_status = 'failed'")
+    assert len(failed) == 1
+    key, error, contact_id = failed[0]
+    assert error == "intercom company failed: 500" and contact_id  # its id is cached all the same
+
+    before = len(requests(ic))
+    second = engine.run_sync(fresh_db, spec)
+    assert (second.added, second.failed) == (1, 0)
+    new = requests(ic)[before:]
+    assert calls(new) == Counter({"GET /data_attributes": 1, "PUT /contacts/{id}": 1, "POST /companies": 1,
+                                  "POST /contacts/{id}/companies": 1, "POST /tags": 1})  # no search, no create
+    assert {e["path"] for e in new if e["path"].startswith("/contacts/")} == {
+        f"/contacts/{contact_id}", f"/contacts/{contact_id}/companies"}
+    assert new[-1]["body"]["users"] == [{"id": contact_id}]
+    assert_delivered_once(ic, rows)
+
+
+def test_sigkill_between_send_and_state_write_then_rerun_sends_no_duplicate(ic, fresh_db):
+    rows = seg.accounts(12)
+    seg.build(fresh_db, rows)
+    spec = ic_spec(options={"timeout_s": 60})
+    # The bulk tag call is processed, then its answer hangs: the run is inside send(), state not yet written.
+    ic.control.faults(rate=1.0, kinds=["slow_after"], count=1, slow_s=60, paths=["/tags"])
+    code = (
+        "import json, sys; from retention.sync import engine; from retention.sync.config import SyncSpec;"
+        "engine.run_sync(sys.argv[1], SyncSpec.model_validate(json.loads(sys.argv[2])))"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, fresh_db, spec.model_dump_json()], env=os.environ.copy(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not any(e["fault"] == "slow_after" and e["processed"] for e in ic.control.requests(bodies=False)):
+            assert proc.poll() is None and time.monotonic() < deadline, "the sync never reached the tag call"
+            time.sleep(0.1)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert seg.table(fresh_db, "select count(*) from activation.sync_state")[0][0] == 0  # nothing recorded
+    assert view(ic)["events"]["contacts_created"] == 12  # ... but Intercom has them all, tagged
+
+    ic.control.faults()
+    rerun = engine.run_sync(fresh_db, spec)
+    assert (rerun.added, rerun.failed) == (12, 0)
+    assert view(ic)["events"]["contact_conflicts"] == 12  # search lags: each create answered 409 with the id
+    assert_delivered_once(ic, rows)

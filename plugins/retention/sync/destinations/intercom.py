@@ -301,7 +301,7 @@ class IntercomDestination:
     def _result(self, row: _Row) -> RowResult:
         if row.ok and row.record.action == "remove" and row.contact_id is None:
             return RowResult(key=row.record.key, ok=True, http_status=None)  # never tagged by this sync
-        if not row.ok or row.contact_id is None:
-            return RowResult(key=row.record.key, ok=False, http_status=row.status,
+        if not row.ok or row.contact_id is None:  # a contact id found on the way is kept: no search next run
+            return RowResult(key=row.record.key, ok=False, http_status=row.status, destination_id=row.contact_id,
                              error=row.error or "intercom: no contact id", retryable=row.retryable)
         return RowResult(key=row.record.key, ok=True, http_status=200, destination_id=row.contact_id)
