@@ -9,6 +9,8 @@ from __future__ import annotations
 
 CONNECTION_TYPES: list[dict[str, str]] = [
     {"connection-type": "retention_webhook", "hook-class-name": "retention.hooks.webhook.WebhookHook"},
+    {"connection-type": "retention_intercom", "hook-class-name": "retention.hooks.intercom.IntercomHook"},
+    {"connection-type": "retention_slack", "hook-class-name": "retention.hooks.slack.SlackHook"},
 ]
 
 
