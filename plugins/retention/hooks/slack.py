@@ -81,21 +81,6 @@ class SlackHook(HttpHook):
     def auth_headers(self) -> dict[str, str]:
         return {} if self.via_webhook else {"Authorization": f"Bearer {self.secret}"}
 
-    @cached_property
-    def client(self) -> Any:  # type: ignore[override]
-        """httpx appends "/" to a base URL; a webhook is posted to its exact URL."""
-        client = super().client
-        if self.via_webhook:
-            import httpx
-
-            exact = httpx.URL(self.secret)
-
-            def exact_url(request: httpx.Request) -> None:
-                request.url = exact
-
-            client.event_hooks["request"].append(exact_url)
-        return client
-
     def post(self, text: str, blocks: list[dict[str, Any]] | None = None) -> str | None:
         """Post one message; Slack's ``ts`` (bot token) or None (webhook). Never retried once it may have landed."""
         message: dict[str, Any] = {"text": text, **({"blocks": blocks} if blocks else {})}

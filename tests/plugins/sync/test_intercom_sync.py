@@ -26,7 +26,7 @@ from retention.sync.errors import SyncError
 
 CANARY = "canary-intercom-token-5f1c2b"
 CONN_ID = "intercom_test"
-FAST = {"timeout_s": 2.0, "base_delay_s": 0.05, "max_attempts": 6}
+FAST = {"timeout": 2.0, "retry_base_delay": 0.05, "max_attempts": 6}  # the connection's extra
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +35,15 @@ def intercom():
         yield server
 
 
+def connect(monkeypatch, server, **extra) -> None:
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(
+        {"conn_type": "retention_intercom", "host": server.base_url, "password": CANARY, "extra": {**FAST, **extra}}))
+
+
 @pytest.fixture
 def ic(intercom, monkeypatch):
     intercom.control.reset()
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(
-        {"conn_type": "retention_intercom", "host": intercom.base_url, "password": CANARY}))
+    connect(monkeypatch, intercom)
     return intercom
 
 
@@ -47,11 +51,11 @@ MAPPING = {"email": "email", "name": "name", "mrr": "mrr", "plan": "plan",
            "company_id": "account_id", "company_name": "account_name"}
 
 
-def ic_spec(name: str = "ic", options: dict | None = None, mapping: dict | None = None, **overrides) -> SyncSpec:
+def ic_spec(name: str = "ic", mapping: dict | None = None, **overrides) -> SyncSpec:
     return SyncSpec.model_validate({
         "name": name,
         "source": {"segments": ["health_dropped", "inactive"]},
-        "destination": {"kind": "intercom", "conn_id": CONN_ID, "options": {**FAST, **(options or {})}},
+        "destination": {"kind": "intercom", "conn_id": CONN_ID, "options": {}},
         "identity": {"column": "account_id", "kind": "account_id"},
         "mapping": mapping or MAPPING,
         "mode": "membership",
@@ -169,11 +173,12 @@ def assert_delivered_once(server, rows: list[dict], sync: str = "ic") -> None:
         assert c["email"] == r["email"] and c["custom_attributes"]["mrr"] == float(r["mrr"])
 
 
-def test_faults_of_every_kind_deliver_every_change_once_and_leak_no_secret(ic, fresh_db, caplog):
+def test_faults_of_every_kind_deliver_every_change_once_and_leak_no_secret(ic, fresh_db, caplog, monkeypatch):
     caplog.set_level(logging.DEBUG)
     rows = seg.accounts(15) + seg.accounts(5, "inactive", start=16)
     seg.build(fresh_db, rows)
-    spec = ic_spec(options={"timeout_s": 0.8})
+    connect(monkeypatch, ic, timeout=0.8)
+    spec = ic_spec()
     ic.control.faults(rate=0.2, kinds=["429_seconds", "429_date", "500", "slow", "reset", "partial",
                                        "500_after", "slow_after", "reset_after"],
                       seed=11, retry_after_s=0.2, slow_s=1.2)
@@ -200,10 +205,11 @@ def test_faults_of_every_kind_deliver_every_change_once_and_leak_no_secret(ic, f
         assert "@example.com" not in text  # no personal data in logs or errors either
 
 
-def test_a_failed_row_is_retried_next_run_and_the_others_are_not_resent(ic, fresh_db):
+def test_a_failed_row_is_retried_next_run_and_the_others_are_not_resent(ic, fresh_db, monkeypatch):
     rows = seg.accounts(6)
     seg.build(fresh_db, rows)
-    spec = ic_spec(options={"max_attempts": 2})
+    connect(monkeypatch, ic, max_attempts=2)
+    spec = ic_spec()
     # The first company upsert fails twice in a row (both attempts): that one row fails.
     ic.control.faults(rate=1.0, kinds=["500"], count=2, paths=["/companies"])
     first = engine.run_sync(fresh_db, spec)
@@ -226,10 +232,11 @@ def test_a_failed_row_is_retried_next_run_and_the_others_are_not_resent(ic, fres
     assert_delivered_once(ic, rows)
 
 
-def test_sigkill_between_send_and_state_write_then_rerun_sends_no_duplicate(ic, fresh_db):
+def test_sigkill_between_send_and_state_write_then_rerun_sends_no_duplicate(ic, fresh_db, monkeypatch):
     rows = seg.accounts(12)
     seg.build(fresh_db, rows)
-    spec = ic_spec(options={"timeout_s": 60})
+    connect(monkeypatch, ic, timeout=60)
+    spec = ic_spec()
     # The bulk tag call is processed, then its answer hangs: the run is inside send(), state not yet written.
     ic.control.faults(rate=1.0, kinds=["slow_after"], count=1, slow_s=60, paths=["/tags"])
     code = (

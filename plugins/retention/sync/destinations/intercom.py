@@ -26,7 +26,7 @@ status and Intercom's error code, never a value.
 
 Options (``destination.options``): ``key_field`` (``external_id`` or ``email``; default
 ``external_id``), ``email_field`` (payload field holding the email; default ``email``),
-``tag_prefix``, and the hook's ``timeout_s``, ``max_attempts`` and ``base_delay_s``.
+``tag_prefix``. Rate and timeouts are the connection's (see :mod:`retention.hooks.intercom`).
 """
 
 from __future__ import annotations
@@ -75,15 +75,6 @@ def data_type(value: Any) -> str:
     return "string"
 
 
-def retry_policy(options: Mapping[str, Any]) -> Any:
-    """The hook's retry policy, with the timeouts and attempts a sync's options may set."""
-    from retention.hooks.http import RetryPolicy
-
-    given = {"timeout": options.get("timeout_s"), "max_attempts": options.get("max_attempts"),
-             "base_delay": options.get("base_delay_s")}
-    return RetryPolicy(**{k: type(getattr(RetryPolicy, k))(v) for k, v in given.items() if v is not None})
-
-
 class _Row:
     """One record's progress through the steps of a batch."""
 
@@ -123,7 +114,7 @@ class IntercomDestination:
         if hook is None:
             from retention.hooks.intercom import IntercomHook
 
-            hook = IntercomHook(conn_id, retry_policy=retry_policy(self.options))
+            hook = IntercomHook(conn_id)
         self.hook = hook
         self.ctx: SyncContext | None = None
         self.attributes: set[str] | None = None

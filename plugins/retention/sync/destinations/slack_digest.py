@@ -1,10 +1,13 @@
 """Slack digest destination: one message per sync and as-of date, posted at most once.
 
 A sync of kind ``slack_digest`` reads the segments like any other; ``send`` only counts the
-changes (nothing leaves per record, so every record is confirmed). ``close`` posts one
-Block Kit message (:mod:`retention.sync.digest`) built in the warehouse: members per
-segment and the change since the last digest, the top at-risk accounts by MRR with their
-reasons, and a link to the report when there is one.
+changes (nothing leaves per record, so every record is confirmed), and ``write_members``
+tallies the full membership the engine streams from its snapshot. ``close`` posts one
+Block Kit message (:mod:`retention.sync.digest`): members per segment and the change
+since the last digest (``activation.sync_digests``), the top at-risk accounts by MRR with
+their reasons, and a link to the report when there is one. The mapping must carry
+``account_id``, ``account_name``, ``mrr`` and ``reason``; no other field is read, and no
+email or person's name is ever posted.
 
 **At most once.** The digest's delivery id is derived from (sync, as-of date). Before
 posting, it is looked up in the engine's send log (``activation.sync_send_log``) and
@@ -15,19 +18,22 @@ when Slack had in fact accepted the message never posts twice. Only a definite r
 at-most-once message: a post that timed out before Slack took it is not repeated
 (it is logged as ``unknown`` with a warning).
 
-Options: ``source_model`` (default ``marts.segment_members``), ``at_risk_segments``
-(default ``[health_dropped, high_value_declining, inactive]``), ``top`` (default 10),
-``title`` (default "Retention digest"), ``report_url`` (else ``RETENTION_REPORT_URL``).
+Options: ``at_risk_segments`` (default ``[health_dropped, high_value_declining,
+inactive]``), ``top`` (default 10), ``title`` (default "Retention digest"), ``report_url``
+(else ``RETENTION_REPORT_URL``), ``account_field`` (default ``account_id``). The warehouse
+(send log, last digest) is the Airflow connection ``warehouse``, else ``WAREHOUSE_URL``.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
-import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from retention.sync.destinations.base import Record, RowResult, SyncContext
@@ -39,7 +45,6 @@ SCHEMA = "activation"
 DIGEST_NAMESPACE = uuid.UUID("0c8f3f4e-2b1d-4e55-9c11-8a3e7d2b5f61")
 DEFAULT_AT_RISK = ("health_dropped", "high_value_declining", "inactive")
 REPORT_URL_ENV = "RETENTION_REPORT_URL"
-_RELATION = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 
 DDL = f"""
 create table if not exists {SCHEMA}.sync_digests (
@@ -55,6 +60,18 @@ create table if not exists {SCHEMA}.sync_digests (
 """
 
 
+def warehouse_url() -> str:
+    """The warehouse the engine writes to: the Airflow connection ``warehouse`` (DAG), else ``WAREHOUSE_URL``."""
+    from retention import warehouse
+    from retention.config import WAREHOUSE_CONN_ID
+
+    if os.environ.get(f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}"):
+        from retention.hooks.warehouse import WarehouseHook
+
+        return WarehouseHook().url
+    return warehouse.resolve_url(check=False)
+
+
 def digest_delivery_id(sync: str, as_of: date) -> uuid.UUID:
     return uuid.uuid5(DIGEST_NAMESPACE, f"{sync}:digest:{as_of.isoformat()}")
 
@@ -67,10 +84,7 @@ class SlackDigestDestination:
     def __init__(self, conn_id: str | None = None, options: Mapping[str, Any] | None = None, *,
                  hook: Any = None, warehouse_url: str | None = None) -> None:
         self.options = dict(options or {})
-        model = str(self.options.get("source_model", "marts.segment_members"))
-        if not _RELATION.match(model):
-            raise ValueError("slack_digest destination: source_model must be schema.table in lower case")
-        self.model = model
+        self.account_field = str(self.options.get("account_field", "account_id"))
         self.at_risk_segments = tuple(self.options.get("at_risk_segments") or DEFAULT_AT_RISK)
         self.top = int(self.options.get("top", 10))
         self.title = str(self.options.get("title") or "Retention digest")
@@ -80,6 +94,7 @@ class SlackDigestDestination:
         self.ctx: SyncContext | None = None
         self.changes = 0
         self.posted: str | None = None  # what close() did: posted, skipped or unknown
+        self.members: tuple[dict[str, int], tuple[AtRiskAccount, ...], int] | None = None
 
     @property
     def hook(self) -> Any:
@@ -106,9 +121,9 @@ class SlackDigestDestination:
 
     def post_digest(self, ctx: SyncContext) -> str:
         from retention import warehouse
-        from retention.hooks.slack import SlackPostError
+        from retention.hooks.http import HttpHookError
 
-        url = self._url or warehouse.resolve_url(check=False)
+        url = self._url or warehouse_url()
         delivery = digest_delivery_id(ctx.sync_name, ctx.as_of)
         with warehouse.connect(url, autocommit=True) as conn:
             conn.execute(DDL)
@@ -131,11 +146,13 @@ class SlackDigestDestination:
             try:
                 self.hook.post(fallback_text(digest), build_blocks(digest))
                 status = "ok"
-            except SlackPostError as exc:
+            except HttpHookError as exc:  # SlackPostError, or the base's timeout / 5xx / exhausted 429s
                 status = "unknown" if exc.outcome_unknown else "rejected"
                 self._record(conn, ctx, delivery, digest, status)
                 if status == "rejected":
-                    raise
+                    from retention.sync.errors import SyncError
+
+                    raise SyncError(f"slack digest {ctx.sync_name!r} for {ctx.as_of}: {exc}; a later run posts it") from None
                 log.warning("slack digest %s for %s: %s; it may have been posted, so it is not posted again",
                             ctx.sync_name, ctx.as_of, exc)
                 self.posted = "unknown"
@@ -160,35 +177,46 @@ class SlackDigestDestination:
                     (ctx.sync_name, ctx.as_of, ctx.run_id, delivery, json.dumps(digest.counts()), status),
                 )
 
+    def write_members(self, ctx: SyncContext, rows: Callable[[], Iterable[Record]]) -> list[str]:
+        """Tally the full current membership the engine streams (called after the changes)."""
+        counts: Counter[str] = Counter()
+        at_risk: dict[str, dict[str, Any]] = {}
+        for record in rows():
+            counts.update(record.segments)
+            risky = [s for s in record.segments if s in self.at_risk_segments]
+            if not risky:
+                continue
+            payload = record.payload
+            account = str(payload.get(self.account_field) or record.key)
+            entry = at_risk.setdefault(account, {"name": payload.get("account_name") or account, "mrr": Decimal(0),
+                                                 "reasons": set()})
+            entry["mrr"] = max(entry["mrr"], Decimal(str(payload.get("mrr") or 0)))
+            for segment in risky:
+                reason = payload.get("reason")
+                entry["reasons"].add(f"{segment}: {reason}" if reason else segment)
+        top = heapq.nsmallest(self.top, at_risk.items(), key=lambda item: (-item[1]["mrr"], item[0]))
+        self.members = (
+            dict(counts),
+            tuple(AtRiskAccount(str(e["name"]), e["mrr"], tuple(sorted(e["reasons"]))) for _, e in top),
+            len(at_risk),
+        )
+        return []
+
     def build(self, conn: Any, ctx: SyncContext) -> Digest:
-        """The digest's content, computed in the warehouse (no member list is pulled out)."""
-        segments = list(ctx.segments)
-        where, params = ("where segment_key = any(%s)", [segments]) if segments else ("", [])
-        counts = dict(conn.execute(
-            f"select segment_key, count(*) from {self.model} {where} group by 1 order by 1", params,
-        ).fetchall())
+        """The digest from the tallied membership and the counts of the last digest."""
+        if self.members is None:
+            raise RuntimeError("slack digest: the engine did not stream the membership (write_members)")
+        counts, accounts, total = self.members
         previous_row = conn.execute(
             f"select counts from {SCHEMA}.sync_digests where sync_name = %s and as_of < %s order by as_of desc limit 1",
             (ctx.sync_name, ctx.as_of),
         ).fetchone()
         previous = previous_row[0] if previous_row else None
-        names = sorted(set(counts) | set(previous or {}) | set(segments))
+        names = sorted(set(counts) | set(previous or {}) | set(ctx.segments))
         segment_counts = tuple(
             SegmentCount(s, int(counts.get(s, 0)), None if previous is None else int(previous.get(s, 0)))
             for s in names
         )
-        at_risk = [s for s in self.at_risk_segments if not segments or s in segments]
-        total = conn.execute(
-            f"select count(distinct account_id) from {self.model} where segment_key = any(%s)", (at_risk,),
-        ).fetchone()[0]
-        rows = conn.execute(
-            f"""select coalesce(max(account_name), account_id), max(mrr),
-                       array_agg(distinct segment_key || ': ' || coalesce(reason, '') order by segment_key || ': ' || coalesce(reason, ''))
-                from {self.model} where segment_key = any(%s)
-                group by account_id order by max(mrr) desc nulls last, account_id limit %s""",
-            (at_risk, self.top),
-        ).fetchall()
-        accounts = tuple(AtRiskAccount(str(name), mrr or 0, tuple(reasons)) for name, mrr, reasons in rows)
         report_url = self.options.get("report_url") or os.environ.get(REPORT_URL_ENV) or None
         return Digest(as_of=ctx.as_of, title=self.title, segments=segment_counts, at_risk=accounts,
-                      at_risk_total=int(total), report_url=report_url)
+                      at_risk_total=total, report_url=report_url)
