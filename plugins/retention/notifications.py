@@ -34,7 +34,8 @@ _SCRUB = (
     (re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"), "<email>"),
     (re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.I), "<url>"),
     (re.compile(r"\bxox[a-z]-[\w-]+", re.I), "<token>"),
-    (re.compile(r"(?i)\b(bearer|basic|token|password|secret|api[_-]?key)\b\s*[:=]?\s*\S+"), r"\1 <redacted>"),
+    (re.compile(r"(?i)(?<![<\w])(bearer|basic|token|password|secret|api[_-]?key)(\s*[:=]\s*|\s+)[^\s<]\S*"),
+     r"\1 <redacted>"),
     (re.compile(r"\b[A-Za-z0-9_-]{32,}\b"), "<redacted>"),
 )
 
