@@ -17,6 +17,8 @@ from retention.sync.destinations.base import Destination
 
 ADAPTERS: dict[str, str] = {
     "files": "retention.sync.destinations.files:FilesDestination",
+    "intercom": "retention.sync.destinations.intercom:IntercomDestination",
+    "slack_digest": "retention.sync.destinations.slack_digest:SlackDigestDestination",
 }
 
 
