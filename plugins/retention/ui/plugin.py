@@ -11,7 +11,8 @@ Registered through the package's ``airflow.plugins`` entry point (pyproject.toml
 loads wherever the package is installed, without files in the plugins folder.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI reads the annotations of the route
+# functions defined inside create_app, whose types are imported there.
 
 from pathlib import Path
 
@@ -34,13 +35,26 @@ def site_root(site: str) -> Path:
     return settings().home / SITES[site][1]
 
 
+async def require_login(request) -> None:
+    """The Airflow login, as the UI's own routes check it: a Bearer JWT, else the UI's
+    cookie. Airflow's API modules are imported on the first request, not when every
+    Airflow process (task runners included) loads the plugin."""
+    from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
+    from airflow.api_fastapi.core_api.security import resolve_user_from_token
+
+    header = request.headers.get("authorization", "")
+    token = header[7:] if header.lower().startswith("bearer ") else request.cookies.get(COOKIE_NAME_JWT_TOKEN)
+    await resolve_user_from_token(token)
+
+
 def create_app():
-    from fastapi import Depends, FastAPI, HTTPException
+    from fastapi import Depends, FastAPI, HTTPException, Request
     from fastapi.responses import FileResponse, HTMLResponse
 
-    from airflow.api_fastapi.core_api.security import requires_authenticated
+    async def login(request: Request) -> None:
+        await require_login(request)
 
-    app = FastAPI(title="Retention pipeline sites", dependencies=[Depends(requires_authenticated())])
+    app = FastAPI(title="Retention pipeline sites", dependencies=[Depends(login)])
 
     def serve(site: str, path: str):
         root = site_root(site).resolve()
