@@ -54,6 +54,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from airflow.sdk import BaseHook
 
+from retention.sync.errors import DestinationError
+
 if TYPE_CHECKING:
     import httpx
 
@@ -212,7 +214,7 @@ class TokenBucket:
 # --------------------------------------------------------------------------- errors
 
 
-class HttpHookError(RuntimeError):
+class HttpHookError(DestinationError):
     """A call failed. The message holds no secret and no payload value."""
 
     def __init__(
