@@ -11,6 +11,9 @@ CONNECTION_TYPES: list[dict[str, str]] = [
     {"connection-type": "retention_webhook", "hook-class-name": "retention.hooks.webhook.WebhookHook"},
     {"connection-type": "retention_intercom", "hook-class-name": "retention.hooks.intercom.IntercomHook"},
     {"connection-type": "retention_slack", "hook-class-name": "retention.hooks.slack.SlackHook"},
+    {"connection-type": "retention_hubspot", "hook-class-name": "retention.hooks.hubspot.HubSpotHook"},
+    {"connection-type": "retention_customerio", "hook-class-name": "retention.hooks.customerio.CustomerIOHook"},
+    {"connection-type": "retention_braze", "hook-class-name": "retention.hooks.braze.BrazeHook"},
 ]
 
 

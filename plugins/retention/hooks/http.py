@@ -54,8 +54,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from airflow.sdk import BaseHook
 
-from retention.sync.errors import DestinationError
-
 if TYPE_CHECKING:
     import httpx
 
@@ -214,7 +212,7 @@ class TokenBucket:
 # --------------------------------------------------------------------------- errors
 
 
-class HttpHookError(DestinationError):
+class HttpHookError(RuntimeError):
     """A call failed. The message holds no secret and no payload value."""
 
     def __init__(
@@ -236,9 +234,9 @@ class HttpHookError(DestinationError):
 class _Retry(Exception):
     """Internal: this attempt failed in a way worth another try."""
 
-    def __init__(self, reason: str, wait: float | None, status: int | None = None, *, may_have_landed: bool) -> None:
+    def __init__(self, reason: str, wait: float | None, status: int | None = None) -> None:
         super().__init__(reason)
-        self.reason, self.wait, self.status, self.may_have_landed = reason, wait, status, may_have_landed
+        self.reason, self.wait, self.status = reason, wait, status
 
 
 # --------------------------------------------------------------------------- the hook
@@ -385,15 +383,12 @@ class HttpHook(BaseHook):
                     method, path or self.base_url, content=content, params=params,
                     headers={**(headers or {}), **self.attempt_headers(content or b"")},
                 )
-            except httpx.UnsupportedProtocol:
-                raise HttpHookError(f"{where}: the connection's URL must start with http:// or https://",
-                                    retryable=False) from None
             except httpx.ConnectError:  # never reached the server: safe to try again
-                raise _Retry("could not connect", None, may_have_landed=False) from None
+                raise _Retry("connection refused", None) from None
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 reason = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection dropped"
                 if idempotent:
-                    raise _Retry(reason, None, may_have_landed=True) from None
+                    raise _Retry(reason, None) from None
                 raise HttpHookError(
                     f"{where} {reason}; not retried, the call is not safe to repeat and may have landed",
                     retryable=True, outcome_unknown=True,
@@ -405,12 +400,12 @@ class HttpHook(BaseHook):
                     reset_header=self.reset_header, reset_kind=self.reset_kind,
                 )
                 self.bucket.pause(wait)
-                raise _Retry("429 rate limited", wait, status, may_have_landed=False)
+                raise _Retry("429 rate limited", wait, status)
             if status >= 500:
                 code = self.error_code(response)
                 detail = f"{status}" + (f" {code}" if code else "")
                 if idempotent:
-                    raise _Retry(f"{detail} server error", None, status, may_have_landed=True)
+                    raise _Retry(f"{detail} server error", None, status)
                 raise HttpHookError(
                     f"{where} answered {detail}; not retried, the call is not safe to repeat and may have landed",
                     status=status, code=code, outcome_unknown=True,
@@ -439,5 +434,5 @@ class HttpHook(BaseHook):
         except _Retry as exc:
             raise HttpHookError(
                 f"{where} still failing after {policy.max_attempts} attempts (last: {exc.reason})",
-                status=exc.status, retryable=True, outcome_unknown=exc.may_have_landed,
+                status=exc.status, retryable=True, outcome_unknown=exc.status != 429,
             ) from None
