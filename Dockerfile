@@ -19,6 +19,15 @@ COPY --chown=airflow:root plugins/ plugins/
 RUN uv pip install --python "$(command -v python)" --no-deps -e .
 
 COPY --chown=airflow:root docker/entrypoint.sh /opt/retention/docker/entrypoint.sh
+# The pipeline itself, so the image runs alone (compose, Kubernetes); docker-compose.dev.yml
+# bind-mounts these over it for development.
+COPY --chown=airflow:root dags/ dags/
+COPY --chown=airflow:root dbt_project/ dbt_project/
+COPY --chown=airflow:root expectations/ expectations/
+# Containers run as any AIRFLOW_UID with group 0 (the official image's convention): dbt
+# writes target/ and logs/, GX writes expectations/, the loader reads data/.
+RUN mkdir -p /opt/retention/data \
+ && chmod -R g+rwX /opt/retention/dbt_project /opt/retention/expectations /opt/retention/data
 ENV RETENTION_HOME=/opt/retention
 ENTRYPOINT ["/usr/bin/dumb-init", "--", "/opt/retention/docker/entrypoint.sh"]
 CMD []

@@ -9,7 +9,7 @@ record in `raw.quarantine`. See `docs/ingestion.md`.
 **Landing location** (first set wins): the `landing_uri` param; the Airflow Variable
 `retention_events_uri`; the env var `RETENTION_EVENTS_URI`; the single simulated
 company folder under `RETENTION_DATA_DIR`. A local path or an object-storage URL
-(`s3://bucket/prefix?conn_id=aws_default` once the Amazon provider is installed).
+(`s3://aws_default@bucket/prefix`: the Airflow connection in the user part).
 
 **Which files:** the day partitions of the run's data interval plus `lookback_days`
 before it (late files); monthly NPS/support exports overlapping those days. With

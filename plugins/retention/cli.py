@@ -10,6 +10,7 @@ import argparse
 import importlib
 import logging
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -77,6 +78,7 @@ def _version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="retention", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -130,9 +132,30 @@ def main(argv: list[str] | None = None) -> int:
             logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return int(args.func(args) or 0)
-    except warehouse.WarehouseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - every error ends in one line, unless --debug
+        if args.debug:
+            raise
+        print(f"error: {error_line(exc)} (--debug shows the traceback)", file=sys.stderr)
         return 2
+
+
+def error_line(exc: BaseException) -> str:
+    """One line for an error: our own errors already say what to do, in words safe to
+    show; anything else is named by its type, with secrets and personal data scrubbed."""
+    from retention.notifications import scrub
+
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    missing_conn = re.search(r"conn_id `([\w.-]+)` isn't defined", text)
+    if missing_conn:
+        conn_id = missing_conn.group(1)
+        return (f"the Airflow connection {conn_id!r} is not defined: set AIRFLOW_CONN_{conn_id.upper()} "
+                "(README: Pointing it at your own sources)")
+    if isinstance(exc, (warehouse.WarehouseError, OSError)) or type(exc).__module__.startswith("retention."):
+        return text
+    return f"{type(exc).__name__}: {scrub(text)}"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -54,6 +54,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from airflow.sdk import BaseHook
 
+from retention.sync.errors import DestinationError
+
 if TYPE_CHECKING:
     import httpx
 
@@ -212,7 +214,7 @@ class TokenBucket:
 # --------------------------------------------------------------------------- errors
 
 
-class HttpHookError(RuntimeError):
+class HttpHookError(DestinationError):
     """A call failed. The message holds no secret and no payload value."""
 
     def __init__(
@@ -234,9 +236,9 @@ class HttpHookError(RuntimeError):
 class _Retry(Exception):
     """Internal: this attempt failed in a way worth another try."""
 
-    def __init__(self, reason: str, wait: float | None, status: int | None = None) -> None:
+    def __init__(self, reason: str, wait: float | None, status: int | None = None, *, may_have_landed: bool) -> None:
         super().__init__(reason)
-        self.reason, self.wait, self.status = reason, wait, status
+        self.reason, self.wait, self.status, self.may_have_landed = reason, wait, status, may_have_landed
 
 
 # --------------------------------------------------------------------------- the hook
@@ -383,12 +385,15 @@ class HttpHook(BaseHook):
                     method, path or self.base_url, content=content, params=params,
                     headers={**(headers or {}), **self.attempt_headers(content or b"")},
                 )
+            except httpx.UnsupportedProtocol:
+                raise HttpHookError(f"{where}: the connection's URL must start with http:// or https://",
+                                    retryable=False) from None
             except httpx.ConnectError:  # never reached the server: safe to try again
-                raise _Retry("connection refused", None) from None
+                raise _Retry("could not connect", None, may_have_landed=False) from None
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 reason = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection dropped"
                 if idempotent:
-                    raise _Retry(reason, None) from None
+                    raise _Retry(reason, None, may_have_landed=True) from None
                 raise HttpHookError(
                     f"{where} {reason}; not retried, the call is not safe to repeat and may have landed",
                     retryable=True, outcome_unknown=True,
@@ -400,12 +405,12 @@ class HttpHook(BaseHook):
                     reset_header=self.reset_header, reset_kind=self.reset_kind,
                 )
                 self.bucket.pause(wait)
-                raise _Retry("429 rate limited", wait, status)
+                raise _Retry("429 rate limited", wait, status, may_have_landed=False)
             if status >= 500:
                 code = self.error_code(response)
                 detail = f"{status}" + (f" {code}" if code else "")
                 if idempotent:
-                    raise _Retry(f"{detail} server error", None, status)
+                    raise _Retry(f"{detail} server error", None, status, may_have_landed=True)
                 raise HttpHookError(
                     f"{where} answered {detail}; not retried, the call is not safe to repeat and may have landed",
                     status=status, code=code, outcome_unknown=True,
@@ -434,5 +439,5 @@ class HttpHook(BaseHook):
         except _Retry as exc:
             raise HttpHookError(
                 f"{where} still failing after {policy.max_attempts} attempts (last: {exc.reason})",
-                status=exc.status, retryable=True, outcome_unknown=exc.status != 429,
+                status=exc.status, retryable=True, outcome_unknown=exc.may_have_landed,
             ) from None

@@ -2,8 +2,8 @@
 
 The landing root is a local path or any fsspec URL Airflow's ``ObjectStoragePath``
 understands (``file://``, and ``s3://``/``gs://``/``abfs://`` once the matching Airflow
-provider is installed, credentials from the Airflow connection in ``?conn_id=`` or the
-provider's default). Layout under the root (docs/DATA_CONTRACTS.md section 1)::
+provider is installed, credentials from the Airflow connection named in the URL's user
+part, ``s3://<conn_id>@bucket/prefix``, or the provider's default). Layout under the root (docs/DATA_CONTRACTS.md section 1)::
 
     events/segment-logs/<source_id>/<day_epoch_ms>/<epoch_ms>.<hash>.gz   (also .jsonl, .csv, .parquet)
     nps/nps_responses_<YYYY-MM>.csv

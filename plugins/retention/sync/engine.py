@@ -207,8 +207,9 @@ def _send_all(wconn, rconn, spec: SyncSpec, outcome: SyncOutcome) -> None:
             except Exception as exc:  # noqa: BLE001 - recorded without its message (may hold values)
                 log.error("sync %s: %s in batch %d:\n%s", spec.name, type(exc).__name__, n,
                           "".join(traceback.format_tb(exc.__traceback__)))
+                detail = f"{exc}" if isinstance(exc, SyncError) else type(exc).__name__  # SyncError: no values
                 raise SyncError(
-                    f"sync {spec.name!r}: {type(exc).__name__} while sending batch {n}; "
+                    f"sync {spec.name!r}: {detail} while sending batch {n}; "
                     "confirmed rows are kept, the rest are retried next run"
                 ) from None
             _check_results(spec.name, records, results)

@@ -9,3 +9,11 @@ class SyncError(RuntimeError):
 
 class SyncLocked(SyncError):
     """Another run of the same sync holds its advisory lock."""
+
+
+class DestinationError(SyncError):
+    """A destination refused a run or kept failing (e.g. :class:`retention.hooks.http.HttpHookError`).
+
+    Its message names the connection, the call, the status and the tool's error code, never a
+    value or a secret, so the engine and the CLI show it as it is.
+    """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -240,6 +241,19 @@ def test_exhausted_retries_and_errors_carry_no_secret(server, hook, caplog):
         assert TOKEN not in text and URL_SECRET not in text and "person@example.com" not in text
     # the token does reach the server (it authenticates), but its log never keeps it
     assert all("authorization" not in r["headers"] for r in received(server))
+
+
+def test_a_call_that_never_connected_is_retried_even_when_unsafe(monkeypatch):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    conn = {"conn_type": "retention_test_plain", "host": f"http://127.0.0.1:{port}",
+            "extra": {"max_attempts": 3, "retry_base_delay": 0.01}}
+    monkeypatch.setenv("AIRFLOW_CONN_PLAIN_CLOSED", orjson.dumps(conn).decode())
+    hook = PlainHook("plain_closed", sleep=Sleeps())
+    with pytest.raises(HttpHookError, match="still failing after 3 attempts \\(last: could not connect\\)") as caught:
+        hook.request("POST", "/v1/messages", json={"text": "hi"}, idempotent=False)
+    assert not caught.value.outcome_unknown and hook.retries_done == 2
 
 
 def test_missing_host_is_one_clear_error(monkeypatch):

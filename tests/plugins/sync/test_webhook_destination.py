@@ -74,7 +74,8 @@ def test_signed_batches_are_verified_and_every_row_confirmed(receiver, connect):
     body = request["body"]
     assert (body["sync"], body["as_of"], body["mode"]) == ("at_risk_hook", "2026-12-01", "upsert")
     assert body["records"][3] == {"delivery_id": "d_acct_3", "key": "acct_3", "action": "add",
-                                  "payload": {"email": "person3@example.com", "mrr": 30}, "segments": ["at_risk"]}
+                                  "payload": {"email": "person3@example.com", "mrr": 30}, "segments": ["at_risk"],
+                                  "previous_segments": []}
     assert receiver.control.view("summary")["refused"] == 0
 
 

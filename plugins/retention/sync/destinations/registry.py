@@ -19,6 +19,7 @@ ADAPTERS: dict[str, str] = {
     "files": "retention.sync.destinations.files:FilesDestination",
     "intercom": "retention.sync.destinations.intercom:IntercomDestination",
     "slack_digest": "retention.sync.destinations.slack_digest:SlackDigestDestination",
+    "webhook": "retention.sync.destinations.webhook:WebhookDestination",
     "hubspot": "retention.sync.destinations.hubspot:HubSpotDestination",
     "customerio": "retention.sync.destinations.customerio:CustomerIODestination",
     "braze": "retention.sync.destinations.braze:BrazeDestination",

@@ -6,7 +6,8 @@ of at most 1,000 records (the sync's ``limits.batch_size``)::
 
     {"delivery_id": "whb_…", "sync": "at_risk_to_crm", "as_of": "2026-12-01", "mode": "upsert",
      "records": [{"delivery_id": "…", "key": "acct_42", "action": "update",
-                  "payload": {"plan": "pro", "mrr": 990}, "segments": ["at_risk"]}, …]}
+                  "payload": {"plan": "pro", "mrr": 990}, "segments": ["at_risk"],
+                  "previous_segments": []}, …]}
 
 The batch's ``delivery_id`` is derived from its records' delivery ids, so every retry of
 the same batch (by the hook, or by a later run that sends the same records) carries the
@@ -97,6 +98,7 @@ def delivery_body(ctx: SyncContext, batch_id: str, records: Sequence[Record]) ->
                     "action": r.action,
                     "payload": dict(r.payload),
                     "segments": list(r.segments),
+                    "previous_segments": list(r.previous_segments),
                 }
                 for r in records
             ],
