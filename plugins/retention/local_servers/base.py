@@ -27,7 +27,11 @@ vendor name)::
             return people
 
 Vendor routes should be ``async def`` (all state then lives on the one event loop, so no
-locks are needed). Everything below happens in front of them, in an ASGI middleware, for
+locks are needed). Inside a route, ``server.fault(request)`` is the fault drawn for it
+(``"partial"`` and the ``*_after`` kinds reach the route), ``server.partial_rejects(request,
+n)`` the row indexes to reject, and ``server.error(status, code)`` an error response in the
+vendor's shape (the ``error_body`` given to :func:`register`, also used for injected 429s
+and 500s). Everything below happens in front of them, in an ASGI middleware, for
 every request outside ``/__control``:
 
 * **Request log.** Each request is recorded (method, path, query, body as JSON or text,
@@ -549,7 +553,7 @@ def run(vendor: str, options: Mapping[str, Any], port: int = 0, *, exit_on_stdin
     if exit_on_stdin_eof:
         def watch_parent() -> None:
             sys.stdin.buffer.read()  # returns at EOF: the parent closed the pipe or died
-            server.should_exit = True
+            server.should_exit = server.force_exit = True  # a stand-in: no need to drain open connections
 
         threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
     server.run(sockets=[sock])
