@@ -277,7 +277,16 @@ class HttpHook(BaseHook):
 
     @cached_property
     def connection(self) -> Any:
-        return self.get_connection(self.conn_id)
+        from airflow.sdk.exceptions import AirflowNotFoundException
+
+        try:
+            return self.get_connection(self.conn_id)
+        except AirflowNotFoundException:
+            raise HttpHookError(
+                f"Airflow connection {self.conn_id!r} is not defined: add it (type {self.conn_type}) in the UI, "
+                f"or set AIRFLOW_CONN_{self.conn_id.upper()}",
+                retryable=False,
+            ) from None
 
     @cached_property
     def extra(self) -> dict[str, Any]:

@@ -256,7 +256,10 @@ def test_a_call_that_never_connected_is_retried_even_when_unsafe(monkeypatch):
     assert not caught.value.outcome_unknown and hook.retries_done == 2
 
 
-def test_missing_host_is_one_clear_error(monkeypatch):
+def test_missing_connection_or_host_is_one_clear_error(monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_PLAIN_UNDEFINED", raising=False)
+    with pytest.raises(HttpHookError, match="'plain_undefined' is not defined: add it .* AIRFLOW_CONN_PLAIN_UNDEFINED$"):
+        PlainHook("plain_undefined").request("GET", "/", idempotent=True)
     monkeypatch.setenv("AIRFLOW_CONN_PLAIN_NOHOST", orjson.dumps({"conn_type": "retention_test_plain"}).decode())
     with pytest.raises(HttpHookError, match="'plain_nohost' has no host"):
         PlainHook("plain_nohost").request("GET", "/", idempotent=True)
