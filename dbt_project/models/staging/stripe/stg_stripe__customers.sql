@@ -1,6 +1,12 @@
+{#- account_id: the customer's metadata key `finance_account_id_metadata_key` (default
+    account_id), else the Stripe customer id, so no customer is dropped; account_id_source
+    says which (a warn test reports the fallbacks). -#}
+{%- set key = var('finance_account_id_metadata_key') %}
 select
     id as customer_id,
-    data -> 'metadata' ->> 'account_id' as account_id,
+    coalesce(nullif(data -> 'metadata' ->> '{{ key }}', ''), id) as account_id,
+    case when nullif(data -> 'metadata' ->> '{{ key }}', '') is null then 'customer_id' else 'metadata' end
+        as account_id_source,
     created as created_at,
     coalesce((data ->> 'deleted')::boolean, false) as is_deleted,
     _extracted_at as extracted_at
