@@ -25,7 +25,7 @@ details and error handling) for the calls the HubSpot destination makes:
   (``daily``), each answered with 429 ``{"errorType": "RATE_LIMIT", "policyName":
   "TEN_SECONDLY_ROLLING" | "DAILY", ...}``; every other answer carries
   ``X-HubSpot-RateLimit-Interval-Milliseconds``, ``-Max``, ``-Remaining``,
-  ``-Daily`` and ``-Daily-Remaining``.
+  ``-Daily`` and ``-Daily-Remaining``. ``POST /__control/new_day`` (``{"daily": n}`` optional) is the midnight reset.
 
 What it does not model: property creation (any lower-case ``snake_case`` property name
 exists), associations, merges, search, the lists' filter definitions.
@@ -390,6 +390,15 @@ def build(server: LocalServer) -> None:
     async def add_and_remove(list_id: str, request: Request) -> JSONResponse:
         status, payload = vendor.add_and_remove(list_id, await _json(request))
         return JSONResponse(payload, status_code=status)
+
+    @app.post(f"{CONTROL_PREFIX}/new_day")
+    async def new_day(request: Request) -> dict:
+        """HubSpot's midnight reset of the daily count; ``{"daily": n}`` also sets the cap."""
+        body = await _json(request)
+        if isinstance(body, dict) and body.get("daily") is not None:
+            vendor.limits.daily = int(body["daily"])
+        vendor.limits.used_today = 0
+        return {"daily": vendor.limits.daily}
 
     server.view("contacts")(lambda: vendor.view()["contacts"])
     server.view("lists")(lambda: vendor.view()["lists"])

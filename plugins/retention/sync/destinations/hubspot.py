@@ -14,9 +14,11 @@ Each batch (at most 100 records, HubSpot's batch size) becomes:
 
 Exits in ``upsert`` mode change nothing at HubSpot (contacts are never deleted).
 
-When HubSpot's daily cap is reached the hook raises :class:`DailyLimitReached`; this
+When HubSpot's daily cap is spent the hook raises :class:`DailyLimitReached`; this
 batch and every later one of the run fail as retryable without another call, each
-row's error saying why, so the next run (after HubSpot's midnight reset) sends them.
+row's ``sync_log`` error saying why, and :meth:`HubSpotDestination.close` then raises it,
+so the run ends ``failed`` with the reason in ``activation.sync_runs`` (and one line from
+``retention sync``). The next run after HubSpot's midnight reset sends what is left.
 
 Options (the sync's ``destination.options``):
 ``id_property`` (default ``email``): the unique contact property the sync's key is;
@@ -64,7 +66,10 @@ class HubSpotDestination:
         return self._list_ids
 
     def close(self, ctx: SyncContext, *, succeeded: bool) -> None:
+        """Ends the run; one that met the daily cap fails with why (its rows are already recorded)."""
         self.hook.close()
+        if self.halted:
+            raise DailyLimitReached(self.halted, status=429, code="DAILY")
 
     def send(self, records: Sequence[Record]) -> list[RowResult]:
         if self.halted:

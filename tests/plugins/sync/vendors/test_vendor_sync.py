@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import segments as seg  # tests/plugins/sync/segments.py
 from harness import CASES, FAULT_KINDS, SLOW_S, Member, VendorCase, expected, holds, keys_in
@@ -27,6 +28,7 @@ from retention.local_servers import serve
 from retention.local_servers.base import RunningServer
 from retention.sync import engine
 from retention.sync.config import SyncSpec
+from retention.sync.errors import SyncError
 
 CONN_ID = "vendor_test"
 MAPPING = {"account_id": "account_id", "plan": "plan", "mrr": "mrr", "tier": "tier"}
@@ -218,3 +220,31 @@ def test_sigkill_between_send_and_state_write_then_rerun(rig: Rig) -> None:
 
 def _held(rig: Rig) -> bool:
     return any(r["fault"] == "slow_after" and r["processed"] for r in rig.server.control.requests(bodies=False))
+
+
+@pytest.mark.parametrize("rig", [c for c in CASES if c.kind == "hubspot"], ids=str, indirect=True)
+def test_hubspot_stops_cleanly_at_the_daily_cap(rig: Rig) -> None:
+    rig.batch_size = 5
+    rig.publish(seg.accounts(30))
+    # 2 list lookups/creations, then an upsert and a list update per batch of 5: the cap of
+    # 8 calls is spent within the third batch.
+    httpx.post(f"{rig.server.base_url}/__control/new_day", json={"daily": 8}).raise_for_status()
+    with pytest.raises(SyncError, match="daily API limit"):
+        rig.run()
+    rows = seg.table(rig.url, "select last_status, last_error from activation.sync_state")
+    done = [r for r in rows if r[0] == "ok"]
+    left = [r for r in rows if r[0] == "failed"]
+    assert len(done) + len(left) == 30 and done and left
+    assert all("daily API limit" in (error or "") for _, error in left)
+    run = seg.table(rig.url, "select status, error from activation.sync_runs order by run_id desc limit 1")[0]
+    assert run[0] == "failed" and "daily API limit" in run[1]
+    requests = len(rig.requests())
+    assert requests == 8  # nothing was sent once the cap was spent
+
+    httpx.post(f"{rig.server.base_url}/__control/new_day", json={"daily": 1000}).raise_for_status()  # midnight
+    before = requests
+    outcome = rig.run()
+    assert (outcome.added, outcome.failed) == (len(left), 0)
+    resent = {k for k, n in keys_in(rig.requests()[before:], rig.keys()).items() if n}
+    assert len(resent) == len(left)
+    assert holds(rig.members(), rig.wanted()) == []
