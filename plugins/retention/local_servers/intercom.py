@@ -197,7 +197,7 @@ class IntercomStore:
         after = paging.get("starting_after")
         visible_before = self.clock() - self.search_lag_s
         matches = [
-            c for c in self.contacts.values() if c.created <= visible_before and _matches(c, body["query"])
+            c for c in self._candidates(body["query"]) if c.created <= visible_before and _matches(c, body["query"])
         ]
         matches.sort(key=lambda c: c.id)
         start = int(after) if after else 0
@@ -210,6 +210,16 @@ class IntercomStore:
         self.events["searches"] += 1
         return {"type": "list", "data": [self.contact_json(c) for c in page], "total_count": len(matches),
                 "pages": pages}
+
+    def _candidates(self, query: dict[str, Any]) -> list[Contact]:
+        """The contacts a query can match: through the unique indexes for = / IN on external_id or email."""
+        name, op, value = query.get("field"), query.get("operator"), query.get("value")
+        if name in ("external_id", "email") and op in ("=", "IN"):
+            index = self.by_external_id if name == "external_id" else self.by_email
+            values = value if isinstance(value, list) else [value]
+            keys = [str(v).lower() if name == "email" else str(v) for v in values]
+            return [self.contacts[index[k]] for k in dict.fromkeys(keys) if k in index]
+        return list(self.contacts.values())
 
     def contact_json(self, contact: Contact) -> dict[str, Any]:
         return {

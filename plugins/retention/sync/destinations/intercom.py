@@ -1,6 +1,6 @@
 """Intercom destination: contacts with their attributes, the account as a company, a tag per segment.
 
-For each batch (at most 50 records, one search page):
+For each batch (at most 500 records; searched and bulk-tagged 50 at a time):
 
 1. **Find** each contact: the id cached in the sync state (``Record.destination_id``)
    first; else a search by ``external_id`` (the sync key), then by email; else **create**
@@ -13,7 +13,7 @@ For each batch (at most 50 records, one search page):
    the account is upserted as a company and the contact attached to it.
 4. **Membership** (mode ``membership``): one tag per segment, named
    ``<tag_prefix><segment>`` (default prefix ``"<sync name>: "``), applied in bulk
-   (``POST /tags {name, users}``; one call per segment per batch, and one call per
+   (``POST /tags {name, users}``; one call per segment per 50 contacts, and one call per
    contact only if Intercom refuses the bulk call). On exit, and on leaving one of several
    segments, only the tags of the segments this sync confirmed for that key
    (``Record.previous_segments``) are removed, so a tag someone else added, or a contact
@@ -26,13 +26,16 @@ status and Intercom's error code, never a value.
 
 Options (``destination.options``): ``key_field`` (``external_id`` or ``email``; default
 ``external_id``), ``email_field`` (payload field holding the email; default ``email``),
-``tag_prefix``. Rate and timeouts are the connection's (see :mod:`retention.hooks.intercom`).
+``tag_prefix``, ``concurrency`` (calls in flight per step, default 4; Intercom has no bulk
+upsert, so one call per contact, and the rate limit, not the latency, should be the
+bound). Rate and timeouts are the connection's (see :mod:`retention.hooks.intercom`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -49,6 +52,7 @@ STANDARD_FIELDS = frozenset({
 })
 COMPANY_FIELDS = ("company_id", "company_name")
 TIMESTAMP_FIELDS = frozenset({"signed_up_at", "last_seen_at"})
+TAG_CHUNK = 50  # contacts per bulk tag call
 
 
 def json_value(name: str, value: Any) -> Any:
@@ -103,7 +107,7 @@ class _Row:
 class IntercomDestination:
     kind: ClassVar[str] = "intercom"
     idempotent: ClassVar[bool] = True
-    max_batch: ClassVar[int] = 50
+    max_batch: ClassVar[int] = 500  # searched 50 at a time, tagged 50 at a time
 
     def __init__(self, conn_id: str | None = None, options: Mapping[str, Any] | None = None, *, hook: Any = None) -> None:
         self.options = dict(options or {})
@@ -120,6 +124,8 @@ class IntercomDestination:
         self.attributes: set[str] | None = None
         self.tag_ids: dict[str, str] = {}
         self.companies: dict[tuple[str, str | None], str] = {}
+        self.concurrency = int(self.options.get("concurrency", 4))
+        self.pool: ThreadPoolExecutor | None = None
 
     # --- the contract ------------------------------------------------------------------
 
@@ -127,6 +133,9 @@ class IntercomDestination:
         self.ctx = ctx
 
     def close(self, ctx: SyncContext, *, succeeded: bool) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+            self.pool = None
         self.hook.close()
 
     def send(self, records: Sequence[Record]) -> list[RowResult]:
@@ -195,9 +204,7 @@ class IntercomDestination:
                         row.contact_id = by_email.get(self._email(row))
         except HttpHookError as exc:
             log.warning("intercom: search failed (%s); creating instead (a 409 names existing contacts)", exc)
-        for row in missing:
-            if row.contact_id is None:
-                self._create(row)
+        self._each([row for row in missing if row.contact_id is None], self._create)
 
     def _create(self, row: _Row) -> None:
         try:
@@ -206,35 +213,36 @@ class IntercomDestination:
             row.fail("create contact", exc)
 
     def _update(self, rows: list[_Row]) -> None:
-        for row in rows:
-            if not row.ok or row.created or row.contact_id is None:
-                continue
-            try:
-                self.hook.update_contact(row.contact_id, self._contact_fields(row.record))
-            except HttpHookError as exc:
-                if exc.status == 404:  # the cached contact was deleted in Intercom: find or create it again
-                    row.contact_id, row.tagged = None, ()
-                    self._create(row)
-                    if row.ok and not row.created:
-                        self._update([row])
-                else:
-                    row.fail("update contact", exc)
+        self._each([row for row in rows if row.ok and not row.created and row.contact_id], self._update_one)
+
+    def _update_one(self, row: _Row) -> None:
+        try:
+            self.hook.update_contact(row.contact_id, self._contact_fields(row.record))
+        except HttpHookError as exc:
+            if exc.status == 404:  # the cached contact was deleted in Intercom: find or create it again
+                row.contact_id, row.tagged = None, ()
+                self._create(row)
+                if row.ok and not row.created:
+                    self._update_one(row)
+            else:
+                row.fail("update contact", exc)
 
     def _companies(self, rows: list[_Row]) -> None:
-        for row in rows:
-            company_id = row.record.payload.get("company_id")
-            if not row.ok or company_id in (None, ""):
-                continue
-            name = row.record.payload.get("company_name")
-            cache_key = (str(company_id), None if name is None else str(name))
-            try:
-                intercom_id = self.companies.get(cache_key)
-                if intercom_id is None:
-                    company = {"company_id": str(company_id), **({"name": str(name)} if name is not None else {})}
-                    intercom_id = self.companies[cache_key] = self.hook.upsert_company(company)
-                self.hook.attach_company(row.contact_id, intercom_id)
-            except HttpHookError as exc:
-                row.fail("company", exc)
+        self._each([row for row in rows if row.ok and row.record.payload.get("company_id") not in (None, "")],
+                   self._company_one)
+
+    def _company_one(self, row: _Row) -> None:
+        company_id = str(row.record.payload["company_id"])
+        name = row.record.payload.get("company_name")
+        cache_key = (company_id, None if name is None else str(name))
+        try:
+            intercom_id = self.companies.get(cache_key)
+            if intercom_id is None:  # (two threads may both upsert one company: harmless, it is an upsert)
+                company = {"company_id": company_id, **({"name": str(name)} if name is not None else {})}
+                intercom_id = self.companies[cache_key] = self.hook.upsert_company(company)
+            self.hook.attach_company(row.contact_id, intercom_id)
+        except HttpHookError as exc:
+            row.fail("company", exc)
 
     def tag_name(self, segment: str) -> str:
         assert self.ctx is not None
@@ -256,29 +264,47 @@ class IntercomDestination:
                 for segment in self._segments(row):
                     by_segment.setdefault(segment, []).append(row)
         for segment, members in by_segment.items():
-            name = self.tag_name(segment)
-            try:
-                self.hook.tag_contacts(name, [row.contact_id for row in members])
-            except HttpHookError as exc:
-                log.warning("intercom: bulk tagging %d contacts failed (%s); tagging one by one", len(members), exc)
-                for row in members:
-                    try:
-                        self.hook.tag_contact(row.contact_id, self._tag_id(segment))
-                    except HttpHookError as one:
-                        row.fail("tag", one)
+            for start in range(0, len(members), TAG_CHUNK):
+                self._tag_chunk(segment, members[start:start + TAG_CHUNK])
+
+    def _tag_chunk(self, segment: str, members: list[_Row]) -> None:
+        try:
+            self.hook.tag_contacts(self.tag_name(segment), [row.contact_id for row in members])
+        except HttpHookError as exc:
+            log.warning("intercom: bulk tagging %d contacts failed (%s); tagging one by one", len(members), exc)
+
+            def tag_one(row: _Row) -> None:
+                try:
+                    self.hook.tag_contact(row.contact_id, self._tag_id(segment))
+                except HttpHookError as one:
+                    row.fail("tag", one)
+
+            self._each(members, tag_one)
 
     def _untag(self, rows: list[_Row]) -> None:
-        for row in rows:
-            if not row.ok or row.contact_id is None or not row.tagged:
+        self._each([row for row in rows if row.ok and row.contact_id and row.tagged], self._untag_one)
+
+    def _untag_one(self, row: _Row) -> None:
+        keep = set() if row.record.action == "remove" else set(self._segments(row))
+        for segment in row.tagged:
+            if segment in keep:
                 continue
-            keep = set() if row.record.action == "remove" else set(self._segments(row))
-            for segment in row.tagged:
-                if segment in keep:
-                    continue
-                try:
-                    self.hook.untag_contact(row.contact_id, self._tag_id(segment))
-                except HttpHookError as exc:
-                    row.fail("untag", exc)
+            try:
+                self.hook.untag_contact(row.contact_id, self._tag_id(segment))
+            except HttpHookError as exc:
+                row.fail("untag", exc)
+                return
+
+    def _each(self, rows: list[_Row], step: Callable[[_Row], None]) -> None:
+        """``step`` for each row, ``concurrency`` at a time (the hook's token bucket keeps the pace)."""
+        if self.concurrency <= 1 or len(rows) <= 1:
+            for row in rows:
+                step(row)
+            return
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="intercom")
+        for _ in self.pool.map(step, rows):
+            pass
 
     # --- helpers ---------------------------------------------------------------------------
 
