@@ -299,11 +299,11 @@ def ingest(
     counts = load.load_batches(conn, spec.tables, batches, extracted_at or started)
     if reason:
         result["listed"], result["live_rows_before"] = listed["n"], live_before
-        state.save(conn, name, started, result["mode"], listed["n"], live_before)
+        state.save(conn, name, started, result["mode"], listed["n"], live_before, interval_end)
     else:
         result["events"] = stats
         log.info("stripe %s: %s", name, stats)
-        state.save(conn, name, started, result["mode"], stats["objects_changed"], None)
+        state.save(conn, name, started, result["mode"], stats["objects_changed"], None, interval_end)
     result["read_up_to"] = started.isoformat()
     result["api_retries"] = hook.retries_done - retries_before
     result["tables"] = {table: c.as_dict() for table, c in counts.items()}

@@ -1,9 +1,11 @@
 """Per object type, what the last Stripe extraction read: ``raw.stripe_extract_state``.
 
 One row per object type: ``read_up_to`` (the time the run started reading; the next events
-run starts there minus the look-back), the run's ``mode``, ``objects`` (listed by a full
-refresh, changed by an events run), ``live_rows_before`` (the table's non-deleted rows
-before a full refresh, what the cut-short guard compares with) and ``updated_at``.
+run starts there minus the look-back), ``interval_end`` (the end of the run's data
+interval, null outside Airflow: the instant the finance marts can be read up to), the
+run's ``mode``, ``objects`` (listed by a full refresh, changed by an events run),
+``live_rows_before`` (the table's non-deleted rows before a full refresh, what the
+cut-short guard compares with) and ``updated_at``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ create table if not exists {table} (
     objects integer not null,
     live_rows_before integer,
     updated_at timestamptz not null
-)""").format(table=TABLE)
+);
+alter table {table} add column if not exists interval_end timestamptz""").format(table=TABLE)
 
 
 # Every read and write runs in its own short transaction: the load that follows needs the
@@ -35,7 +38,11 @@ def ensure(conn: psycopg.Connection) -> None:
     from retention.load.schema import _DDL_LOCK
 
     with conn.transaction():
-        if conn.execute("select to_regclass('raw.stripe_extract_state')").fetchone()[0] is None:
+        current = conn.execute(
+            "select 1 from information_schema.columns"
+            " where table_schema = 'raw' and table_name = 'stripe_extract_state' and column_name = 'interval_end'"
+        ).fetchone()
+        if current is None:  # missing, or created before interval_end was added
             conn.execute("select pg_advisory_xact_lock(%s)", (_DDL_LOCK,))
             conn.execute(_DDL)
 
@@ -47,17 +54,17 @@ def cursor(conn: psycopg.Connection, name: str) -> datetime | None:
 
 
 def save(conn: psycopg.Connection, name: str, read_up_to: datetime, mode: str, objects: int,
-         live_rows_before: int | None) -> None:
+         live_rows_before: int | None, interval_end: datetime | None = None) -> None:
     with conn.transaction():
         conn.execute(
             sql.SQL("""
-                insert into {} (object, read_up_to, mode, objects, live_rows_before, updated_at)
-                values (%s, %s, %s, %s, %s, %s)
+                insert into {} (object, read_up_to, mode, objects, live_rows_before, updated_at, interval_end)
+                values (%s, %s, %s, %s, %s, %s, %s)
                 on conflict (object) do update set read_up_to = excluded.read_up_to, mode = excluded.mode,
                     objects = excluded.objects, live_rows_before = excluded.live_rows_before,
-                    updated_at = excluded.updated_at
+                    updated_at = excluded.updated_at, interval_end = excluded.interval_end
             """).format(TABLE),
-            (name, read_up_to, mode, objects, live_rows_before, datetime.now(timezone.utc)),
+            (name, read_up_to, mode, objects, live_rows_before, datetime.now(timezone.utc), interval_end),
         )
 
 

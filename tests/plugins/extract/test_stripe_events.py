@@ -68,6 +68,9 @@ def test_the_daily_run_applies_every_change_to_old_objects(dataset, conn, hook_f
         second = daily_run(h, conn)
         third = daily_run(h, conn)  # a rerun: the same events again, nothing changes
     assert {r["mode"] for r in second.values()} == {"events"}
+    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    ends = conn.execute("select distinct interval_end from raw.stripe_extract_state").fetchall()
+    assert ends == [(today,)]  # the data interval the run was for: what the marts can be read up to
     changed = {name: r["events"]["objects_changed"] for name, r in second.items()}
     assert changed == {"customers": 1, "products": 0, "prices": 1, "coupons": 0, "subscriptions": 4, "invoices": 2}
     assert second["customers"]["events"]["deleted"] == 1
