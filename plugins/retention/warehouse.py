@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import quote
 
 from retention.config import WAREHOUSE_URL_VAR, Settings, settings as load_settings
 
@@ -52,6 +53,7 @@ class WarehouseParams:
     user: str
     password: str
     dbname: str
+    options: tuple[tuple[str, str], ...] = ()  # other libpq parameters (sslmode, ...), as given
 
     @property
     def is_socket(self) -> bool:
@@ -65,6 +67,7 @@ class WarehouseParams:
             "user": self.user,
             "dbname": self.dbname,
             "connect_timeout": str(CONNECT_TIMEOUT_S),
+            **dict(self.options),
         }
         if self.password:
             parts["password"] = self.password
@@ -77,46 +80,66 @@ def _quote_conninfo(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2")
+_USERINFO_PASSWORD = re.compile(r"(://[^/?#@:]*:)[^/?#@]*@")
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+_QUOTED_URI = re.compile(r':?\s*"[^"]*"\s*$')
+
+
 def parse_url(url: str) -> WarehouseParams:
-    """Parse ``postgresql://user:pw@host:port/db`` or the socket form ``...@/db?host=/dir``."""
-    parts = urlsplit(url)
-    if parts.scheme not in {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"}:
+    """Parse a ``postgresql://`` URL in every form libpq accepts.
+
+    libpq's own parser reads it (``psycopg.conninfo.conninfo_to_dict``): percent-encoded
+    user and password, ``?password=`` / ``?host=`` / ``?port=`` / ``?user=`` /
+    ``?dbname=`` (which win over the URL's parts, as in libpq), bracketed IPv6 hosts
+    (``[::1]``), socket directories (``@/db?host=/dir``) and every other libpq
+    parameter (kept in ``options``). A malformed URL is one :class:`WarehouseError`
+    line naming ``WAREHOUSE_URL``, with the password masked.
+    """
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in _SCHEMES:
         raise WarehouseError(
-            f"{WAREHOUSE_URL_VAR} must be a postgresql:// URL, got scheme {parts.scheme!r}. "
+            f"{WAREHOUSE_URL_VAR} must be a postgresql:// URL, got {redact(url)!r}. "
             f"Example: postgresql://user:password@db.example.com:5432/analytics"
         )
-    query = parse_qs(parts.query)
-    host = query.get("host", [None])[0] or unquote(parts.hostname or "") or "localhost"
     try:
-        port = int(query.get("port", [None])[0] or parts.port or 5432)
-    except ValueError as exc:
-        raise WarehouseError(f"{WAREHOUSE_URL_VAR} has an invalid port: {exc}") from None
-    dbname = unquote(parts.path.lstrip("/")) or "postgres"
-    return WarehouseParams(
-        host=host,
-        port=port,
-        user=unquote(parts.username or "postgres"),
-        password=unquote(parts.password or ""),
-        dbname=dbname,
-    )
+        params = conninfo_to_dict(f"postgresql://{rest}")
+    except ProgrammingError as exc:
+        reason = _QUOTED_URI.sub("", str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+        raise WarehouseError(f"{WAREHOUSE_URL_VAR} is not a valid postgresql:// URL ({reason}): {redact(url)}") from None
+    host = str(params.pop("host", "") or "localhost")
+    port_text = str(params.pop("port", "") or "5432")
+    if "," in host or "," in port_text:
+        raise WarehouseError(f"{WAREHOUSE_URL_VAR} names several hosts; give one: {redact(url)}")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise WarehouseError(f"{WAREHOUSE_URL_VAR} has an invalid port {port_text!r}: {redact(url)}") from None
+    user = str(params.pop("user", "") or "postgres")
+    password = str(params.pop("password", "") or "")
+    dbname = str(params.pop("dbname", "") or "postgres")
+    options = tuple(sorted((k, str(v)) for k, v in params.items() if k != "connect_timeout"))
+    return WarehouseParams(host=host, port=port, user=user, password=password, dbname=dbname, options=options)
 
 
 def redact(url: str) -> str:
-    """The URL with any password replaced by ``***`` (safe for logs and errors)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
+    """The URL with any password (``user:password@`` or ``?password=``) replaced by
+    ``***``, even when the URL is malformed (safe for logs and errors)."""
+    return _QUERY_PASSWORD.sub(r"\1***", _USERINFO_PASSWORD.sub(r"\1***@", url))
 
 
 def url_from_params(p: WarehouseParams) -> str:
     auth = quote(p.user, safe="")
     if p.password:
         auth += ":" + quote(p.password, safe="")
+    query = "&".join(f"{k}={quote(v, safe='')}" for k, v in p.options)
     if p.is_socket:
-        return f"postgresql://{auth}@/{quote(p.dbname, safe='')}?host={p.host}&port={p.port}"
-    return f"postgresql://{auth}@{p.host}:{p.port}/{quote(p.dbname, safe='')}"
+        return f"postgresql://{auth}@/{quote(p.dbname, safe='')}?host={p.host}&port={p.port}" + (f"&{query}" if query else "")
+    host = f"[{p.host}]" if ":" in p.host else p.host
+    return f"postgresql://{auth}@{host}:{p.port}/{quote(p.dbname, safe='')}" + (f"?{query}" if query else "")
 
 
 def sqlalchemy_url(url: str) -> str:

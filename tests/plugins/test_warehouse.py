@@ -115,6 +115,11 @@ def test_cli_reports_unreachable_warehouse_with_exit_code_2(tmp_path, monkeypatc
         ("postgresql://u:p%40ss@db.example.com:6543/analytics", ("db.example.com", 6543, "u", "p@ss", "analytics")),
         ("postgresql://postgres@/retention?host=/tmp/sock&port=5432", ("/tmp/sock", 5432, "postgres", "", "retention")),
         ("postgres://me@localhost/db", ("localhost", 5432, "me", "", "db")),
+        ("postgresql://u:x@h:5432/db?password=p%26w", ("h", 5432, "u", "p&w", "db")),
+        ("postgresql://u@/db?host=/run/pg&port=5433", ("/run/pg", 5433, "u", "", "db")),
+        ("postgresql://u:pw@[::1]:6000/db", ("::1", 6000, "u", "pw", "db")),
+        ("postgresql:///db?host=db.internal&user=etl&password=s3cret&sslmode=require",
+         ("db.internal", 5432, "etl", "s3cret", "db")),
     ],
 )
 def test_parse_and_rebuild_url_round_trips(url, expected):
