@@ -176,8 +176,7 @@ def run_psql(
     concurrent connections, each part in one transaction: (seconds until the last one
     commits, CPU seconds of the psql processes)."""
     with warehouse.connect(url, autocommit=True) as conn:
-        with conn.transaction():
-            schema.ensure_month_partitions(conn, months)
+        schema.ensure_month_partitions(conn, months)
     commands = []
     for part in parts:
         cmd = [psql_bin(), warehouse.parse_url(url).conninfo(), "-q", "-v", "ON_ERROR_STOP=1", "-c", "begin"]
@@ -357,7 +356,7 @@ def bench_preset(args: argparse.Namespace, server: str) -> int:
                 print(json.dumps({"repeat": rep, "variant": variant, **res}), flush=True)
         url = _fresh(server, "bench_to_sql")
         try:
-            with warehouse.connect(url, autocommit=True) as conn, conn.transaction():
+            with warehouse.connect(url, autocommit=True) as conn:
                 schema.ensure_month_partitions(conn, months)
             sql_rows, sql_s = run_to_sql(url, sample, args.to_sql_rows)
         finally:

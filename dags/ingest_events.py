@@ -14,8 +14,8 @@ company folder under `RETENTION_DATA_DIR`. A local path or an object-storage URL
 **Which files:** the day partitions of the run's data interval plus `lookback_days`
 before it (late files); monthly NPS/support exports overlapping those days. With
 `full=true` every landed file not yet in the manifest is loaded. Files already loaded
-are skipped; a file that changed after it was loaded is reported (warning, manifest
-status `changed_after_load`, `files_changed` in the task's XCom) and not re-read.
+are skipped; a file that changed after it was loaded is loaded again in place; a file
+that lands late in an older day folder is picked up by the next run.
 
 **Workers:** files are loaded `workers` at a time (param, else env
 `RETENTION_LOAD_WORKERS`, else 2; the CLI's `--workers` is the same setting), each
@@ -23,7 +23,10 @@ file still in a transaction of its own; the rows kept do not depend on it.
 
 Each task returns its counts (files, rows, duplicates, quarantine per reason) as XCom.
 A landing error (the location does not exist, a file already loaded as another source)
-fails the task at once, without retries, with a message that says what to set.
+fails the task at once, without retries, with a message that says what to set. A file
+that cannot be loaded (unreadable, or refused) does not stop the others: it is recorded
+in `raw.load_manifest` as `failed`, and the task fails at the end with one line per
+failed file (retried by the next run).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ def _load(source: str, landing_uri: str) -> dict:
 
     from retention.hooks.warehouse import WarehouseHook
     from retention.load.landing import LandingError, interval_days
-    from retention.load.loader import load_source, load_workers
+    from retention.load.loader import LoadFailed, load_source, load_workers
 
     ctx = get_current_context()
     params = ctx["params"]
@@ -55,8 +58,8 @@ def _load(source: str, landing_uri: str) -> dict:
     with WarehouseHook().get_conn(autocommit=True) as conn:
         try:
             return load_source(conn, source, landing_uri, since=since, until=until, workers=workers).counts()
-        except LandingError as exc:
-            raise AirflowFailException(str(exc)) from exc
+        except (LandingError, LoadFailed) as exc:
+            raise AirflowFailException(str(exc)) from None
 
 
 @dag(

@@ -125,20 +125,26 @@ def small_then_big_file(root: Path, day: date) -> None:
     segment_file(root, day, [template.replace('"MID"', f'"big{i}"') for i in range(BIG_FILE_ROWS)], seq=2)
 
 
+def wait_inside_copy(proc: subprocess.Popen, url: str, *, past_rows: int = 1000, timeout_s: float = 180) -> None:
+    """Return once a COPY into ``url``'s database has passed ``past_rows`` rows, while
+    ``proc`` (the load) still runs."""
+    deadline = time.monotonic() + timeout_s
+    with warehouse.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline and proc.poll() is None:
+            row = conn.execute(
+                "select tuples_processed from pg_stat_progress_copy where datname = current_database()"
+            ).fetchone()
+            if row and row[0] > past_rows:
+                break
+            time.sleep(0.005)
+    assert proc.poll() is None, "the load ended before the COPY could be caught"
+
+
 def kill_inside_copy(proc: subprocess.Popen, url: str, *, past_rows: int = 1000, timeout_s: float = 180) -> None:
     """SIGKILL ``proc`` and its process group (start it with ``start_new_session=True``)
     once a COPY into ``url``'s database has passed ``past_rows`` rows."""
     try:
-        deadline = time.monotonic() + timeout_s
-        with warehouse.connect(url, autocommit=True) as conn:
-            while time.monotonic() < deadline and proc.poll() is None:
-                row = conn.execute(
-                    "select tuples_processed from pg_stat_progress_copy where datname = current_database()"
-                ).fetchone()
-                if row and row[0] > past_rows:
-                    break
-                time.sleep(0.005)
-        assert proc.poll() is None, "the load ended before it could be killed inside a COPY"
+        wait_inside_copy(proc, url, past_rows=past_rows, timeout_s=timeout_s)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:

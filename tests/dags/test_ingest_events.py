@@ -68,7 +68,7 @@ def test_daily_run_loads_its_day_partitions(fresh_db, airflow_env, tmp_path):
     out = _run(env, "2024-11-20", {"full": True, "workers": 2})
     assert query(fresh_db, "select message_id from raw.events order by 1") == [("in1",), ("in2",), ("old1",)]
     assert query(fresh_db, "select count(*) from raw.load_manifest") == [(4,)]
-    assert "files=2 since=None until=None workers=2" in out
+    assert "files=2 late=0 since=None until=None workers=2" in out
 
 
 # --- the DAG's life on a simulated company with bad input ---------------------------

@@ -1,19 +1,21 @@
 """``retention load --source events|nps|support --path URI``: load landed files into raw.*.
 
 The same function the ``ingest_events`` DAG calls (:func:`retention.load.loader.load_source`);
-it prints the run's counts as JSON and exits 1 if a file changed after it was loaded.
+it prints the run's counts as JSON and exits 1 if a file could not be loaded (one line
+per failed file, on stderr).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import date
 
 from retention import warehouse
 from retention.config import settings
 from retention.load.landing import SOURCE_FOLDERS, LandingError, default_landing_uri
-from retention.load.loader import WORKERS_ENV, load_source, load_workers
+from retention.load.loader import WORKERS_ENV, LoadFailed, load_source, load_workers
 
 
 def _cmd_load(args: argparse.Namespace) -> int:
@@ -33,8 +35,12 @@ def _cmd_load(args: argparse.Namespace) -> int:
             except LandingError as exc:
                 print(f"error: {exc}")
                 return 2
+            except LoadFailed as failed:
+                print(json.dumps(failed.run.counts(), indent=2))
+                print(f"error: {failed}", file=sys.stderr)
+                exit_code = 1
+                continue
             print(json.dumps(counts, indent=2))
-            exit_code = exit_code or int(counts["files_changed"] > 0)
     return exit_code
 
 

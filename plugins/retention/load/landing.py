@@ -17,6 +17,7 @@ event files as support tickets).
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -29,16 +30,22 @@ from retention.config import Settings
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
+log = logging.getLogger(__name__)
+
 LANDING_ENV = "RETENTION_EVENTS_URI"
 LANDING_VARIABLE = "retention_events_uri"
 
 SOURCE_FOLDERS = {"events": "events", "nps": "nps", "support": "support"}
 # suffix -> (format, gzipped); the longest matching suffix wins.
+# Matched case-insensitively.
 FORMATS = {
     ".jsonl.gz": ("jsonl", True),
+    ".jsonl.gzip": ("jsonl", True),
+    ".ndjson.gz": ("jsonl", True),
     ".json.gz": ("jsonl", True),
-    ".gz": ("jsonl", True),
+    ".gz": ("jsonl", True),  # Segment's own object names: <epoch_ms>.<hash>.gz
     ".jsonl": ("jsonl", False),
+    ".ndjson": ("jsonl", False),
     ".json": ("jsonl", False),
     ".csv.gz": ("csv", True),
     ".csv": ("csv", False),
@@ -109,8 +116,9 @@ def _has_sources(path: Path | ObjectStoragePath) -> bool:
 
 
 def file_format(name: str) -> tuple[str, bool] | None:
+    lower = name.lower()
     for suffix in sorted(FORMATS, key=len, reverse=True):
-        if name.endswith(suffix):
+        if lower.endswith(suffix):
             return FORMATS[suffix]
     return None
 
@@ -130,10 +138,11 @@ def _days(path: Path | ObjectStoragePath) -> tuple[date | None, date | None]:
     return None, None
 
 
-def discover(root_uri: str, source: str, since: date | None = None, until: date | None = None) -> list[LandedFile]:
-    """Files of ``source`` under ``root_uri`` whose day range meets ``[since, until)``, by uri.
+def discover(root_uri: str, source: str) -> list[LandedFile]:
+    """Every file of ``source`` under ``root_uri``, by uri; other files are named in one warning.
 
     Sorting by uri makes the load order (and so which duplicate is kept) deterministic.
+    Which of them a run reads: :func:`select_files`.
     """
     if source not in SOURCE_FOLDERS:
         raise LandingError(f"unknown source {source!r}; use one of {', '.join(SOURCE_FOLDERS)}")
@@ -148,16 +157,68 @@ def discover(root_uri: str, source: str, since: date | None = None, until: date 
         base = root
     candidates = [base] if base.is_file() else (p for p in base.rglob("*") if p.is_file())
     found: list[LandedFile] = []
+    ignored: list[str] = []
     for path in candidates:
         fmt = file_format(path.name)
         if fmt is None or fmt[0] not in SOURCE_FORMATS[source]:
+            ignored.append(path_uri(path))
             continue
         first, last = _days(path)
-        if first is not None and last is not None:
-            if (until is not None and first >= until) or (since is not None and last < since):
-                continue
         found.append(LandedFile(path_uri(path), path, fmt[0], fmt[1], first, last))
+    if ignored:
+        shown = ", ".join(sorted(ignored)[:20]) + (f" and {len(ignored) - 20} more" if len(ignored) > 20 else "")
+        accepted = ", ".join(sorted(s for s, (f, _) in FORMATS.items() if f in SOURCE_FORMATS[source]))
+        log.warning(
+            "%d file(s) under %s are not %s files and are not loaded (names ending in %s, any case): %s",
+            len(ignored), base, source, accepted, shown,
+        )
     return sorted(found, key=lambda f: f.uri)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What ``raw.load_manifest`` holds for a uri."""
+
+    size_bytes: int | None
+    status: str
+
+
+def select_files(
+    files: list[LandedFile], seen: dict[str, Seen], since: date | None, until: date | None
+) -> tuple[list[LandedFile], list[LandedFile]]:
+    """The files a run over the days ``[since, until)`` reads, and which of them are late.
+
+    * undated files, and files dated in ``[since, until)``: always (the manifest skips
+      the ones loaded, after comparing their checksum);
+    * files dated before ``since`` that the manifest has not seen loaded as they are now
+      (a new uri, a failed one, or a size that changed since it was loaded), back to the
+      oldest day the manifest holds for the source: **late** files. Older ones are
+      history, read by a ``full`` run or a backfill of their days;
+    * files dated on or after ``until``: never.
+    """
+    oldest = min((f.first_day for f in files if f.uri in seen and f.first_day is not None), default=None)
+    chosen: list[LandedFile] = []
+    late: list[LandedFile] = []
+    for f in files:
+        if f.first_day is None or f.last_day is None:
+            chosen.append(f)
+        elif until is not None and f.first_day >= until:
+            continue
+        elif since is None or f.last_day >= since:
+            chosen.append(f)
+        elif oldest is not None and f.last_day >= oldest and _unseen(f, seen.get(f.uri)):
+            chosen.append(f)
+            late.append(f)
+    return chosen, late
+
+
+def _unseen(landed: LandedFile, seen: Seen | None) -> bool:
+    if seen is None or seen.status != "loaded":
+        return True
+    try:
+        return landed.path.stat().st_size != seen.size_bytes
+    except OSError:
+        return True  # unreadable now: load_file records why
 
 
 def interval_days(

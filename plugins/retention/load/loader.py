@@ -2,18 +2,23 @@
 
 Per file, in ONE transaction (so a killed load leaves nothing and a rerun redoes it):
 
-1. look the uri up in ``raw.load_manifest``: same sha256 -> skipped; different ->
-   ``status = 'changed_after_load'`` + warning, the file is not re-read; loaded as
-   another source -> :class:`~retention.load.landing.LandingError`;
-2. stream the file (decompressing, parsing line by line) with ``COPY ... FROM STDIN``,
-   so memory stays flat however large the file. Segment events go straight into
-   ``raw.events`` with their dedup keys spooled aside (:mod:`retention.load.events`);
-   NPS responses and support tickets (small monthly exports) go through a temporary
-   staging table, rejected records included with their reason;
-3. publish: keep the first row of each key by ``(file uri, line)``; rows whose key is
-   already loaded are counted as duplicates and dropped (backfills: see
-   :func:`retention.load.events._supersede`);
+1. look the uri up in ``raw.load_manifest``: same sha256 -> skipped; a different one
+   (the file changed after it was loaded, e.g. it was read while still being uploaded)
+   or a failed earlier attempt -> loaded again, the rows of its earlier version
+   removed in the same transaction; loaded as another source ->
+   :class:`~retention.load.landing.LandingError`;
+2. stream the file with ``COPY ... FROM STDIN``, so memory stays flat however large the
+   file: Segment events (:mod:`retention.load.events`), NPS / support exports
+   (:mod:`retention.load.exports`);
+3. publish: keep the first row of each key by ``(file uri, line)``;
 4. write the rejected records to ``raw.quarantine`` and complete the manifest row.
+
+Every file's fate is its own (:func:`load_file`): month partitions a file needs are
+created before its transaction, in one of their own; a file Postgres refuses on the
+fast path is read again with every check in the client; a file that still cannot be
+loaded (unreadable, or refused) is recorded in the manifest as ``failed`` with its
+error, and the run goes on. :func:`load_source` then raises :class:`LoadFailed`,
+one line per failed file.
 
 ``workers > 1`` loads that many files at a time, one connection each
 (:func:`load_files_parallel`); the CLI and the DAG take the count from
@@ -26,7 +31,7 @@ import logging
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -35,41 +40,50 @@ from typing import Any
 import psycopg
 
 from retention.load import schema
-from retention.load.events import load_events
-from retention.load.landing import SOURCE_FOLDERS, LandedFile, LandingError, discover
-from retention.load.manifest import FileCounts, later_file_loaded, preview, uncount
-from retention.load.readers import Digest, RawRecord, iter_csv, iter_lines, read_chunks
-from retention.load.records import Reject, Rules, decode_json, nps_row, support_row
+from retention.load.events import OTHER_TABLES, MissingPartitions, load_events, lock_keys_exclusive, release_keys
+from retention.load.exports import EXPORTS, load_export
+from retention.load.landing import SOURCE_FOLDERS, LandedFile, LandingError, Seen, discover, select_files
+from retention.load.readers import Digest, read_chunks
+from retention.load.records import Rules
 
 log = logging.getLogger(__name__)
 
 DEADLOCK_ATTEMPTS = 3
+PARTITION_ATTEMPTS = 3
 WORKERS_ENV = "RETENTION_LOAD_WORKERS"
 DEFAULT_WORKERS = 2
-STAGE_META = ("_line bigint", "_byte_offset bigint", "_reason text", "_detail text", "_raw text")
-
-
-@dataclass(frozen=True)
-class StagedSource:
-    """A small keyed export (NPS responses, support tickets) loaded through a staging table."""
-
-    name: str
-    table: str
-    key: str  # the table's primary key, kept first by (file uri, line)
-    columns: tuple[str, ...]
-    types: tuple[str, ...]
-    rows: Callable[[RawRecord, Rules], tuple[Any, ...]]  # in ``columns`` order; raises Reject
+ERROR_CHARS = 300
+# Errors of the data a file holds (SQLSTATE classes): 22 data exception (a number out of
+# range, bad text), 54 program limit exceeded (an index entry too large).
+_DATA_ERROR_CLASSES = ("22", "54")
 
 
 @dataclass
 class FileResult:
     uri: str
-    status: str  # loaded | skipped | changed
+    status: str  # loaded | reloaded | skipped | failed
     rows_loaded: int = 0
     duplicates: int = 0
     superseded: int = 0
+    replaced: int = 0  # rows of the file's earlier version removed (reloaded)
     truncated: bool = False
+    late: bool = False
+    error: str | None = None
     quarantined: Counter[str] = field(default_factory=Counter)
+
+
+class LoadFailed(Exception):
+    """Some files could not be loaded (the others were). One line per failed file."""
+
+    def __init__(self, run: RunResult) -> None:
+        self.run = run
+        failed = [f for f in run.files if f.status == "failed"]
+        lines = [
+            f"{len(failed)} {run.source} file(s) could not be loaded and are in raw.load_manifest with status "
+            f"'failed' (the other files loaded; fix these and run again, failed files are retried):"
+        ]
+        lines += [f"  {f.uri}: {f.error}" for f in failed]
+        super().__init__("\n".join(lines))
 
 
 @dataclass
@@ -86,193 +100,185 @@ class RunResult:
         return {
             "source": self.source,
             "files_seen": len(self.files),
-            "files_loaded": statuses["loaded"],
+            "files_loaded": statuses["loaded"] + statuses["reloaded"],
             "files_skipped": statuses["skipped"],
-            "files_changed": statuses["changed"],
+            "files_reloaded": statuses["reloaded"],
+            "files_late": sum(f.late for f in self.files),
+            "files_failed": statuses["failed"],
             "files_truncated": sum(f.truncated for f in self.files),
             "rows_loaded": sum(f.rows_loaded for f in self.files),
+            "rows_replaced": sum(f.replaced for f in self.files),
             "duplicates": sum(f.duplicates for f in self.files),
             "superseded": sum(f.superseded for f in self.files),
             "quarantined": dict(sorted(quarantined.items())),
-            "changed_uris": [f.uri for f in self.files if f.status == "changed"],
+            "reloaded_uris": [f.uri for f in self.files if f.status == "reloaded"],
+            "failed_uris": [f.uri for f in self.files if f.status == "failed"],
         }
-
-
-# --- staged sources: NPS responses, support tickets --------------------------------
-
-
-def _nps(rec: RawRecord, rules: Rules) -> tuple[Any, ...]:
-    return nps_row(rec.fields or {}, rules)
-
-
-def _support(rec: RawRecord, rules: Rules) -> tuple[Any, ...]:
-    return support_row(decode_json(rec.data or b""), rules)
-
-
-STAGED: dict[str, StagedSource] = {
-    "nps": StagedSource(
-        "nps", "nps_responses", "response_id",
-        ("response_id", "account_id", "user_id", "email", "score", "comment", "responded_at"),
-        ("text", "text", "text", "text", "int", "text", "timestamptz"),
-        _nps,
-    ),
-    "support": StagedSource(
-        "support", "support_tickets", "ticket_id",
-        ("ticket_id", "account_id", "user_id", "requester_email", "topic", "subject", "status",
-         "created_at", "resolved_at"),
-        ("text",) * 7 + ("timestamptz", "timestamptz"),
-        _support,
-    ),
-}
-
-
-def _stage(conn: psycopg.Connection, spec: StagedSource, landed: LandedFile, rules: Rules, digest: Digest) -> None:
-    """COPY every record of the file into ``_stage``: valid rows and rejects alike."""
-    empty = (None,) * len(spec.columns)
-    valid_meta = (None, None, None, None)
-    with landed.path.open("rb") as fobj, conn.cursor().copy("copy _stage from stdin") as copy:
-        records = (
-            iter_csv(fobj, digest, gzipped=landed.gzipped) if landed.format == "csv"
-            else iter_lines(fobj, digest, gzipped=landed.gzipped)
-        )
-        write = copy.write_row
-        for rec in records:
-            if rec.error is None:
-                try:
-                    write((rec.line, *valid_meta, *spec.rows(rec, rules)))
-                    continue
-                except Reject as reject:
-                    reason, detail = reject.reason, reject.detail
-            else:
-                reason, detail = rec.error, rec.detail or rec.error
-            raw = rec.data if rec.data is not None else rec.preview
-            write((rec.line, rec.byte_offset, reason, detail, preview(raw), *empty))
-
-
-def _publish_staged(conn: psycopg.Connection, spec: StagedSource, file_id: int, uri: str) -> tuple[int, int]:
-    """Staged rows -> ``raw.<table>``, first by (file uri, line): (loaded, superseded)."""
-    cols = ", ".join(spec.columns)
-    superseded = 0
-    if later_file_loaded(conn, spec.name, uri):
-        per_file = conn.execute(
-            f"with d as (delete from raw.{spec.table} t using raw.load_manifest m, _stage s "
-            f"where s._reason is null and t.{spec.key} = s.{spec.key} and m.file_id = t._file_id and m.uri > %s "
-            f"returning t._file_id) select _file_id, count(*) from d group by 1",
-            (uri,),
-        ).fetchall()
-        superseded = uncount(conn, per_file)
-    cur = conn.execute(
-        f"insert into raw.{spec.table} ({cols}, _file_id, _line) "
-        f"select {cols}, %s, _line from _stage where _reason is null order by _line "
-        f"on conflict ({spec.key}) do nothing",
-        (file_id,),
-    )
-    return cur.rowcount, superseded
-
-
-def _load_staged(
-    conn: psycopg.Connection, spec: StagedSource, file_id: int, landed: LandedFile, rules: Rules, digest: Digest
-) -> FileCounts:
-    columns = tuple(f"{c} {t}" for c, t in zip(spec.columns, spec.types, strict=True))
-    conn.execute(f"create temp table _stage ({', '.join(STAGE_META + columns)}) on commit drop")
-    _stage(conn, spec, landed, rules, digest)
-    kept, superseded = _publish_staged(conn, spec, file_id, landed.uri)
-    conn.execute(
-        "insert into raw.quarantine (file_id, uri, line, byte_offset, reason, detail, raw) "
-        "select %s, %s, _line, _byte_offset, _reason, _detail, _raw from _stage "
-        "where _reason is not null order by _line",
-        (file_id, landed.uri),
-    )
-    counts = FileCounts(kept=kept, superseded=superseded)
-    for reason, n in conn.execute("select _reason, count(*) from _stage group by 1"):
-        if reason is None:
-            counts.valid = n
-        else:
-            counts.rejected[reason] = n
-    return counts
 
 
 # --- one file -----------------------------------------------------------------------
 
 
-def _recheck(conn: psycopg.Connection, landed: LandedFile, file_id: int, sha256: str) -> FileResult:
+def _sha256(landed: LandedFile) -> str:
     digest = Digest()
     with landed.path.open("rb") as fobj:
         for _ in read_chunks(fobj, digest):
             pass
-    if digest.sha256 == sha256:
-        return FileResult(landed.uri, "skipped")
-    conn.execute(
-        "update raw.load_manifest set status = 'changed_after_load', changed_sha256 = %s, "
-        "changed_seen_at = now() where file_id = %s",
-        (digest.sha256, file_id),
-    )
-    log.warning(
-        "file changed after it was loaded; not re-read: uri=%s loaded_sha256=%s now_sha256=%s. "
-        "Land corrected data as a new file, or delete its manifest row and rows to reload it.",
-        landed.uri, sha256, digest.sha256,
-    )
-    return FileResult(landed.uri, "changed")
+    return digest.sha256
 
 
-def _load_file_once(conn: psycopg.Connection, source: str, landed: LandedFile, rules: Rules) -> FileResult:
+def _forget(conn: psycopg.Connection, source: str, file_id: int) -> int:
+    """Remove every row of an earlier load of ``file_id`` (to load the file again); return
+    how many rows it had kept. Events: alone, as the conflict path (see :mod:`retention.load.events`)."""
+    if source != "events":
+        removed = conn.execute(f"delete from raw.{EXPORTS[source].table} where _file_id = %s", (file_id,)).rowcount
+    else:
+        lock_keys_exclusive(conn)
+        removed = conn.execute("delete from raw.event_ids where _file_id = %s", (file_id,)).rowcount
+        conn.execute("delete from raw.events where _file_id = %s", (file_id,))
+        for table in OTHER_TABLES.values():
+            conn.execute(f"delete from raw.{table} where _file_id = %s", (file_id,))
+    conn.execute("delete from raw.quarantine where file_id = %s", (file_id,))
+    return removed
+
+
+def _load_file_once(
+    conn: psycopg.Connection, source: str, landed: LandedFile, rules: Rules, strict: bool
+) -> FileResult:
+    try:
+        return _load_file_transaction(conn, source, landed, rules, strict)
+    finally:
+        if not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            release_keys(conn)
+
+
+def _load_file_transaction(
+    conn: psycopg.Connection, source: str, landed: LandedFile, rules: Rules, strict: bool
+) -> FileResult:
     with conn.transaction():
         conn.execute("set local synchronous_commit = off")  # manifest + rows commit or vanish together
         conn.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (landed.uri,))
         known = conn.execute(
-            "select file_id, sha256, source from raw.load_manifest where uri = %s", (landed.uri,)
+            "select file_id, sha256, source, status from raw.load_manifest where uri = %s", (landed.uri,)
         ).fetchone()
-        if known is not None:
-            if known[2] != source:
+        replaced = 0
+        if known is None:
+            file_id = conn.execute(
+                "insert into raw.load_manifest (source, uri, status) values (%s, %s, 'loading') returning file_id",
+                (source, landed.uri),
+            ).fetchone()[0]
+        else:
+            file_id, old_sha, old_source, old_status = known
+            if old_source != source:
                 raise LandingError(
-                    f"{landed.uri} is in raw.load_manifest as a {known[2]} file, so it cannot load as {source}: "
+                    f"{landed.uri} is in raw.load_manifest as a {old_source} file, so it cannot load as {source}: "
                     f"land {source} files under {SOURCE_FOLDERS[source]}/, or delete that manifest row and "
-                    f"its rows (file_id {known[0]}) to load the file again"
+                    f"its rows (file_id {file_id}) to load the file again"
                 )
-            return _recheck(conn, landed, known[0], known[1])
-        file_id = conn.execute(
-            "insert into raw.load_manifest (source, uri, status) values (%s, %s, 'loading') returning file_id",
-            (source, landed.uri),
-        ).fetchone()[0]
+            if old_status != "failed" and _sha256(landed) == old_sha:
+                return FileResult(landed.uri, "skipped")
+            replaced = _forget(conn, source, file_id)
+            conn.execute(
+                "update raw.load_manifest set status = 'loading', replaced_sha256 = coalesce(sha256, replaced_sha256), "
+                "reloaded_at = now(), changed_sha256 = null, changed_seen_at = null where file_id = %s",
+                (file_id,),
+            )
         digest = Digest()
         if source == "events":
-            counts = load_events(conn, file_id, landed, rules, digest)
+            counts = load_events(conn, file_id, landed, rules, digest, strict=strict)
         else:
-            counts = _load_staged(conn, STAGED[source], file_id, landed, rules, digest)
+            counts = load_export(conn, source, file_id, landed, rules, digest)
         reasons = counts.rejected
         result = FileResult(
-            landed.uri, "loaded", rows_loaded=counts.kept, duplicates=counts.valid - counts.kept,
-            superseded=counts.superseded, truncated="truncated_gzip" in reasons, quarantined=reasons,
+            landed.uri, "loaded" if known is None else "reloaded", rows_loaded=counts.kept,
+            duplicates=counts.valid - counts.kept, superseded=counts.superseded, replaced=replaced,
+            truncated="truncated_gzip" in reasons, quarantined=reasons,
         )
         conn.execute(
             "update raw.load_manifest set size_bytes = %s, sha256 = %s, rows_loaded = %s, "
             "rows_quarantined = %s, rows_duplicate = %s, truncated = %s, status = 'loaded', "
-            "loaded_at = now() where file_id = %s",
+            "loaded_at = now(), error = null, failed_at = null where file_id = %s",
             (digest.size, digest.sha256, result.rows_loaded, sum(reasons.values()), result.duplicates,
              result.truncated, file_id),
         )
     return result
 
 
+def _month_window(landed: LandedFile) -> set[date]:
+    """The month of a Segment day folder (created before its load; rows of other months
+    make the load stop and create theirs, :class:`MissingPartitions`)."""
+    day = landed.first_day
+    return {day.replace(day=1)} if day is not None and day == landed.last_day else set()
+
+
+def _load_with_retries(conn: psycopg.Connection, source: str, landed: LandedFile, rules: Rules) -> FileResult:
+    """The file's transaction, again after what can be dealt with: a deadlock with a
+    concurrent load, months that need partitions first (created in their own short
+    transaction), or data Postgres refused on the fast path (then read in ``strict``)."""
+    if source == "events":
+        schema.ensure_month_partitions(conn, _month_window(landed))
+    strict = False
+    deadlocks = partitions = 0
+    while True:
+        try:
+            return _load_file_once(conn, source, landed, rules, strict)
+        except psycopg.errors.DeadlockDetected:
+            deadlocks += 1
+            if deadlocks >= DEADLOCK_ATTEMPTS:
+                raise
+            log.warning("deadlock with a concurrent load, retrying: uri=%s attempt=%d", landed.uri, deadlocks)
+        except MissingPartitions as missing:
+            partitions += 1
+            if partitions > PARTITION_ATTEMPTS:
+                raise
+            log.info("file needs month partitions %s: created, loading it again: uri=%s", missing, landed.uri)
+            schema.ensure_month_partitions(conn, missing.months)
+        except psycopg.Error as exc:
+            if strict or source != "events" or (exc.sqlstate or "")[:2] not in _DATA_ERROR_CLASSES:
+                raise
+            strict = True
+            log.warning(
+                "Postgres refused a value in the file (%s): reading it again with every check in the client: uri=%s",
+                _one_line(exc), landed.uri,
+            )
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: first line of the message``: no values (Postgres puts them in DETAIL/CONTEXT)."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:ERROR_CHARS]
+
+
+def _record_failure(conn: psycopg.Connection, source: str, landed: LandedFile, error: str) -> None:
+    with conn.transaction():
+        conn.execute(
+            "insert into raw.load_manifest (source, uri, status, error, failed_at) "
+            "values (%s, %s, 'failed', %s, now()) on conflict (uri) do update "
+            "set status = 'failed', error = excluded.error, failed_at = now()",
+            (source, landed.uri, error),
+        )
+
+
 def load_file(conn: psycopg.Connection, source: str, landed: LandedFile, rules: Rules) -> FileResult:
     """Load one file exactly once (see the module docstring). ``conn`` must be autocommit.
 
-    A deadlock with a concurrent loader (two files sharing message ids, or a month
-    partition being created) rolls the whole file back; it is then simply loaded again.
+    A file that cannot be loaded is recorded as ``failed`` (with its error) and
+    returned as such; only a lost connection or a landing error stops the run.
     """
-    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
-        try:
-            result = _load_file_once(conn, source, landed, rules)
-            break
-        except psycopg.errors.DeadlockDetected:
-            if attempt == DEADLOCK_ATTEMPTS:
-                raise
-            log.warning("deadlock with a concurrent load, retrying: uri=%s attempt=%d", landed.uri, attempt)
-    if result.status == "loaded":
+    try:
+        result = _load_with_retries(conn, source, landed, rules)
+    except (LandingError, psycopg.OperationalError, psycopg.InterfaceError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - any other error belongs to this file only
+        error = _one_line(exc)
+        log.error("file not loaded: source=%s uri=%s error=%s", source, landed.uri, error)
+        _record_failure(conn, source, landed, error)
+        return FileResult(landed.uri, "failed", error=error)
+    if result.status != "skipped":
         log.info(
-            "file loaded: source=%s uri=%s rows=%d duplicates=%d superseded=%d quarantined=%s truncated=%s",
-            source, landed.uri, result.rows_loaded, result.duplicates, result.superseded, dict(result.quarantined),
-            result.truncated,
+            "file %s: source=%s uri=%s rows=%d duplicates=%d superseded=%d replaced=%d quarantined=%s truncated=%s",
+            result.status, source, landed.uri, result.rows_loaded, result.duplicates, result.superseded,
+            result.replaced, dict(result.quarantined), result.truncated,
         )
     return result
 
@@ -291,6 +297,11 @@ def load_workers(requested: int | None = None, environ: Mapping[str, str] | None
     return workers
 
 
+def _seen(conn: psycopg.Connection, source: str) -> dict[str, Seen]:
+    rows = conn.execute("select uri, size_bytes, status from raw.load_manifest where source = %s", (source,))
+    return {uri: Seen(size, status) for uri, size, status in rows}
+
+
 def load_source(
     conn: psycopg.Connection,
     source: str,
@@ -301,27 +312,34 @@ def load_source(
     rules: Rules | None = None,
     workers: int = 1,
 ) -> RunResult:
-    """Load every file of ``source`` under ``root_uri`` dated in ``[since, until)`` (all if None).
+    """Load the files of ``source`` under ``root_uri`` for the days ``[since, until)``
+    (all if None), plus late ones (:func:`retention.load.landing.select_files`).
 
     ``workers > 1`` loads that many files at a time (:func:`load_files_parallel`); the
-    rows kept are the same as with one.
+    rows kept are the same as with one. Raises :class:`LoadFailed` at the end when a
+    file could not be loaded.
     """
-    rules = rules or Rules.from_env()
+    rules = rules or Rules()
     schema.ensure_schema(conn)
-    files = discover(root_uri, source, since, until)
+    files, late = select_files(discover(root_uri, source), _seen(conn, source), since, until)
+    for landed in late:
+        log.warning("late file: dated %s, before the run's days, and not loaded yet: %s", landed.first_day, landed.uri)
     log.info(
-        "load start: source=%s root=%s files=%d since=%s until=%s workers=%d",
-        source, root_uri, len(files), since, until, workers,
+        "load start: source=%s root=%s files=%d late=%d since=%s until=%s workers=%d",
+        source, root_uri, len(files), len(late), since, until, workers,
     )
     run = RunResult(source)
     if workers > 1 and len(files) > 1:
         run.files = load_files_parallel(conn, source, files, rules, workers)
     else:
         run.files = [load_file(conn, source, landed, rules) for landed in files]
+    late_uris = {f.uri for f in late}
+    for result in run.files:
+        result.late = result.uri in late_uris and result.status != "skipped"
     counts = run.counts()
-    log.info("load done: %s", {k: v for k, v in counts.items() if k != "changed_uris"})
-    if counts["files_changed"]:
-        log.warning("%d file(s) changed after they were loaded: %s", counts["files_changed"], counts["changed_uris"])
+    log.info("load done: %s", {k: v for k, v in counts.items() if not k.endswith("_uris")})
+    if counts["files_failed"]:
+        raise LoadFailed(run)
     return run
 
 
@@ -334,14 +352,13 @@ def load_files_parallel(
     and the rows kept are those of a one-at-a-time load: a message id two files share
     is serialised by the ``raw.event_ids`` primary key, and the conflict path
     (:func:`retention.load.events._resolve`) makes the earlier file win whichever
-    committed first. A deadlock between two loads rolls one file back and loads it
-    again (:func:`load_file`). The months of the files' day partitions are created
-    first, so workers rarely need partition DDL. Threads suffice: most of the work is
+    committed first. Every path takes the keys in one order (see
+    :mod:`retention.load.events`), so loads sharing ids cannot deadlock. The months of
+    the files' day partitions are created first. Threads suffice: most of the work is
     done by the server backends and by C code that releases the GIL (inflate, socket I/O).
     """
     if source == "events":
-        with conn.transaction():
-            schema.ensure_month_partitions(conn, {f.first_day.replace(day=1) for f in files if f.first_day is not None})
+        schema.ensure_month_partitions(conn, set().union(*(_month_window(f) for f in files)))
     local = threading.local()
     opened: list[psycopg.Connection] = []
     lock = threading.Lock()

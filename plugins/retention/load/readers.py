@@ -200,6 +200,8 @@ def iter_csv(fobj: IO[bytes], digest: Digest, *, gzipped: bool) -> Iterator[RawR
 def _csv_row_error(row: dict[str | None, Any], preview: str) -> str | None:
     if None in row:
         return "wrong_type"  # more fields than the header names
+    if "\x00" in preview:
+        return "invalid_utf8"  # a NUL, which Postgres text cannot store
     try:
         preview.encode("utf-8")
     except UnicodeEncodeError:

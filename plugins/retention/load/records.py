@@ -2,24 +2,32 @@
 
 Quarantine reasons (the only values of ``raw.quarantine.reason``):
 
-``invalid_utf8``       bytes that are not UTF-8, or a NUL character (Postgres text cannot hold it)
+``invalid_utf8``       bytes that are not UTF-8, a NUL character (Postgres text cannot hold
+                       it) or a lone UTF-16 surrogate escape (``"\\ud800"``)
 ``malformed_json``     the line is not a JSON object (or a CSV cell meant as JSON is not JSON)
 ``truncated_gzip``     the gzip stream ended early or is corrupt (set by the reader)
 ``missing_field``      a required field is absent or empty
 ``wrong_type``         a field has the wrong JSON type, or a value cannot be parsed
                        (timestamp text, integer score), or a CSV row has extra fields
+``value_out_of_range`` a value Postgres cannot store: a key (``messageId``, the account,
+                       the event name, ``response_id``, ``ticket_id``) longer than
+                       ``Rules.max_key_bytes`` (an index entry holds at most ~2.7 kB), or a
+                       number outside what a double holds (``1e400000``; ``jsonb`` numbers
+                       overflow a little further)
 ``timestamp_out_of_range``  before ``Rules.min_timestamp`` (2000-01-01) or later than
                        the load time + ``Rules.max_future`` (1 day); for Segment messages
                        also more than 1 day after or 30 days before ``receivedAt`` (the
                        Segment-side clock: a device clock in the future, or an event
                        dated before its account could exist)
-``unknown_event``      a ``track`` event not in the catalogue, or a Segment ``type`` other
-                       than track / identify / group
+``unknown_event``      a Segment ``type`` other than track / page / screen / identify / group
+
+Which track events count for activation and health is not the loader's business: every
+well-formed ``track`` loads whatever its name, and the dbt seed
+``product_event_catalogue`` decides.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -38,30 +46,15 @@ REASONS = (
     "truncated_gzip",
     "missing_field",
     "wrong_type",
+    "value_out_of_range",
     "timestamp_out_of_range",
     "unknown_event",
 )
 
-# docs/DATA_CONTRACTS.md section 1, "Product catalogue". Override with
-# RETENTION_EVENT_CATALOGUE (comma-separated event names).
-DEFAULT_EVENT_CATALOGUE = frozenset(
-    {
-        "Project Created",
-        "Teammate Invited",
-        "Integration Installed",
-        "Report Created",
-        "Campaign Sent",
-        "Automation Created",
-        "Dashboard Viewed",
-        "Export Downloaded",
-        "Comment Added",
-        "Signed In",
-        "Plan Upgraded",
-        "Plan Downgraded",
-    }
-)
-CATALOGUE_ENV = "RETENTION_EVENT_CATALOGUE"
-MESSAGE_TYPES = ("track", "identify", "group")
+MESSAGE_TYPES = ("track", "page", "screen", "identify", "group")
+# receivedAt is set by Segment's servers; a message sent straight to storage may lack it.
+RECEIVED_FALLBACKS = ("sentAt", "timestamp")
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")  # an odd run of backslashes, then u0000
 
 
 class Reject(Exception):
@@ -77,27 +70,33 @@ class Reject(Exception):
 class Rules:
     """What a valid record is. ``now`` is fixed once per run so a run is consistent."""
 
-    event_catalogue: frozenset[str] = DEFAULT_EVENT_CATALOGUE
     min_timestamp: datetime = datetime(2000, 1, 1, tzinfo=UTC)
     max_future: timedelta = timedelta(days=1)
     max_ahead_of_received: timedelta = timedelta(days=1)
     max_behind_received: timedelta = timedelta(days=30)
+    max_key_bytes: int = 1024  # UTF-8 bytes of an indexed key (messageId, account, event, ids)
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @cached_property
     def max_timestamp(self) -> datetime:
         return self.now + self.max_future
 
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Rules:
-        env = os.environ if environ is None else environ
-        names = [n.strip() for n in env.get(CATALOGUE_ENV, "").split(",") if n.strip()]
-        return cls(event_catalogue=frozenset(names)) if names else cls()
+    def key(self, value: str, name: str) -> str:
+        """``value`` unless it is too long for an index entry (:class:`Reject`)."""
+        if len(value) > self.max_key_bytes // 4 and len(value.encode("utf-8", "surrogatepass")) > self.max_key_bytes:
+            raise Reject("value_out_of_range", f"{name} is longer than {self.max_key_bytes} bytes")
+        return value
+
+
+def has_nul(data: bytes) -> bool:
+    """Whether a JSON line holds a NUL: a raw byte or a ``\\u0000`` escape (not the six
+    characters ``\\u0000`` written as ``"\\\\u0000"``)."""
+    return b"\x00" in data or (b"\\u0000" in data and _NUL_ESCAPE.search(data) is not None)
 
 
 def decode_json(data: bytes) -> Any:
     """Parse one JSON line, telling bad UTF-8 apart from bad JSON."""
-    if b"\\u0000" in data or b"\x00" in data:
+    if has_nul(data):
         raise Reject("invalid_utf8", "NUL character, which Postgres text cannot store")
     try:
         return orjson.loads(data)
@@ -106,7 +105,12 @@ def decode_json(data: bytes) -> Any:
             data.decode("utf-8")
         except UnicodeDecodeError as utf:
             raise Reject("invalid_utf8", f"not UTF-8 at byte {utf.start}") from None
-        raise Reject("malformed_json", str(exc)) from None
+        message = str(exc)
+        if "infinity" in message:
+            raise Reject("value_out_of_range", f"a number too large to store: {message}") from None
+        if "surrogate" in message:
+            raise Reject("invalid_utf8", f"a lone UTF-16 surrogate escape: {message}") from None
+        raise Reject("malformed_json", message) from None
 
 
 def _text(obj: dict[str, Any] | None, key: str, *, required: bool, name: str | None = None) -> str | None:
@@ -156,7 +160,7 @@ def _object(obj: dict[str, Any], key: str, *, required: bool) -> dict[str, Any] 
 # Timestamp text Postgres parses exactly as ``datetime.fromisoformat`` did (RFC 3339 with
 # an explicit offset); anything else is sent in ``datetime.isoformat()`` form instead.
 _PG_TIMESTAMP = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-](?:0[0-9]|1[0-5]):[0-9]{2})"
 )
 
 
@@ -165,14 +169,15 @@ def timestamp_text(value: Any, ts: datetime) -> str:
 
     ``value`` is what ``ts`` was parsed from. First the common Segment shape
     ``YYYY-MM-DDTHH:MM:SS.fffZ`` by position (a parsed 24-character value with these
-    separators can be nothing else), then a full RFC 3339 match, else ``isoformat()``.
+    separators can be nothing else), then a full RFC 3339 match with an offset Postgres
+    accepts (at most 15:59), else ``ts`` in UTC.
     """
     if type(value) is str:
         if len(value) == 24 and value[23] == "Z" and value[19] == "." and value[10] == "T" and value[7] == "-":
             return value
         if _PG_TIMESTAMP.fullmatch(value):
             return value
-    return ts.isoformat()
+    return ts.astimezone(UTC).isoformat()
 
 
 def _valid_times(value: Any, received_value: Any, rules: Rules) -> tuple[datetime, datetime] | None:
@@ -192,37 +197,46 @@ def _valid_times(value: Any, received_value: Any, rules: Rules) -> tuple[datetim
     return timestamp, received_at
 
 
-def _segment_times(msg: dict[str, Any], rules: Rules) -> tuple[datetime, str, str]:
-    """``(timestamp, timestamp text, receivedAt text)`` of a Segment message, checked.
+def _segment_times(msg: dict[str, Any], rules: Rules) -> tuple[datetime, str, str, str | None]:
+    """``(timestamp, timestamp text, received text, received from)`` of a Segment message.
 
-    The common case (:func:`_valid_times`) takes one parse each; anything else goes
-    through :func:`_timestamp`, which names the problem.
+    ``receivedAt`` is set by Segment's servers; without it the first of ``sentAt`` and
+    ``timestamp`` stands in, and ``received from`` names it (None: ``receivedAt``). The
+    common case (:func:`_valid_times`) takes one parse each; anything else goes through
+    :func:`_timestamp`, which names the problem.
     """
-    received_value, value = msg.get("receivedAt"), msg.get("timestamp")
+    received_key, received_from = "receivedAt", None
+    if msg.get("receivedAt") in (None, ""):
+        received_key = received_from = next((k for k in RECEIVED_FALLBACKS if msg.get(k) not in (None, "")), "timestamp")
+    received_value, value = msg.get(received_key), msg.get("timestamp")
     times = _valid_times(value, received_value, rules)
     if times is None:
-        received_at = _timestamp(msg, "receivedAt", rules, required=True)
+        received_at = _timestamp(msg, received_key, rules, required=True)
         timestamp = _timestamp(msg, "timestamp", rules, required=True)
         if not -rules.max_behind_received <= timestamp - received_at <= rules.max_ahead_of_received:
             raise Reject(
                 "timestamp_out_of_range",
                 f"timestamp {value} is not within {rules.max_behind_received.days} days before "
-                f"to {rules.max_ahead_of_received.days} day after receivedAt {received_value}",
+                f"to {rules.max_ahead_of_received.days} day after {received_key} {received_value}",
             )
     else:
         timestamp, received_at = times
-    return timestamp, timestamp_text(value, timestamp), timestamp_text(received_value, received_at)
+    return timestamp, timestamp_text(value, timestamp), timestamp_text(received_value, received_at), received_from
 
 
 def segment_row(msg: Any, rules: Rules) -> tuple[Any, ...]:
-    """Validate a Segment track/identify/group message; return its row or raise :class:`Reject`.
+    """Validate a Segment message (the Segment spec); return its row or raise :class:`Reject`.
 
-    Required: type, messageId, timestamp, receivedAt, userId (or anonymousId), the
-    account (``context.groupId``; ``groupId`` for group), event + properties (track),
-    traits (identify, group). Returns ``(message_id, type, event, user_id, anonymous_id,
-    account_id, timestamp, timestamp_text, received_at_text, properties or traits,
-    context)``, the texts ready for Postgres (the last two as JSON text, ``context``
-    None when absent). The ``_text``/``_object`` helpers raise the precise reason.
+    Every type: ``type``, ``messageId``, ``timestamp``, ``userId`` or ``anonymousId``;
+    ``receivedAt`` optional (:func:`_segment_times`). ``track``: ``event`` (any name) and
+    ``properties``; the account ``context.groupId``. ``identify``: ``traits``, the account
+    ``context.groupId``. ``group``: ``groupId`` (the account) and ``traits``. ``page`` /
+    ``screen``: ``name`` and ``properties`` optional, the account optional.
+
+    Returns ``(message_id, type, event or name, user_id, anonymous_id, account_id,
+    timestamp, timestamp_text, received_at_text, properties or traits, context,
+    received_from)``, the texts ready for Postgres (body and context as JSON text,
+    ``context`` None when absent). The ``_text``/``_object`` helpers raise the precise reason.
     """
     if type(msg) is not dict:
         raise Reject("malformed_json", f"a message must be a JSON object, got {type(msg).__name__}")
@@ -234,6 +248,7 @@ def segment_row(msg: Any, rules: Rules) -> tuple[Any, ...]:
     message_id = get("messageId")
     if type(message_id) is not str or not message_id:
         message_id = _text(msg, "messageId", required=True)
+    rules.key(message_id, "messageId")
     user_id = get("userId")
     if type(user_id) is not str or not user_id:
         user_id = _text(msg, "userId", required=False)
@@ -242,35 +257,40 @@ def segment_row(msg: Any, rules: Rules) -> tuple[Any, ...]:
         anonymous_id = _text(msg, "anonymousId", required=False)
     if user_id is None and anonymous_id is None:
         raise Reject("missing_field", "userId and anonymousId are both missing")
+    page_like = kind == "page" or kind == "screen"
     context = get("context")
     if type(context) is not dict:
-        context = _object(msg, "context", required=kind != "group")
+        context = _object(msg, "context", required=kind == "track" or kind == "identify")
     if kind == "group":
         account_id = get("groupId")
         if type(account_id) is not str or not account_id:
             account_id = _text(msg, "groupId", required=True)
     else:
-        account_id = context.get("groupId")
+        account_id = context.get("groupId") if context is not None else None
         if type(account_id) is not str or not account_id:
-            account_id = _text(context, "groupId", required=True, name="context.groupId")
+            account_id = _text(context, "groupId", required=not page_like, name="context.groupId")
+    if account_id is not None:
+        rules.key(account_id, "the account (groupId)")
     event = None
     if kind == "track":
         event = get("event")
         if type(event) is not str or not event:
             event = _text(msg, "event", required=True)
+        rules.key(event, "event")
         body = get("properties")
         if type(body) is not dict:
             body = _object(msg, "properties", required=True)
+    elif page_like:
+        event = _text(msg, "name", required=False)
+        body = _object(msg, "properties", required=False) or {}
     else:
         body = get("traits")
         if type(body) is not dict:
             body = _object(msg, "traits", required=True)
-    timestamp, timestamp_str, received_str = _segment_times(msg, rules)
-    if event is not None and event not in rules.event_catalogue:
-        raise Reject("unknown_event", f"event {event!r} is not in the catalogue")
+    timestamp, timestamp_str, received_str, received_from = _segment_times(msg, rules)
     return (
         message_id, kind, event, user_id, anonymous_id, account_id, timestamp, timestamp_str, received_str,
-        _dumps(body).decode(), None if context is None else _dumps(context).decode(),
+        _dumps(body).decode(), None if context is None else _dumps(context).decode(), received_from,
     )
 
 
@@ -296,6 +316,7 @@ class _Context(msgspec.Struct, gc=False):
 _decode_track = msgspec.json.Decoder(_Track).decode
 _decode_context = msgspec.json.Decoder(_Context).decode
 _FAST_ERRORS = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
+_FAST_KEY_CHARS = 256  # longer keys go the full path, which checks their bytes (Rules.key)
 
 
 def track_row(line: bytes, rules: Rules) -> tuple[Any, ...] | None:
@@ -305,11 +326,14 @@ def track_row(line: bytes, rules: Rules) -> tuple[Any, ...] | None:
     without building dicts, and ``properties`` / ``context`` are passed on as the JSON
     text they came as, instead of parsed and serialised again. It accepts exactly the
     messages :func:`segment_row` accepts as track, with the same row (Postgres stores
-    the same jsonb either way); for everything else (identify / group, and every line
-    with a problem) it returns None and the caller runs :func:`decode_json` +
-    :func:`segment_row`, which name the problem. msgspec does not check the UTF-8 of
-    values it skips or keeps raw, so a line that is not ASCII is checked first; a NUL
-    escape (``\\u0000``) must have been ruled out by the caller.
+    the same jsonb either way); for everything else (other types, a missing
+    ``receivedAt``, long keys, and every line with a problem) it returns None and the
+    caller runs :func:`decode_json` + :func:`segment_row`, which name the problem.
+    msgspec does not check the UTF-8 of values it skips or keeps raw, so a line that is
+    not ASCII is checked first; a NUL escape (``\\u0000``) must have been ruled out by
+    the caller. Numbers and escapes inside ``properties`` / ``context`` are not looked
+    at: Postgres checks them, and a file it refuses is read again without this path
+    (:func:`retention.load.events.load_events`, ``strict``).
     """
     if not line.isascii():
         try:
@@ -325,7 +349,8 @@ def track_row(line: bytes, rules: Rules) -> tuple[Any, ...] | None:
     user_id, anonymous_id = msg.userId or None, msg.anonymousId or None
     if (
         msg.type != "track" or not message_id or not event or not account_id or body[:1] != "{"
-        or (user_id is None and anonymous_id is None) or event not in rules.event_catalogue
+        or (user_id is None and anonymous_id is None)
+        or len(message_id) > _FAST_KEY_CHARS or len(account_id) > _FAST_KEY_CHARS or len(event) > _FAST_KEY_CHARS
     ):
         return None
     value, received_value = msg.timestamp, msg.receivedAt
@@ -335,7 +360,7 @@ def track_row(line: bytes, rules: Rules) -> tuple[Any, ...] | None:
     timestamp, received_at = times
     return (
         message_id, "track", event, user_id, anonymous_id, account_id, timestamp, timestamp_text(value, timestamp),
-        timestamp_text(received_value, received_at), body, str(msg.context, "utf-8"),
+        timestamp_text(received_value, received_at), body, str(msg.context, "utf-8"), None,
     )
 
 
@@ -376,7 +401,7 @@ def nps_row(fields: dict[str, Any], rules: Rules) -> tuple[Any, ...]:
     if not 0 <= score <= 10:
         raise Reject("wrong_type", f"score {score} is not within 0-10")
     return (
-        _text(fields, "response_id", required=True),
+        rules.key(_text(fields, "response_id", required=True), "response_id"),
         _text(fields, "account_id", required=True),
         _text(fields, "user_id", required=False),
         _text(fields, "email", required=False),
@@ -391,7 +416,7 @@ def support_row(obj: Any, rules: Rules) -> tuple[Any, ...]:
     if type(obj) is not dict:
         raise Reject("wrong_type", f"a ticket must be a JSON object, got {type(obj).__name__}")
     return (
-        _text(obj, "ticket_id", required=True),
+        rules.key(_text(obj, "ticket_id", required=True), "ticket_id"),
         _text(obj, "account_id", required=True),
         _text(obj, "user_id", required=False),
         _text(obj, "requester_email", required=False),

@@ -39,7 +39,11 @@ create table if not exists raw.load_manifest (
     status text not null,
     loaded_at timestamptz not null default now(),
     changed_sha256 text,
-    changed_seen_at timestamptz
+    changed_seen_at timestamptz,
+    error text,
+    failed_at timestamptz,
+    replaced_sha256 text,
+    reloaded_at timestamptz
 );
 
 create table if not exists raw.quarantine (
@@ -76,9 +80,9 @@ create table if not exists raw.events (
     properties jsonb,
     context jsonb,
     _file_id bigint not null,
-    _line bigint not null
+    _line bigint not null,
+    received_at_source text
 ) partition by range (timestamp);
-create table if not exists raw.events_default partition of raw.events default;
 create index if not exists events_account_ts_idx on raw.events (account_id, timestamp);
 create index if not exists events_event_idx on raw.events (event);
 
@@ -101,6 +105,23 @@ create table if not exists raw.groups (
     _file_id bigint not null,
     _line bigint not null
 );
+
+create table if not exists raw.pages (
+    message_id text primary key,
+    user_id text,
+    anonymous_id text,
+    account_id text,
+    name text,
+    timestamp timestamptz not null,
+    received_at timestamptz,
+    received_at_source text,
+    properties jsonb,
+    context jsonb,
+    _file_id bigint not null,
+    _line bigint not null
+);
+
+create table if not exists raw.screens (like raw.pages including all);
 
 create table if not exists raw.nps_responses (
     response_id text primary key,
@@ -134,12 +155,56 @@ create table if not exists raw.support_tickets (
 _DDL_LOCK = 0x7265746E  # "retn"
 
 
+# Columns added since the first version, for databases made by an earlier one.
+_ADDED_COLUMNS = {
+    "load_manifest": ("error text", "failed_at timestamptz", "replaced_sha256 text", "reloaded_at timestamptz"),
+    "events": ("received_at_source text",),
+}
+_TABLES = ("load_manifest", "quarantine", "event_ids", "events", "identifies", "groups", "pages", "screens",
+           "nps_responses", "support_tickets")
+
+
 def ensure_schema(conn: psycopg.Connection) -> None:
-    """Create the raw tables and their indexes if missing (one short transaction)."""
+    """Create the raw tables and their indexes if missing (one short transaction).
+
+    Nothing is locked when the schema is already current: ``create ... if not exists``
+    on a table other loads write would still queue for its lock.
+    """
+    if _is_current(conn):
+        return
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(%s)", (_DDL_LOCK,))
         conn.execute(SCHEMA_DDL)
+        for table, columns in _ADDED_COLUMNS.items():
+            for column in columns:
+                conn.execute(f"alter table raw.{table} add column if not exists {column}")
         _migrate_event_ids(conn)
+        _drop_default_partition(conn)
+
+
+def _is_current(conn: psycopg.Connection) -> bool:
+    """Every table and added column there, and no default partition."""
+    wanted = [(t, c.split()[0]) for t, cols in _ADDED_COLUMNS.items() for c in cols]
+    return bool(conn.execute(
+        "select (select count(*) from unnest(%s::text[]) t where to_regclass('raw.' || t) is not null) = %s "
+        "and to_regclass('raw.events_default') is null "
+        "and (select count(*) from unnest(%s::text[], %s::text[]) w(t, c) join pg_attribute a "
+        "     on a.attrelid = to_regclass('raw.' || w.t) and a.attname = w.c and not a.attisdropped) = %s",
+        (list(_TABLES), len(_TABLES), [t for t, _ in wanted], [c for _, c in wanted], len(wanted)),
+    ).fetchone()[0])
+
+
+def _drop_default_partition(conn: psycopg.Connection) -> None:
+    """Earlier versions gave ``raw.events`` a default partition (always empty). Without it
+    a new month partition is attached under a lock that readers and loads do not wait
+    for (:func:`ensure_month_partitions`)."""
+    if conn.execute("select to_regclass('raw.events_default') is null").fetchone()[0]:
+        return
+    if conn.execute("select exists (select 1 from raw.events_default)").fetchone()[0]:
+        log.warning("raw.events_default holds rows; kept (new month partitions then lock it while attached)")
+        return
+    conn.execute("alter table raw.events detach partition raw.events_default")
+    conn.execute("drop table raw.events_default")
 
 
 def _migrate_event_ids(conn: psycopg.Connection) -> None:
@@ -177,12 +242,33 @@ def month_partitions(conn: psycopg.Connection) -> set[tuple[int, int]]:
 def ensure_month_partitions(conn: psycopg.Connection, months: set[date]) -> list[str]:
     """Create the monthly partitions of ``raw.events`` that ``months`` need; return new ones.
 
-    Runs inside the caller's transaction, so a rolled-back load leaves no partition.
+    In a short transaction of its own (``conn`` autocommit, outside any load), before the
+    load that needs them: each is created empty and then attached, which takes only a
+    ``SHARE UPDATE EXCLUSIVE`` lock on ``raw.events`` (``CREATE TABLE ... PARTITION OF``
+    would take an ``ACCESS EXCLUSIVE`` one), so neither readers nor concurrent loads
+    wait for it, nor it for them.
     """
-    if not months:
-        return []
     wanted = {partition_name(m): m for m in months}
-    existing = {
+    if not wanted or not set(wanted) - _existing(conn, wanted):
+        return []
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(%s)", (_DDL_LOCK,))
+        missing = sorted(set(wanted) - _existing(conn, wanted))
+        for name in missing:
+            start = wanted[name]
+            end = date(start.year + (start.month == 12), start.month % 12 + 1, 1)
+            conn.execute(f"create table raw.{name} (like raw.events including defaults)")
+            conn.execute(
+                f"alter table raw.events attach partition raw.{name} "
+                f"for values from ('{start.isoformat()} 00:00:00+00') to ('{end.isoformat()} 00:00:00+00')"
+            )
+    if missing:
+        log.info("month partitions created: %s", ", ".join(f"raw.{n}" for n in missing))
+    return missing
+
+
+def _existing(conn: psycopg.Connection, wanted: dict[str, date]) -> set[str]:
+    return {
         row[0]
         for row in conn.execute(
             "select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid "
@@ -190,14 +276,3 @@ def ensure_month_partitions(conn: psycopg.Connection, months: set[date]) -> list
             (list(wanted),),
         )
     }
-    missing = sorted(set(wanted) - existing)
-    if missing:
-        conn.execute("select pg_advisory_xact_lock(%s)", (_DDL_LOCK,))
-    for name in missing:
-        start = wanted[name]
-        end = date(start.year + (start.month == 12), start.month % 12 + 1, 1)
-        conn.execute(
-            f"create table if not exists raw.{name} partition of raw.events "
-            f"for values from ('{start.isoformat()} 00:00:00+00') to ('{end.isoformat()} 00:00:00+00')"
-        )
-    return missing

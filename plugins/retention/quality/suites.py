@@ -113,6 +113,17 @@ def _raw_quarantine(s: GateSettings) -> list:
                   and m.file_id in (select file_id from {{batch}})
             """,
         ),
+        # A landed file that could not be loaded (unreadable, or refused) is an error until
+        # it loads: docs/ingestion.md, "What fails a run".
+        gxe.UnexpectedRowsExpectation(
+            description="no landed file in an error state in raw.load_manifest (status failed: see its error)",
+            unexpected_rows_query="""
+                select m.uri, m.status, m.error
+                from raw.load_manifest m
+                where m.status in ('failed', 'changed_after_load')
+                  and not exists (select 1 from {batch} where false)
+            """,
+        ),
     ]
 
 

@@ -26,7 +26,7 @@ REASONS: dict[str, str] = {
     "context.groupId, event (track), properties (track), traits (identify/group)",
     "wrong_type": "a required field has the wrong JSON type (e.g. timestamp a number, userId a number, "
     "properties a string, messageId a number)",
-    "unknown_event": "a track event whose name is not in the product catalogue",
+    "unknown_event": "a message whose type is not one the loader takes (track, page, screen, identify, group)",
     "timestamp_out_of_range": "timestamp more than 1 day after receivedAt (future) or more than 30 days "
     "before it (e.g. before the account existed)",
     "truncated_gzip": "the file's last gzip member is cut off: records from `line` on are unreadable",
@@ -42,7 +42,7 @@ LINE_FAULTS = (
     "unknown_event",
     "invalid_utf8",
 )
-UNKNOWN_EVENTS = ("Legacy Widget Clicked", "project_created", "Test Event", "Page Viewed")
+UNKNOWN_TYPES = ("alias", "Track", "pageview", "event")  # any track event name loads
 MISSING = (("timestamp",), ("userId",), ("event",), ("messageId",), ("context", "groupId"), ("properties",))
 TRUNCATED_MEMBER_LINES = 40
 _BAD_UTF8 = b"caf\xe9 \xff\xfe"
@@ -164,8 +164,8 @@ class FaultInjector:
                 detail = "timestamp 400 days before the account signed up"
             msg["timestamp"] = np.datetime_as_string(np.datetime64(ts, "ms"), unit="ms") + "Z"
         elif fault == "unknown_event":
-            msg["event"] = UNKNOWN_EVENTS[variant % len(UNKNOWN_EVENTS)]
-            detail = f"event {msg['event']!r} is not in the catalogue"
+            msg["type"] = UNKNOWN_TYPES[variant % len(UNKNOWN_TYPES)]
+            detail = f"message type {msg['type']!r} is not loaded"
         elif fault == "invalid_utf8":
             msg.setdefault("properties", {})["note"] = "@@BAD@@"
             line = orjson.dumps(msg, option=orjson.OPT_SORT_KEYS).replace(b"@@BAD@@", _BAD_UTF8) + b"\n"

@@ -103,7 +103,7 @@ def test_raw_quarantine_gate_passes_under_the_share_and_fails_over_it(fresh_db):
         fresh_db, [("file:///a.jsonl.gz", 1000, 3), ("file:///b.jsonl.gz", 500, 0), ("file:///tiny.jsonl.gz", 16, 1)]
     )
     [outcome] = run_gates(fresh_db, ["raw_quarantine"], GateSettings(as_of=AS_OF))
-    assert outcome.success and outcome.evaluated == 2
+    assert outcome.success and outcome.evaluated == 3
 
     _manifest_with_quarantine(fresh_db, [("file:///flood.jsonl.gz", 90, 10)])  # 10% of one file
     with pytest.raises(QualityGateFailed) as err:
