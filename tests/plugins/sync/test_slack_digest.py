@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -145,3 +151,57 @@ def test_digest_blocks_stay_within_slack_limits_and_cut_long_lists():
     shown = at_risk.count("\n• ")
     assert 0 < shown < 200 and at_risk.endswith(f"and {200 - shown} more")
     assert "&lt;0&gt; &amp; Co" in at_risk  # mrkdwn control characters escaped
+
+
+def test_faults_of_every_kind_never_post_a_digest_twice(slack, fresh_db, monkeypatch, caplog):
+    """Five days, each run twice, with half the requests faulted: at most one message a day,
+    exactly one for every day the send log says ok, and no secret anywhere."""
+    caplog.set_level(logging.DEBUG)
+    slack.control.reset()
+    connect(monkeypatch, slack, fresh_db, webhook=False, timeout=0.5, max_attempts=3, retry_base_delay=0.05)
+    slack.control.faults(rate=0.5, kinds=["429_seconds", "429_date", "500", "slow", "reset", "500_after",
+                                          "slow_after", "reset_after"], seed=4, retry_after_s=0.1, slow_s=0.8)
+    errors = []
+    days = [seg.AS_OF + timedelta(days=d) for d in range(5)]
+    for day in days:
+        seg.build(fresh_db, rows_for(day, 3, 2), as_of=day)
+        for _ in range(2):
+            try:
+                engine.run_sync(fresh_db, digest_spec())
+            except SyncError as exc:
+                errors.append(str(exc))
+    slack.control.faults()
+    posted = Counter(m["text"].split(" for ")[1].split(":")[0] for m in messages(slack))
+    assert max(posted.values()) == 1  # never twice
+    status = dict(seg.table(fresh_db, "select key, status from activation.sync_send_log"))
+    assert set(status.values()) <= {"ok", "unknown", "rejected"}
+    assert {k.removeprefix("digest:") for k, v in status.items() if v == "ok"} <= set(posted)
+    assert len(posted) >= 1 and sum(1 for e in slack.control.requests(bodies=False) if e["fault"]) >= 4
+    texts = [caplog.text, *errors, json.dumps(slack.control.requests(), default=str)]
+    texts += [str(r) for r in seg.table(fresh_db, "select * from activation.sync_runs")]
+    for text in texts:
+        assert BOT_TOKEN not in text and WEBHOOK_SECRET not in text
+
+
+def test_sigkill_after_slack_took_the_digest_then_rerun_posts_nothing(slack, fresh_db, monkeypatch):
+    slack.control.reset()
+    connect(monkeypatch, slack, fresh_db, timeout=60)
+    seg.build(fresh_db, rows_for(seg.AS_OF, 3, 1))
+    slack.control.faults(rate=1.0, kinds=["slow_after"], slow_s=60, count=1)  # taken, answer withheld
+    code = ("import json, sys; from retention.sync import engine; from retention.sync.config import SyncSpec;"
+            "engine.run_sync(sys.argv[1], SyncSpec.model_validate(json.loads(sys.argv[2])))")
+    proc = subprocess.Popen([sys.executable, "-c", code, fresh_db, digest_spec().model_dump_json()],
+                            env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not messages(slack):
+            assert proc.poll() is None and time.monotonic() < deadline, "the digest was never posted"
+            time.sleep(0.1)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    slack.control.faults()
+    engine.run_sync(fresh_db, digest_spec())
+    assert len(messages(slack)) == 1
+    assert seg.table(fresh_db, "select status from activation.sync_send_log") == [("sending",)]
