@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from retention.airflow_defaults import ALLOWED_TAGS
+from retention.notifications import FailureAlert
 
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
 DAG_FILES = sorted(p for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_"))
@@ -61,3 +62,5 @@ def test_dag_file_integrity(path: Path, monkeypatch: pytest.MonkeyPatch):
     for task in dag.tasks:
         assert task.owner and task.owner != "airflow", f"{task.task_id}: set an owner"
         assert task.retries >= 2, f"{task.task_id}: retries must be >= 2"
+        callbacks = task.on_failure_callback if isinstance(task.on_failure_callback, list) else [task.on_failure_callback]
+        assert any(isinstance(c, FailureAlert) for c in callbacks), f"{task.task_id}: no failure alert (DEFAULT_ARGS)"
