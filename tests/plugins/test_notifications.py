@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import subprocess
+import sys
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -58,3 +62,40 @@ def test_alert_text_names_the_task_and_run():
     assert title == "Airflow: sync_segments.sync[2] failed"
     assert details.splitlines()[0] == "run scheduled__2024-06-30, try 3"
     assert details.splitlines()[1] == "ValueError: bad config: syncs.yml sync 'x' mapping: empty"
+
+
+def test_alert_email_where_smtp_is_configured(monkeypatch, tmp_path):
+    """A local SMTP server (the standard library's, in its own process) receives one alert mail."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = tmp_path / "smtp.out"
+    with out.open("wb") as sink:
+        server = subprocess.Popen([sys.executable, "-W", "ignore", "-m", "smtpd", "-n", "-c", "DebuggingServer",
+                                   f"127.0.0.1:{port}"], stdout=sink, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    assert server.poll() is None and time.monotonic() < deadline, "smtpd did not start"
+                    time.sleep(0.1)
+            monkeypatch.delenv("AIRFLOW_CONN_SLACK_ALERTS", raising=False)
+            monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(
+                {"conn_type": "smtp", "host": "127.0.0.1", "port": port,
+                 "extra": {"from_email": "alerts@retention.example", "disable_tls": True, "disable_ssl": True}}))
+            monkeypatch.setenv("RETENTION_ALERT_EMAIL", "oncall@retention.example")
+            FailureAlert(smtp_conn_id="smtp_default")(failure_context(RuntimeError(f"key acct_1 failed; token={TOKEN}")))
+            deadline = time.monotonic() + 10
+            while b"END MESSAGE" not in out.read_bytes():
+                assert time.monotonic() < deadline, "no mail arrived"
+                time.sleep(0.1)
+        finally:
+            server.terminate()
+            server.wait()
+    mail = out.read_text()
+    assert mail.count("---------- MESSAGE FOLLOWS ----------") == 1
+    assert "Subject: Airflow: sync_segments.sync[2] failed" in mail and "oncall@retention.example" in mail
+    assert TOKEN not in mail
