@@ -87,10 +87,10 @@ def ingest_events():
         from airflow.sdk import Variable
 
         from retention.config import settings
-        from retention.load.landing import LANDING_VARIABLE, default_landing_uri
+        from retention.load.landing import LANDING_VARIABLE, landing_uri
 
         params = get_current_context()["params"]
-        return params["landing_uri"] or Variable.get(LANDING_VARIABLE, default=None) or default_landing_uri(settings())
+        return landing_uri(params["landing_uri"], settings(), variable=Variable.get(LANDING_VARIABLE, default=None))
 
     @task(outlets=[RAW_ASSETS["events"], RAW_ASSETS["identifies"], RAW_ASSETS["groups"]])
     def load_events(landing_uri: str) -> dict:

@@ -51,7 +51,7 @@ def test_embedded_warehouse_gets_bulk_load_settings_without_cutting_off_a_client
             conn.execute("alter system set shared_buffers = '2048'")
             conn.execute("alter system reset max_wal_size")
         pgserver.pg_ctl(["-w", "-l", str(pgdata / "log"), "restart", "-m", "fast"], pgdata=pgdata,
-                        user="pgserver" if warehouse._is_root() else None)
+                        user="pgserver" if warehouse.embedded._is_root() else None)
         assert _settings(url, wanted)["shared_buffers"] == "2048"
         with psycopg.connect(warehouse.parse_url(url).conninfo()) as busy:
             pid = warehouse.embedded_pid(pgdata)

@@ -14,14 +14,14 @@ from datetime import date
 
 from retention import warehouse
 from retention.config import settings
-from retention.load.landing import SOURCE_FOLDERS, LandingError, default_landing_uri
+from retention.load.landing import SOURCE_FOLDERS, LandingError, landing_uri
 from retention.load.loader import WORKERS_ENV, LoadFailed, load_source, load_workers
 
 
 def _cmd_load(args: argparse.Namespace) -> int:
     cfg = settings()
     try:
-        root = args.path or default_landing_uri(cfg)
+        root = landing_uri(args.path, cfg)
         workers = load_workers(args.workers)
     except (LandingError, ValueError) as exc:
         print(f"error: {exc}")

@@ -89,12 +89,23 @@ def path_uri(path: Path | ObjectStoragePath) -> str:
     return f"file://{path}" if isinstance(path, Path) else str(path)
 
 
-def default_landing_uri(cfg: Settings, environ: dict[str, str] | None = None) -> str:
-    """``RETENTION_EVENTS_URI``, else the one simulated company under ``RETENTION_DATA_DIR``.
+def landing_uri(
+    explicit: str | None,
+    cfg: Settings,
+    *,
+    variable: str | None = None,
+    environ: dict[str, str] | None = None,
+) -> str:
+    """The landing location, the one rule for the DAG and the CLI: ``explicit`` (the DAG
+    param ``landing_uri``, the CLI's ``--path``), else ``variable`` (the Airflow Variable
+    ``retention_events_uri``, which the DAG reads), else ``RETENTION_EVENTS_URI``, else
+    the one simulated company under ``RETENTION_DATA_DIR``.
 
     ``RETENTION_DATA_DIR`` itself is used when it holds ``events/``, ``nps/`` or
     ``support/``; otherwise the single sub-folder (``<preset>-seed<seed>``) that does.
     """
+    if explicit or variable:
+        return explicit or variable  # type: ignore[return-value]
     env = os.environ if environ is None else environ
     if env.get(LANDING_ENV):
         return env[LANDING_ENV]
