@@ -11,7 +11,7 @@ No email or personal name ever goes in: accounts are named by their account name
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -51,7 +51,6 @@ class Digest:
     at_risk: tuple[AtRiskAccount, ...] = ()
     at_risk_total: int = 0  # how many at-risk accounts there are (at_risk holds the top ones)
     report_url: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         return {s.segment: s.members for s in self.segments}

@@ -5,7 +5,7 @@ commit and licence). Loading Intercom's 880 KB YAML takes seconds, so each local
 loads a **subset**: the operations it serves and every component they reference,
 derived from the full file by :func:`derive_subset` and committed as JSON
 (``*.subset.json``). ``python -m retention.local_servers.specs`` regenerates them;
-``tests/plugins/local_servers/test_specs.py`` checks they still match the full files.
+``tests/plugins/local_servers/test_intercom_server.py`` checks they still match the full files.
 """
 
 from __future__ import annotations

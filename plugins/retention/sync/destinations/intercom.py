@@ -172,8 +172,8 @@ class IntercomDestination:
         wanted: dict[str, Any] = {}
         for row in rows:
             for name, value in row.record.payload.items():
-                if name not in STANDARD_FIELDS and name not in COMPANY_FIELDS and value is not None:
-                    wanted.setdefault(name, value)
+                if name not in STANDARD_FIELDS and name not in COMPANY_FIELDS and wanted.get(name) is None:
+                    wanted[name] = value  # the first non-null value decides the type (all null: string)
         if not wanted:
             return
         try:

@@ -37,11 +37,11 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from retention.sync.destinations.base import Record, RowResult, SyncContext
+from retention.sync.state import SCHEMA
 from retention.sync.digest import AtRiskAccount, Digest, SegmentCount, build_blocks, fallback_text
 
 log = logging.getLogger(__name__)
 
-SCHEMA = "activation"
 DIGEST_NAMESPACE = uuid.UUID("0c8f3f4e-2b1d-4e55-9c11-8a3e7d2b5f61")
 DEFAULT_AT_RISK = ("health_dropped", "high_value_declining", "inactive")
 REPORT_URL_ENV = "RETENTION_REPORT_URL"
@@ -92,7 +92,6 @@ class SlackDigestDestination:
         self._hook = hook
         self._url = warehouse_url
         self.ctx: SyncContext | None = None
-        self.changes = 0
         self.posted: str | None = None  # what close() did: posted, skipped or unknown
         self.members: tuple[dict[str, int], tuple[AtRiskAccount, ...], int] | None = None
 
@@ -108,7 +107,6 @@ class SlackDigestDestination:
         self.ctx = ctx
 
     def send(self, records: Sequence[Record]) -> list[RowResult]:
-        self.changes += len(records)
         return [RowResult(key=r.key, ok=True) for r in records]
 
     def close(self, ctx: SyncContext, *, succeeded: bool) -> None:
