@@ -42,3 +42,8 @@ def test_slack_hook_webhook_or_bot_token(monkeypatch):
         bot.post("hello")
     with pytest.raises(SlackPostError, match="has no password"):
         SlackHook("sl_none").post("hello")
+
+
+def test_intercom_default_budget_fits_a_ten_second_window():
+    # Intercom: 10,000 calls a minute, counted in 10-second windows of 1,666
+    assert 10 * IntercomHook.rate_limit_per_s + IntercomHook.burst <= 10_000 // 6
