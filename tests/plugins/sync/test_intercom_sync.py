@@ -193,7 +193,7 @@ def test_faults_of_every_kind_deliver_every_change_once_and_leak_no_secret(ic, f
     ic.control.faults()
     assert all_confirmed(fresh_db, "ic")
     log = ic.control.log(bodies=False)
-    assert sum(1 for e in log["requests"] if e["fault"]) >= 10  # the faults did happen
+    assert sum(1 for e in log["requests"] if e["fault"]) >= 5  # the faults did happen (about 15 expected)
     assert_delivered_once(ic, rows)
 
     texts = [caplog.text, *errors, *(json.dumps(o.summary(), default=str) for o in outcomes)]
