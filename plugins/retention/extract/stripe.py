@@ -118,7 +118,21 @@ class StripeExtractCutShort(StripeExtractError):
 
 
 EVENT_RETENTION = timedelta(days=30)  # Stripe keeps events for 30 days
-ACCOUNT_ID_METADATA_KEY = "account_id"  # customers without it are reported (never dropped)
+DEFAULT_ACCOUNT_ID_METADATA_KEY = "account_id"
+
+
+def account_id_metadata_key() -> str:
+    """The customer metadata key holding our account id: dbt's var
+    ``finance_account_id_metadata_key`` in dbt_project.yml (one setting for both)."""
+    import yaml
+
+    from retention.dbt import project_dir
+
+    try:
+        project = yaml.safe_load((project_dir() / "dbt_project.yml").read_text())
+    except FileNotFoundError:
+        return DEFAULT_ACCOUNT_ID_METADATA_KEY
+    return str((project.get("vars") or {}).get("finance_account_id_metadata_key") or DEFAULT_ACCOUNT_ID_METADATA_KEY)
 
 
 @dataclass(frozen=True)
@@ -330,16 +344,17 @@ def _guard_cut_short(
 
 
 def _report_unmapped(conn: psycopg.Connection) -> int:
-    """Customers (not deleted) without ``metadata.account_id``: counted and logged by id, kept."""
+    """Customers (not deleted) without the account id metadata key: counted and logged by id, kept."""
+    key = account_id_metadata_key()
     with conn.transaction():
         ids = [r[0] for r in conn.execute(
             "select id from raw.stripe_customers where not coalesce((data->>'deleted')::boolean, false)"
-            " and coalesce(data->'metadata'->>%s, '') = '' order by id", (ACCOUNT_ID_METADATA_KEY,),
+            " and coalesce(data->'metadata'->>%s, '') = '' order by id", (key,),
         )]
     if ids:
         log.warning(
-            "stripe customers: %d without metadata.%s (kept in raw; mapped by configuration downstream), e.g. %s",
-            len(ids), ACCOUNT_ID_METADATA_KEY, ", ".join(ids[:10]),
+            "stripe customers: %d without metadata.%s (kept in raw; their Stripe id stands in as account id), "
+            "e.g. %s", len(ids), key, ", ".join(ids[:10]),
         )
     return len(ids)
 

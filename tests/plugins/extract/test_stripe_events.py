@@ -184,3 +184,13 @@ def test_a_full_refresh_that_looks_cut_short_writes_nothing(tmp_path, conn, hook
         assert raw(conn, "stripe_customers") == before  # not even the changed name
         relaxed = ingest(h, conn, "customers", ExtractPlan(full_refresh=True, max_count_drop=0.5), None, None)
     assert relaxed["listed"] == 20 and relaxed["live_rows_before"] == 30
+
+
+def test_the_metadata_key_is_the_dbt_projects_setting(monkeypatch, tmp_path):
+    from retention.extract.stripe import account_id_metadata_key
+
+    assert account_id_metadata_key() == "account_id"  # the committed dbt_project.yml
+    (tmp_path / "dbt_project").mkdir()
+    (tmp_path / "dbt_project" / "dbt_project.yml").write_text("vars:\n  finance_account_id_metadata_key: org_id\n")
+    monkeypatch.setenv("RETENTION_HOME", str(tmp_path))
+    assert account_id_metadata_key() == "org_id"
