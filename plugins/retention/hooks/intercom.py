@@ -1,8 +1,8 @@
 """Airflow hook for Intercom's REST API, version 2.14 (connection ``intercom_default``).
 
-The connection's **password** is an access token (a private app's, or an OAuth token)
-with the *Read and write users*, *Read and write companies* and *Read and list tags /
-Write tags* permissions; its **host** is the API base: empty for ``https://api.intercom.io``,
+The connection's **password** is an access token (a private app's, or an OAuth token
+with the scopes *Read and list users and companies*, *Write users and companies*, *Read
+and write users*, *Read tags* and *Write tags*); its **host** is the API base: empty for ``https://api.intercom.io``,
 ``https://api.eu.intercom.io`` or ``https://api.au.intercom.io`` for a workspace hosted
 there, or a local server's URL. Example::
 
