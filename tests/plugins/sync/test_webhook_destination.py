@@ -8,6 +8,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 
@@ -170,3 +171,22 @@ def test_readme_snippet_verifies_a_delivery_and_rejects_a_replay():
     old = ts - 3600
     stale = {**headers, TIMESTAMP_HEADER: str(old), SIGNATURE_HEADER: signature(CANARY, old, body)}
     assert accept(CANARY, stale, body, set()) is False                        # an old capture, replayed
+
+
+def test_the_receiver_refuses_forged_stale_and_unsigned_deliveries(receiver):
+    receiver.control.reset()
+    body = orjson.dumps({"delivery_id": "whb_x", "records": [{"delivery_id": "r1", "key": "acct_1"}]})
+    now = int(time.time())
+
+    def post(headers: dict, content: bytes = body) -> tuple[int, str]:
+        response = httpx.post(f"{receiver.base_url}/in", content=content, headers={DELIVERY_HEADER: "whb_x", **headers})
+        return response.status_code, response.json()["error"]
+
+    signed = {TIMESTAMP_HEADER: str(now), SIGNATURE_HEADER: signature(CANARY, now, body)}
+    old = now - 600
+    assert post({}) == (401, "missing_signature")
+    assert post(signed, body + b" ") == (401, "bad_signature")
+    assert post({**signed, SIGNATURE_HEADER: signature("other", now, body)}) == (401, "bad_signature")
+    assert post({TIMESTAMP_HEADER: str(old), SIGNATURE_HEADER: signature(CANARY, old, body)}) == (401, "stale_timestamp")
+    assert receiver.control.view("summary")["unique_records"] == 0
+    assert httpx.post(f"{receiver.base_url}/in", content=body, headers={DELIVERY_HEADER: "whb_x", **signed}).status_code == 200
