@@ -31,6 +31,7 @@ from landed_files import (
 )
 
 from retention import runtime, warehouse
+from retention.local_servers.base import serve
 from retention.simulate.config import SimulationConfig
 from retention.simulate.engine import simulate
 
@@ -235,11 +236,21 @@ def test_a_run_killed_mid_file_is_resumed_by_running_it_again(fresh_db, airflow_
 def test_a_missing_landing_location_fails_the_run_at_once_and_says_what_to_set(fresh_db, airflow_env, tmp_path):
     env = airflow_env(fresh_db)
     env["RETENTION_EVENTS_URI"] = str(tmp_path / "nowhere")
-    proc = runtime.dags_test(
-        "ingest_events", env, "2024-11-19", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    token = "xoxb-canary-dag-alert-91"
+    with serve("slack", token=token, channels=["C0ALERTS"], per_channel_per_s=100) as slack:
+        env["AIRFLOW_CONN_SLACK_ALERTS"] = json.dumps(
+            {"conn_type": "retention_slack", "host": f"{slack.base_url}/api", "password": token,
+             "extra": {"channel": "C0ALERTS"}})
+        proc = runtime.dags_test(
+            "ingest_events", env, "2024-11-19", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        alerts = [m["text"] for m in slack.control.view("slack")["messages"]]
     assert proc.returncode != 0
     assert f"landing location {tmp_path / 'nowhere'} does not exist; check RETENTION_EVENTS_URI" in proc.stdout
     # Configuration errors are not retried: the load tasks go straight to failed.
     assert "new_state=failed" in proc.stdout
     assert "up_for_retry" not in proc.stdout
+    # The failure alert (DEFAULT_ARGS): one Slack message per task that failed, no secret in it.
+    assert sorted(a.split(" failed")[0] for a in alerts) == [
+        "Airflow: ingest_events.load_events", "Airflow: ingest_events.load_nps", "Airflow: ingest_events.load_support"]
+    assert all(token not in a for a in alerts) and token not in proc.stdout
