@@ -55,6 +55,7 @@ class VendorBench:
     server_options: dict[str, Any] = field(default_factory=dict)
     note: str = ""
     rate_bound: bool = True        # False: the vendor's requests do not grow with members (a digest)
+    identity: dict[str, str] = field(default_factory=lambda: {"column": "account_id", "kind": "account_id"})
 
 
 def _intercom_check(server: Any, members: int) -> str:
@@ -74,7 +75,29 @@ def _slack_check(server: Any, members: int) -> str:
     return "" if len(messages) == 1 else f"{len(messages)} digest messages"
 
 
+def _hubspot_check(server: Any, members: int) -> str:
+    contacts = server.control.view("contacts")
+    listed = sum(len(lst["members"]) for lst in server.control.view("lists").values())
+    problems = [f"{len(contacts)} contacts for {members} members"] if len(contacts) != members else []
+    return "; ".join(problems + ([f"{listed} list memberships for {members} members"] if listed != members else []))
+
+
+def _customerio_check(server: Any, members: int) -> str:
+    people = server.control.view("people")
+    in_segments = sum(len(ids) for ids in server.control.view("segments").values())
+    problems = [f"{len(people)} people for {members} members"] if len(people) != members else []
+    return "; ".join(problems + ([f"{in_segments} segment members for {members}"] if in_segments != members else []))
+
+
+def _braze_check(server: Any, members: int) -> str:
+    users = server.control.view("users")
+    tagged = sum(len(u["attributes"].get("retention_segments") or ()) for u in users.values())
+    problems = [f"{len(users)} users for {members} members"] if len(users) != members else []
+    return "; ".join(problems + ([f"{tagged} segment values for {members} members"] if tagged != members else []))
+
+
 INTERCOM_TOKEN = "bench-intercom-token"
+VENDOR_KEY = "bench-vendor-key"
 SLACK_SECRET = "benchwebhooksecret"
 
 VENDORS: dict[str, VendorBench] = {
@@ -101,6 +124,45 @@ VENDORS: dict[str, VendorBench] = {
         mapping={"account_id": "account_id", "account_name": "account_name", "mrr": "mrr", "reason": "reason"},
         check=_slack_check, rate_bound=False,
         note="one message per run whatever the membership",
+    ),
+    "hubspot": VendorBench(
+        kind="hubspot", server="hubspot",
+        real_limit_per_s=10.0, limit_per_s=10.0, window_s=10,
+        server_options={"token": VENDOR_KEY, "max_per_interval": 100, "interval_ms": 10_000, "log_bodies": False},
+        # A rolling window: 95% of the rate plus a burst of 5 never puts more than 100 requests in
+        # any 10 s, and lets the calls lost while the engine writes state between batches catch up.
+        connection=lambda url, rate: {"conn_type": "retention_hubspot", "host": url, "password": VENDOR_KEY,
+                                      "extra": {"rate_limit_per_s": rate * 0.95, "burst": 5}},
+        destination_options={}, identity={"column": "email", "kind": "email"},
+        mapping={"account_id": "account_id", "plan": "plan", "mrr": "mrr"},
+        check=_hubspot_check,
+        note="Free/Starter's 100 per rolling 10 s, unscaled (the local HubSpot enforces the rolling window and "
+             "the daily cap itself; Professional's 190 halves the time); 100 contacts per upsert, then one "
+             "add-and-remove per list the batch touches",
+    ),
+    "customerio": VendorBench(
+        kind="customerio", server="customerio",
+        real_limit_per_s=100.0, limit_per_s=50.0, window_s=1,
+        server_options={"site_id": "bench_site", "api_key": VENDOR_KEY, "log_bodies": False},
+        connection=lambda url, rate: {"conn_type": "retention_customerio", "host": url, "login": "bench_site",
+                                      "password": VENDOR_KEY, "extra": {"rate_limit_per_s": rate, "burst": 1}},
+        destination_options={"segments": {"health_dropped": "1", "inactive": "2"}},
+        mapping={"account_id": "account_id", "plan": "plan", "mrr": "mrr"},
+        check=_customerio_check,
+        note="about 100 requests/s fair use, scaled to half (one PUT per person: the 2 shared cores serve about "
+             "that many); 1,000 ids per segment call",
+    ),
+    "braze": VendorBench(
+        kind="braze", server="braze",
+        real_limit_per_s=1000.0, limit_per_s=5.0, window_s=3,
+        server_options={"api_key": VENDOR_KEY, "log_bodies": False},
+        connection=lambda url, rate: {"conn_type": "retention_braze", "host": url, "password": VENDOR_KEY,
+                                      "extra": {"rate_limit_per_s": rate, "burst": 1}},
+        destination_options={},
+        mapping={"account_id": "account_id", "plan": "plan", "mrr": "mrr"},
+        check=_braze_check,
+        note="3,000 per 3 s scaled to 15 per 3 s (at the real limit the 134 requests take 0.1 s); "
+             "75 objects per request",
     ),
 }
 
@@ -132,7 +194,7 @@ def spec(bench: VendorBench) -> Any:
         "name": f"bench_{bench.kind}",
         "source": {"segments": list(SEGMENTS)},
         "destination": {"kind": bench.kind, "conn_id": CONN_ID, "options": bench.destination_options},
-        "identity": {"column": "account_id", "kind": "account_id"},
+        "identity": bench.identity,
         "mapping": bench.mapping,
         "mode": "membership",
         "limits": {"batch_size": 10_000},
@@ -201,6 +263,8 @@ def main(argv: list[str]) -> int:
     if unknown:
         parser.error(f"unknown vendors {unknown}; known: {', '.join(VENDORS)}")
     server_url = warehouse.resolve_url()
+    import airflow.sdk  # noqa: F401 - loaded once here, so the first vendor's wall time does not carry it
+
     results = []
     for name in names:
         result = run_vendor(VENDORS[name], args.members, server_url)
@@ -208,8 +272,10 @@ def main(argv: list[str]) -> int:
         results.append(result)
     print()
     print(markdown(results))
+    # The limit bounds the span the requests went out in; the diff before the first request is
+    # the engine's, not the vendor's (it is most of a run of 124 HubSpot requests).
     bad = [r for r in results if r["problem"] or r["failed"]
-           or (r["share_of_limit"] is not None and r["share_of_limit"] < 0.9)]
+           or (r["span_share"] is not None and r["span_share"] < 0.9)]
     return 1 if bad else 0
 
 

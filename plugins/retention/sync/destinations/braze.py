@@ -24,8 +24,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from retention.hooks.http import HttpHookError
 from retention.hooks.braze import BrazeHook
+from retention.hooks.http import HttpHookError
 from retention.sync.destinations.base import Record, RowResult, SyncContext
 from retention.sync.destinations.membership import joins_and_leaves
 

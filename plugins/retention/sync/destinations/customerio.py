@@ -3,7 +3,8 @@
 Each batch (at most 1,000 records, the size of one segment call) becomes:
 
 1. one ``PUT /api/v1/customers/{key}`` per add or update that carries mapped attributes
-   (the Track API has no bulk identify in v1); a 4xx fails that row only;
+   (the Track API has no bulk identify in v1), four in flight, paced by the connection's
+   token bucket; a 4xx fails that row only;
 2. in ``membership`` mode, for each managed segment one ``add_customers`` with the
    confirmed rows that entered it and one ``remove_customers`` with those that left it
    (:func:`~retention.sync.destinations.membership.joins_and_leaves`: only segments this
@@ -19,12 +20,16 @@ segment id (make the manual segments in Customer.io first: the Track API cannot)
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
-from retention.hooks.http import HttpHookError
 from retention.hooks.customerio import CustomerIOHook
+from retention.hooks.http import HttpHookError
 from retention.sync.destinations.base import Record, RowResult, SyncContext
 from retention.sync.destinations.membership import joins_and_leaves
+
+
+PARALLEL_PUTS = 4
 
 
 class CustomerIODestination:
@@ -58,22 +63,27 @@ class CustomerIODestination:
         self.hook.close()
 
     def send(self, records: Sequence[Record]) -> list[RowResult]:
-        outcome: dict[str, RowResult] = {}
-        for r in records:
-            if r.action == "remove" or not r.payload:
-                continue
-            try:
-                response = self.hook.identify(r.key, dict(r.payload))
-            except HttpHookError as exc:
-                outcome[r.key] = _failed(r, exc.status, str(exc), retryable=exc.retryable)
-                continue
-            if response.status_code >= 300:
-                outcome[r.key] = _failed(r, response.status_code, f"Customer.io rejected the attributes "
-                                         f"({response.status_code}; fields: {', '.join(sorted(r.payload))})",
-                                         retryable=response.status_code >= 500 or response.status_code == 429)
+        upserts = [r for r in records if r.action != "remove" and r.payload]
+        # The rate budget, not the round trip, should bound a batch: a few PUTs in flight,
+        # all paced by the connection's one token bucket.
+        with ThreadPoolExecutor(max_workers=PARALLEL_PUTS) as pool:
+            answers = list(pool.map(self._identify, upserts))
+        outcome = {r.key: failed for r, failed in zip(upserts, answers) if failed is not None}
         if self.membership:
             self._update_segments([r for r in records if r.key not in outcome], outcome)
         return [outcome.get(r.key) or RowResult(key=r.key, ok=True, http_status=200) for r in records]
+
+    def _identify(self, r: Record) -> RowResult | None:
+        """None when Customer.io took the person's attributes, else the row's failure."""
+        try:
+            response = self.hook.identify(r.key, dict(r.payload))
+        except HttpHookError as exc:
+            return _failed(r, exc.status, str(exc), retryable=exc.retryable)
+        if response.status_code < 300:
+            return None
+        return _failed(r, response.status_code,
+                       f"Customer.io rejected the attributes ({response.status_code}; fields: {', '.join(sorted(r.payload))})",
+                       retryable=response.status_code >= 500 or response.status_code == 429)
 
     def _update_segments(self, records: Sequence[Record], outcome: dict[str, RowResult]) -> None:
         changes = {r.key: joins_and_leaves(r, list(self.segment_ids)) for r in records}

@@ -1,11 +1,13 @@
 """HubSpot destination: contacts upserted by email, membership as a manual list per segment.
 
-Each batch (at most 100 records, HubSpot's batch size) becomes:
+Each batch (at most 1,000 records) becomes:
 
-1. one ``batch/upsert`` of the adds and updates, each input carrying its record's
-   ``delivery_id`` as ``objectWriteTraceId``, so a 207's ``errors[]`` name their rows
-   and only those fail; the answer's record ids become ``RowResult.destination_id``;
-2. in ``membership`` mode, one ``add-and-remove`` per list whose members change: rows
+1. ``batch/upsert`` calls of the adds and updates, 100 inputs each (HubSpot's limit),
+   each input carrying its record's ``delivery_id`` as ``objectWriteTraceId``, so a 207's
+   ``errors[]`` name their rows and only those fail (a failed call fails its own rows);
+   the answer's record ids become ``RowResult.destination_id``;
+2. in ``membership`` mode, one ``add-and-remove`` per list whose members change (for the
+   whole batch: fewer calls than one per 100 rows, which is what the rate limit counts): rows
    join the lists of segments they entered and leave those of segments they left
    (:func:`~retention.sync.destinations.membership.joins_and_leaves`: only segments this
    sync confirmed before), by record id: from the upsert's answer, or for an exit the id
@@ -32,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from retention.hooks.http import HttpHookError
+from retention.hooks.hubspot import MAX_BATCH as MAX_INPUTS
 from retention.hooks.hubspot import DailyLimitReached, HubSpotHook
 from retention.sync.destinations.base import Record, RowResult, SyncContext
 from retention.sync.destinations.membership import joins_and_leaves
@@ -40,7 +43,7 @@ from retention.sync.destinations.membership import joins_and_leaves
 class HubSpotDestination:
     kind: ClassVar[str] = "hubspot"
     idempotent: ClassVar[bool] = True  # upserts by email and list membership changes repeat safely
-    max_batch: ClassVar[int] = 100
+    max_batch: ClassVar[int] = 1000  # upserts go 100 a call; one list call per list serves the whole batch
 
     def __init__(self, conn_id: str, options: Mapping[str, Any] | None = None, hook: HubSpotHook | None = None) -> None:
         self.options = dict(options or {})
@@ -86,11 +89,18 @@ class HubSpotDestination:
         outcome: dict[str, RowResult] = {}
         ids: dict[str, str | None] = {r.key: r.destination_id for r in records}
         upserts = [r for r in records if r.action != "remove"]
-        if upserts:
-            answer = self.hook.upsert_contacts(
-                [(r.delivery_id, r.key, dict(r.payload)) for r in upserts], id_property=self.id_property
-            )
-            for r in upserts:
+        for start in range(0, len(upserts), MAX_INPUTS):
+            chunk = upserts[start : start + MAX_INPUTS]
+            try:
+                answer = self.hook.upsert_contacts(
+                    [(r.delivery_id, r.key, dict(r.payload)) for r in chunk], id_property=self.id_property
+                )
+            except DailyLimitReached:
+                raise
+            except HttpHookError as exc:  # this call's rows fail; the other calls of the batch go on
+                outcome.update({r.key: _failed(r, exc.status, str(exc), retryable=exc.retryable) for r in chunk})
+                continue
+            for r in chunk:
                 if r.delivery_id in answer.errors:
                     error = answer.errors[r.delivery_id]
                     outcome[r.key] = _failed(r, answer.status, error.describe(), retryable=error.retryable)
