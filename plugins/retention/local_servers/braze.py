@@ -22,11 +22,10 @@ limits) for the call the Braze destination makes:
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from retention.local_servers.base import CONTROL_PREFIX, LocalServer, register
@@ -49,11 +48,9 @@ class Braze:
     def __init__(self, api_key: str) -> None:
         self.api_key = api_key
         self.users: dict[str, User] = {}  # by external_id, or "email:<address>" for email-only users
-        self.lock = threading.Lock()
 
     def view(self) -> dict[str, Any]:
-        with self.lock:
-            return {"users": {key: {"attributes": u.attributes, "writes": u.writes} for key, u in self.users.items()}}
+        return {"users": {key: {"attributes": u.attributes, "writes": u.writes} for key, u in self.users.items()}}
 
     def track(self, body: Any, reject: set[int]) -> tuple[int, dict]:
         if not isinstance(body, dict):
@@ -68,16 +65,15 @@ class Braze:
             return 400, {"message": f"Too many objects: at most {MAX_OBJECTS} attributes, events and purchases combined per request"}
         errors: list[dict] = []
         processed = 0
-        with self.lock:
-            for index, obj in enumerate(arrays["attributes"]):
-                problem = _check_attributes(obj)
-                if problem is None and index in reject:
-                    problem = "INTERNAL_ERROR_RETRY"
-                if problem is not None:
-                    errors.append({"type": problem, "input_array": "attributes", "index": index})
-                    continue
-                if self._apply(obj):
-                    processed += 1
+        for index, obj in enumerate(arrays["attributes"]):
+            problem = _check_attributes(obj)
+            if problem is None and index in reject:
+                problem = "INTERNAL_ERROR_RETRY"
+            if problem is not None:
+                errors.append({"type": problem, "input_array": "attributes", "index": index})
+                continue
+            if self._apply(obj):
+                processed += 1
         answer: dict[str, Any] = {"message": "success", "attributes_processed": processed}
         if errors:
             answer["errors"] = errors

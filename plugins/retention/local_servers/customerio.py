@@ -22,12 +22,11 @@ Both regions share this contract: ``track.customer.io`` (US) and ``track-eu.cust
 from __future__ import annotations
 
 import base64
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from retention.local_servers.base import CONTROL_PREFIX, LocalServer, register
@@ -68,15 +67,13 @@ class CustomerIO:
         self.people: dict[str, Person] = {}  # by identifier (id or email, lower-cased)
         self.segments: dict[str, Segment] = {s: Segment(s, manual=False) for s in dynamic_segments}
         self._next = 1
-        self.lock = threading.Lock()
 
     def view(self) -> dict[str, Any]:
-        with self.lock:
-            by_cio = {p.cio_id: key for key, p in self.people.items()}
-            return {
-                "people": {key: {"attributes": p.attributes, "writes": p.writes} for key, p in self.people.items()},
-                "segments": {s.segment_id: sorted(by_cio[m] for m in s.members) for s in self.segments.values()},
-            }
+        by_cio = {p.cio_id: key for key, p in self.people.items()}
+        return {
+            "people": {key: {"attributes": p.attributes, "writes": p.writes} for key, p in self.people.items()},
+            "segments": {s.segment_id: sorted(by_cio[m] for m in s.members) for s in self.segments.values()},
+        }
 
     def _person(self, identifier: str) -> Person:
         person = self.people.get(identifier)
@@ -101,10 +98,9 @@ class CustomerIO:
                 return 400, {"meta": {"error": f"attribute name cannot be longer than {MAX_NAME_BYTES} bytes"}}
             if len(str(value).encode()) > MAX_VALUE_BYTES:
                 return 400, {"meta": {"error": f"value for attribute '{name}' cannot be longer than {MAX_VALUE_BYTES} bytes"}}
-        with self.lock:
-            person = self._person(identifier)
-            person.attributes.update({k: v for k, v in body.items() if k not in ("id", "cio_id")})
-            person.writes += 1
+        person = self._person(identifier)
+        person.attributes.update({k: v for k, v in body.items() if k not in ("id", "cio_id")})
+        person.writes += 1
         return 200, {}
 
     def segment_change(self, segment_id: str, add: bool, id_type: str, body: Any) -> tuple[int, dict]:
@@ -117,21 +113,20 @@ class CustomerIO:
             return 400, {"meta": {"error": f"cannot add or remove more than {MAX_SEGMENT_IDS} ids in one request"}}
         if id_type not in ("cio_id", self.id_type):
             return 400, {"meta": {"error": f"this workspace identifies people by {self.id_type}"}}
-        with self.lock:
-            segment = self.segments.setdefault(segment_id, Segment(segment_id))
-            if not segment.manual:
-                return 400, {"meta": {"error": "segment is not a manual segment"}}
-            for raw in ids:
-                key = raw.lower() if id_type == "email" else raw
-                if id_type == "cio_id":
-                    person = next((p for p in self.people.values() if p.cio_id == key), None)
-                    if person is None:
-                        continue
-                else:
-                    person = self._person(key) if add else self.people.get(key)
+        segment = self.segments.setdefault(segment_id, Segment(segment_id))
+        if not segment.manual:
+            return 400, {"meta": {"error": "segment is not a manual segment"}}
+        for raw in ids:
+            key = raw.lower() if id_type == "email" else raw
+            if id_type == "cio_id":
+                person = next((p for p in self.people.values() if p.cio_id == key), None)
                 if person is None:
                     continue
-                (segment.members.add if add else segment.members.discard)(person.cio_id)
+            else:
+                person = self._person(key) if add else self.people.get(key)
+            if person is None:
+                continue
+            (segment.members.add if add else segment.members.discard)(person.cio_id)
         return 200, {}
 
 

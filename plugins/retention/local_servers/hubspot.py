@@ -34,7 +34,6 @@ exists), associations, merges, search, the lists' filter definitions.
 from __future__ import annotations
 
 import re
-import threading
 import time
 import uuid
 from collections import deque
@@ -42,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from retention.local_servers.base import CONTROL_PREFIX, LocalServer, register
@@ -131,25 +130,23 @@ class HubSpot:
         self.lists: dict[str, ContactList] = {}
         self._next_id = 1001
         self._next_list = 11
-        self.lock = threading.Lock()
 
     # -- views for the tests (the server's own, deduplicated count) ------------------
     def view(self) -> dict[str, Any]:
-        with self.lock:
-            return {
-                "contacts": {
-                    email: {"id": c.id, "properties": c.properties, "writes": c.writes}
-                    for email, c in self.contacts.items()
-                },
-                "lists": {
-                    lst.name: {
-                        "listId": lst.list_id,
-                        "processingType": lst.processing_type,
-                        "members": sorted(self.by_id[m] for m in lst.members),
-                    }
-                    for lst in self.lists.values()
-                },
-            }
+        return {
+            "contacts": {
+                email: {"id": c.id, "properties": c.properties, "writes": c.writes}
+                for email, c in self.contacts.items()
+            },
+            "lists": {
+                lst.name: {
+                    "listId": lst.list_id,
+                    "processingType": lst.processing_type,
+                    "members": sorted(self.by_id[m] for m in lst.members),
+                }
+                for lst in self.lists.values()
+            },
+        }
 
     # -- contacts ---------------------------------------------------------------------
     def batch_upsert(self, body: Any, reject: set[int]) -> tuple[int, dict]:
@@ -165,17 +162,16 @@ class HubSpot:
             return 400, _validation("Duplicate IDs found in batch input")
         results, errors = [], []
         started = _now()
-        with self.lock:
-            for index, item in enumerate(inputs):
-                trace = item.get("objectWriteTraceId")
-                problem = self._check_input(item)
-                if problem is None and index in reject:
-                    problem = ("INTERNAL_ERROR", "Unable to process this input, retry later", None)
-                if problem is not None:
-                    code, message, prop = problem
-                    errors.append(_input_error(code, message, trace, prop))
-                    continue
-                results.append(self._apply(item, trace))
+        for index, item in enumerate(inputs):
+            trace = item.get("objectWriteTraceId")
+            problem = self._check_input(item)
+            if problem is None and index in reject:
+                problem = ("INTERNAL_ERROR", "Unable to process this input, retry later", None)
+            if problem is not None:
+                code, message, prop = problem
+                errors.append(_input_error(code, message, trace, prop))
+                continue
+            results.append(self._apply(item, trace))
         done = {"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": _now()}
         if errors:
             return 207, {**done, "numErrors": len(errors), "errors": errors}
@@ -232,16 +228,15 @@ class HubSpot:
             return 400, _validation(f"Batch input size exceeds the limit of {MAX_BATCH}")
         id_property = body.get("idProperty")
         results, missing = [], []
-        with self.lock:
-            for item in body["inputs"]:
-                key = str(item.get("id", ""))
-                email = key.lower() if id_property == "email" else self.by_id.get(key)
-                contact = self.contacts.get(email) if email else None
-                if contact is None:
-                    missing.append(key)
-                    continue
-                results.append({"id": contact.id, "properties": {"email": email, "hs_object_id": contact.id},
-                                "createdAt": contact.created_at, "updatedAt": contact.updated_at, "archived": False})
+        for item in body["inputs"]:
+            key = str(item.get("id", ""))
+            email = key.lower() if id_property == "email" else self.by_id.get(key)
+            contact = self.contacts.get(email) if email else None
+            if contact is None:
+                missing.append(key)
+                continue
+            results.append({"id": contact.id, "properties": {"email": email, "hs_object_id": contact.id},
+                            "createdAt": contact.created_at, "updatedAt": contact.updated_at, "archived": False})
         done = {"status": "COMPLETE", "results": results, "startedAt": _now(), "completedAt": _now()}
         if missing:
             error = {"status": "error", "category": "OBJECT_NOT_FOUND", "message": "Could not get some CONTACT objects",
@@ -251,10 +246,9 @@ class HubSpot:
 
     # -- lists ------------------------------------------------------------------------
     def list_by_name(self, object_type: str, name: str) -> tuple[int, dict]:
-        with self.lock:
-            for lst in self.lists.values():
-                if lst.name == name and object_type == CONTACT_TYPE:
-                    return 200, {"list": self._list_json(lst)}
+        for lst in self.lists.values():
+            if lst.name == name and object_type == CONTACT_TYPE:
+                return 200, {"list": self._list_json(lst)}
         return 404, {"status": "error", "message": f"List does not exist with name {name}.",
                      "correlationId": str(uuid.uuid4()), "category": "OBJECT_NOT_FOUND"}
 
@@ -263,13 +257,12 @@ class HubSpot:
             return 400, _validation("name and objectTypeId (0-1) are required")
         if body.get("processingType") not in ("MANUAL", "DYNAMIC", "SNAPSHOT"):
             return 400, _validation("processingType must be MANUAL, DYNAMIC or SNAPSHOT")
-        with self.lock:
-            if any(lst.name == body["name"] for lst in self.lists.values()):
-                return 400, _validation(f"A list named {body['name']} already exists")
-            lst = ContactList(str(self._next_list), body["name"], body["processingType"])
-            self._next_list += 1
-            self.lists[lst.list_id] = lst
-            return 200, {"list": self._list_json(lst)}
+        if any(lst.name == body["name"] for lst in self.lists.values()):
+            return 400, _validation(f"A list named {body['name']} already exists")
+        lst = ContactList(str(self._next_list), body["name"], body["processingType"])
+        self._next_list += 1
+        self.lists[lst.list_id] = lst
+        return 200, {"list": self._list_json(lst)}
 
     def add_and_remove(self, list_id: str, body: Any) -> tuple[int, dict]:
         lst = self.lists.get(list_id)
@@ -283,19 +276,18 @@ class HubSpot:
         to_add = [str(i) for i in body.get("recordIdsToAdd") or []]
         to_remove = [str(i) for i in body.get("recordIdsToRemove") or []]
         added, removed, missing = [], [], []
-        with self.lock:
-            for rid in to_add:
-                if rid not in self.by_id:
-                    missing.append(rid)
-                elif rid not in lst.members:
-                    lst.members.add(rid)
-                    added.append(rid)
-            for rid in to_remove:
-                if rid not in self.by_id:
-                    missing.append(rid)
-                elif rid in lst.members:
-                    lst.members.discard(rid)
-                    removed.append(rid)
+        for rid in to_add:
+            if rid not in self.by_id:
+                missing.append(rid)
+            elif rid not in lst.members:
+                lst.members.add(rid)
+                added.append(rid)
+        for rid in to_remove:
+            if rid not in self.by_id:
+                missing.append(rid)
+            elif rid in lst.members:
+                lst.members.discard(rid)
+                removed.append(rid)
         return 200, {"recordIdsAdded": added, "recordIdsRemoved": removed, "recordIdsMissing": missing}
 
     def _list_json(self, lst: ContactList) -> dict:
