@@ -39,25 +39,24 @@ from retention.airflow_defaults import DEFAULT_ARGS, RAW_ASSETS
 
 
 def _load(source: str, landing_uri: str) -> dict:
-    """Load one source; a landing error (missing location, a file of another source)
-    fails the task at once: retrying cannot fix configuration."""
+    """Load one source (``retention.load.plan.ingest``). A landing error (missing
+    location, a file of another source) or files that could not be loaded fail the task
+    at once, with a message that says what to do: retrying cannot fix them (the next run
+    retries failed files)."""
     from airflow.sdk.exceptions import AirflowFailException
 
     from retention.hooks.warehouse import WarehouseHook
-    from retention.load.landing import LandingError, interval_days
-    from retention.load.loader import LoadFailed, load_source, load_workers
+    from retention.load.landing import LandingError
+    from retention.load.loader import LoadFailed
+    from retention.load.plan import LoadPlan, ingest
 
     ctx = get_current_context()
     params = ctx["params"]
-    since = until = None
-    if not params["full"]:
-        start = ctx.get("data_interval_start") or ctx["dag_run"].run_after
-        end = ctx.get("data_interval_end") or start
-        since, until = interval_days(start, end, params["lookback_days"])
-    workers = load_workers(params["workers"])
+    plan = LoadPlan(landing_uri, full=params["full"], lookback_days=params["lookback_days"], workers=params["workers"])
+    start = ctx.get("data_interval_start") or ctx["dag_run"].run_after
     with WarehouseHook().get_conn(autocommit=True) as conn:
         try:
-            return load_source(conn, source, landing_uri, since=since, until=until, workers=workers).counts()
+            return ingest(conn, source, plan, start, ctx.get("data_interval_end") or start)
         except (LandingError, LoadFailed) as exc:
             raise AirflowFailException(str(exc)) from None
 

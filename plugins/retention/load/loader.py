@@ -323,7 +323,10 @@ def load_source(
     schema.ensure_schema(conn)
     files, late = select_files(discover(root_uri, source), _seen(conn, source), since, until)
     for landed in late:
-        log.warning("late file: dated %s, before the run's days, and not loaded yet: %s", landed.first_day, landed.uri)
+        log.warning(
+            "late file: dated %s, before the run's days, and not loaded as it is now (new, failed, or its size "
+            "changed): %s", landed.first_day, landed.uri,
+        )
     log.info(
         "load start: source=%s root=%s files=%d late=%d since=%s until=%s workers=%d",
         source, root_uri, len(files), len(late), since, until, workers,
