@@ -15,11 +15,8 @@ from retention.sync.destinations.base import Record
 
 def joins_and_leaves(record: Record, managed: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(segments to add the record to, segments to remove it from), both within ``managed``."""
-    previous = set(getattr(record, "previous_segments", ()) or ())
-    if record.action == "remove":
-        # An exit leaves what this sync confirmed; without a record of it, every managed segment.
-        return (), tuple(s for s in managed if s in previous or not previous)
-    current = set(record.segments)
+    previous = set(record.previous_segments)
+    current = set() if record.action == "remove" else set(record.segments)
     return (
         tuple(s for s in managed if s in current and s not in previous),
         tuple(s for s in managed if s in previous and s not in current),
