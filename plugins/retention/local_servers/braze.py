@@ -7,7 +7,7 @@ limits) for the call the Braze destination makes:
 * ``POST /users/track`` with ``attributes``, ``events`` and ``purchases`` arrays: at most
   75 objects **in total** per request (else 400, nothing applied). Each attribute object
   names its user by ``external_id`` (or ``email``); ``_update_existing_only`` (default
-  true with ``external_id``) keeps unknown users from being created. An array custom
+  false; true with a ``user_alias``) keeps unknown users from being created. An array custom
   attribute accepts ``{"add": [...], "remove": [...]}`` (adding a present value and
   removing an absent one are no-ops). Objects are applied or rejected one by one: the
   answer is 201 ``{"message": "success", "attributes_processed": n}``, with
@@ -17,6 +17,9 @@ limits) for the call the Braze destination makes:
   ``rate_limit_window_s``; Braze documents 3,000 per 3 s, windows reset on the clock),
   with ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (epoch
   seconds) on every answer; over it, 429.
+
+Not modelled: events and purchases count toward the 75 but are not stored; user aliases,
+``braze_id`` and phone identify nobody here.
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ class Braze:
 
     def _apply(self, obj: dict) -> bool:
         key = obj["external_id"] if "external_id" in obj else f"email:{obj['email'].lower()}"
-        update_only = obj.get("_update_existing_only", "external_id" in obj)
+        update_only = obj.get("_update_existing_only", "user_alias" in obj)
         user = self.users.get(key)
         if user is None:
             if update_only:
