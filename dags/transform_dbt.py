@@ -23,7 +23,8 @@ failing test stops everything downstream of that model.
   the heavy data tests read only that window (docs/dbt.md); trigger with
   `{"full_refresh": true}` to rebuild everything and test every row. Unit tests are
   skipped here (CI runs them).
-* **Output:** the last task updates the Asset `marts` (`warehouse://marts`,
+* **Output:** the last task records the publication (as-of date, validated relations) in
+  `activation.mart_publications`, which the sync checks, and updates the Asset `marts` (`warehouse://marts`,
   `retention.airflow_defaults.MARTS_ASSET`) that the sync schedules on. Cosmos'
   per-model datasets are off.
 """
@@ -100,7 +101,17 @@ def transform_dbt():
 
     @task(outlets=[MARTS_ASSET])
     def publish_marts() -> str:
-        """Mark the marts as refreshed (downstream DAGs schedule on this Asset)."""
+        """Record the publication the sync checks (the as-of date the gates used), then mark
+        the marts as refreshed (downstream DAGs schedule on this Asset)."""
+        from datetime import date
+
+        from airflow.sdk import get_current_context
+
+        from retention.sync import publication
+
+        ctx = get_current_context()
+        as_of = ctx["params"].get("gate_as_of") or ctx.get("data_interval_end") or ctx["logical_date"]
+        publication.publish(date.fromisoformat(as_of) if isinstance(as_of, str) else as_of.date(), ctx["run_id"])
         return "marts"
 
     gate_raw() >> dbt >> gate_marts() >> publish_marts()

@@ -67,10 +67,31 @@ def ensure_airflow_db(env: dict[str, str]) -> None:
     home.mkdir(parents=True, exist_ok=True)
     stamp = home / ".migrated"
     if stamp.exists():
+        ensure_pools(env)
         return
     log.info("migrating Airflow metadata in %s", home)
     subprocess.run([airflow_bin(), "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
     stamp.touch()
+    ensure_pools(env)
+
+
+def ensure_pools(env: dict[str, str]) -> None:
+    """Create the sync's Airflow pools, one per destination kind (``retention.sync.destinations.registry.pools``),
+    once per Airflow home and set of pools."""
+    from retention.sync.destinations.registry import pools
+
+    wanted = {name: {"slots": slots, "description": desc, "include_deferred": False}
+              for name, (slots, desc) in pools().items()}
+    text = json.dumps(wanted, sort_keys=True)
+    stamp = Path(env["AIRFLOW_HOME"]) / ".pools.json"
+    if stamp.exists() and stamp.read_text() == text:
+        return
+    pools_file = Path(env["AIRFLOW_HOME"]) / "pools.import.json"
+    pools_file.write_text(text)
+    log.info("creating Airflow pools %s", ", ".join(wanted))
+    subprocess.run([airflow_bin(), "pools", "import", str(pools_file)], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    stamp.write_text(text)
 
 
 def dags_test(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -64,11 +65,13 @@ def test_transform_dbt_builds_every_model_with_its_tests(fresh_db: str, airflow_
             "select bool_and(start_mrr + new_mrr + expansion_mrr + reactivation_mrr - contraction_mrr"
             " - churned_mrr = end_mrr) from marts.mrr_movements"
         ).fetchone()[0]
+        published = conn.execute("select as_of, relations ? 'marts.segment_members' from activation.mart_publications").fetchall()
         conn.execute("set role analyst_readonly")
         readable = conn.execute("select count(*) from marts.cohort_retention").fetchone()[0]
     assert paying == 12  # the twelve seat-priced accounts of product_raw.build_world
     assert bridge_ok is True
     assert readable > 0
+    assert published == [(date(2024, 6, 30), True)]  # the sync may read what the gates passed
 
 
 def test_a_failing_raw_gate_stops_the_build_before_any_model(fresh_db: str, airflow_env):
@@ -92,3 +95,4 @@ def test_a_failing_raw_gate_stops_the_build_before_any_model(fresh_db: str, airf
     assert states.get("publish_marts") in (None, "upstream_failed")
     with warehouse.connect(fresh_db) as conn:
         assert conn.execute("select to_regclass('marts.mrr_monthly')").fetchone()[0] is None
+        assert conn.execute("select to_regclass('activation.mart_publications')").fetchone()[0] is None  # no sync

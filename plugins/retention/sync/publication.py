@@ -49,6 +49,15 @@ def record(conn, as_of: date, run_id: str) -> Publication:
     return Publication(pub_id, as_of, run_id, relations)
 
 
+def publish(as_of: date, run_id: str, conn_id: str | None = None) -> Publication:
+    """:func:`record` through the warehouse Airflow connection (``transform_dbt``'s publish task)."""
+    from retention.config import WAREHOUSE_CONN_ID
+    from retention.hooks.warehouse import WarehouseHook
+
+    with WarehouseHook(conn_id or WAREHOUSE_CONN_ID).get_conn(autocommit=True) as conn:
+        return record(conn, as_of, run_id)
+
+
 def latest(conn) -> Publication | None:
     row = conn.execute(
         f"select id, as_of, run_id, relations from {state.SCHEMA}.mart_publications order by id desc limit 1"

@@ -1,7 +1,8 @@
 """What the ``sync_segments`` DAG and ``retention sync`` both call.
 
 * :func:`plan`: the syncs to run (enabled ones, or the names asked for), grouped by
-  destination kind, so each runs in its destination's Airflow pool (:func:`pool_name`).
+  destination kind, so each runs in its destination's Airflow pool
+  (:func:`retention.sync.destinations.registry.pool_name`).
 * :func:`run_one`: load the configuration and run (or dry-run) one sync by name.
 """
 
@@ -12,18 +13,6 @@ from pathlib import Path
 
 from retention.sync import config, engine
 from retention.sync.destinations import registry
-
-POOL_SLOTS = 1  # one run at a time per destination: its rate budget is not shared across processes
-
-
-def pool_name(kind: str) -> str:
-    return f"sync_{kind}"
-
-
-def pools() -> dict[str, tuple[int, str]]:
-    """Every destination pool the project's set-up creates: name -> (slots, description)."""
-    return {pool_name(kind): (POOL_SLOTS, f"segment sync runs delivering to {kind}") for kind in sorted(registry.kinds())}
-
 
 def plan(names: Sequence[str] | None = None, path: Path | str | None = None) -> dict[str, list[str]]:
     """kind -> names of the syncs to run, for every registered kind (empty lists included)."""

@@ -37,16 +37,17 @@ def accounts(n: int, segment: str = "health_dropped", start: int = 1) -> list[di
     return [member(f"acct_{i:05d}", segment) for i in range(start, start + n)]
 
 
-def build(url: str, rows: Iterable[Mapping[str, Any]], *, publish: bool = True, as_of: date = AS_OF) -> None:
-    """(Re)build marts.segment_members with ``rows`` (a new table, as dbt does), then publish."""
+def build(url: str, rows: Iterable[Mapping[str, Any]], *, publish: bool = True, as_of: date = AS_OF,
+          table: str = "marts.segment_members") -> None:
+    """(Re)build ``table`` with ``rows`` (a new table, as dbt does), then publish the marts."""
     with warehouse.connect(url, autocommit=True) as conn:
         conn.execute("create schema if not exists marts")
-        conn.execute("drop table if exists marts.segment_members")
-        conn.execute("""create table marts.segment_members (
+        conn.execute(f"drop table if exists {table}")
+        conn.execute(f"""create table {table} (
             member_key text primary key, segment_key text not null, account_id text not null, user_id text,
             reason text not null, email text, name text, account_name text, plan text,
             mrr numeric(14, 2), health_score numeric(5, 1), tier text, as_of_date date)""")
-        with conn.cursor().copy(f"copy marts.segment_members ({', '.join(COLUMNS)}) from stdin") as copy:
+        with conn.cursor().copy(f"copy {table} ({', '.join(COLUMNS)}) from stdin") as copy:
             for row in rows:
                 copy.write_row([row[c] for c in COLUMNS])
         if publish:

@@ -26,8 +26,21 @@ ADAPTERS: dict[str, str] = {
 }
 
 
+POOL_SLOTS = 1  # one sync at a time per destination kind: they share the tool's rate budget
+
+
 def kinds() -> frozenset[str]:
     return frozenset(ADAPTERS)
+
+
+def pool_name(kind: str) -> str:
+    """The Airflow pool the syncs of one destination kind run in."""
+    return f"sync_{kind}"
+
+
+def pools() -> dict[str, tuple[int, str]]:
+    """Every destination pool the project's set-up creates: name -> (slots, description)."""
+    return {pool_name(k): (POOL_SLOTS, f"segment syncs delivering to {k}") for k in sorted(ADAPTERS)}
 
 
 def adapter_class(kind: str) -> type:
