@@ -1,22 +1,15 @@
-"""``retention sync`` as a user runs it (a subprocess), and a run killed between its send
-and its state write, then run again."""
+"""``retention sync`` as a user runs it (a subprocess). The kill-and-rerun test, also
+through the command line, is in test_webhook_sync.py."""
 
 from __future__ import annotations
 
-import collections
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import pytest
 import segments as seg
 
-from retention import warehouse
-from retention.sync import engine
-from retention.sync.errors import SyncLocked
 
 RETENTION = str(Path(sys.executable).parent / "retention")
 
@@ -50,46 +43,3 @@ def test_dry_run_status_and_errors_from_the_command_line(fresh_db: str, tmp_path
     assert bad.returncode == 2
     assert bad.stdout.count("\n") == 1 and "bad.yml: sync 'accts': destination.kind: unknown kind 'nope'" in bad.stdout
     assert "Traceback" not in bad.stdout + bad.stderr
-
-
-def test_a_run_killed_between_send_and_state_write_delivers_every_change_once_after_a_rerun(
-    fresh_db: str, tmp_path: Path
-):
-    exports = tmp_path / "exports"
-    spec = seg.spec(tmp=exports, limits={"batch_size": 5})
-    cfg = seg.write_config(tmp_path / "syncs.yml", spec)
-    seg.build(fresh_db, seg.accounts(12))
-    engine.plan_sync(fresh_db, spec)  # creates the activation schema
-
-    with warehouse.connect(fresh_db) as blocker:
-        # Hold the state table: the run sends its first batch, then waits at the state write.
-        blocker.execute("lock table activation.sync_state in exclusive mode")
-        env = {**os.environ, "WAREHOUSE_URL": fresh_db}
-        proc = subprocess.Popen([RETENTION, "sync", "--config", str(cfg)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        try:
-            deadline = time.monotonic() + 60
-            while not list((exports / "accts" / "changes").glob("*.jsonl")):
-                assert proc.poll() is None and time.monotonic() < deadline, "the run never sent its first batch"
-                time.sleep(0.1)
-            time.sleep(0.5)
-            with pytest.raises(SyncLocked):  # meanwhile, a second run of the same sync stops at once
-                engine.run_sync(fresh_db, spec)
-        finally:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        blocker.rollback()
-
-    killed = seg.change_files(exports, "accts")
-    assert len(killed) == 5
-    assert seg.table(fresh_db, "select count(*) from activation.sync_state") == [(0,)]  # nothing recorded
-
-    rerun = engine.run_sync(fresh_db, spec)
-    assert (rerun.added, rerun.failed) == (12, 0)
-    delivered = seg.change_files(exports, "accts")
-    by_id = collections.Counter(c["delivery_id"] for c in delivered)
-    unique = {c["delivery_id"]: c["key"] for c in delivered}
-    assert sorted(unique.values()) == sorted(f"acct_{i:05d}" for i in range(1, 13))  # each change once after dedup
-    assert {d for d, n in by_id.items() if n == 2} == {c["delivery_id"] for c in killed}  # the resends kept their ids
-    assert seg.table(fresh_db, "select status from activation.sync_runs order by run_id") == [("interrupted",), ("succeeded",)]
-    assert engine.run_sync(fresh_db, spec).sent == 0
