@@ -7,7 +7,12 @@ It is what ``make demo`` runs:
 3. serve its billing through the local Stripe API server (a random key per run);
 4. run each pipeline DAG with ``airflow dags test`` in dependency order, on the
    simulation's last day, with a full first load;
-5. print what landed where: row counts, quarantine, marts, and the paths of the results.
+5. run the segment sync (``sync_segments``) on every sync of ``syncs.yml``: the files
+   destination, and the signed webhook to a local receiver the demo starts and stops;
+   then run the syncs a second time (the same function as ``retention sync``) and show
+   that nothing was sent;
+6. print what landed where: row counts, quarantine, marts, sync counts and the paths of
+   the results.
 """
 
 from __future__ import annotations
@@ -94,8 +99,67 @@ def run_demo(args: argparse.Namespace) -> int:
             if code != 0:
                 break
 
+    sync_lines: list[str] = []
+    if outcomes and all(o.state == "success" for o in outcomes):
+        sync_lines = run_demo_sync(url, env, end_date, outcomes)
     print_summary(cfg, url, company, end_date, outcomes)
-    return 0 if len(outcomes) == len(DEMO_DAGS) and all(o.state == "success" for o in outcomes) else 1
+    for line in sync_lines:
+        print(line)
+    expected = len(DEMO_DAGS) + 1
+    return 0 if len(outcomes) == expected and all(o.state == "success" for o in outcomes) else 1
+
+
+def run_demo_sync(url: str, env: dict[str, str], end_date: str, outcomes: list[DagOutcome]) -> list[str]:
+    """Run ``sync_segments`` on every sync of the configuration (files, and the webhook to a
+    local receiver), then every sync again in this process; the summary lines."""
+    import os
+
+    from retention.hooks.webhook import connection_json as webhook_connection
+    from retention.local_servers import serve as serve_local
+    from retention.sync import config, engine, runs
+    from retention.sync.cli import format_outcome
+    from retention.sync.destinations.files import export_root
+
+    syncs = [s for s in config.load().syncs if s.destination.kind in ("files", "webhook")]
+    names = [s.name for s in syncs]
+    folders = [export_root(s.destination.options) / s.name for s in syncs if s.destination.kind == "files"]
+
+    def export_files() -> set[Path]:
+        return {p for folder in folders for p in folder.rglob("*") if p.is_file()}
+
+    secret = "whsec_demo_" + secrets.token_hex(16)  # lives only in this process tree
+    conn_var = "AIRFLOW_CONN_RETENTION_WEBHOOK_DEFAULT"
+    lines = ["sync (first run, through the sync_segments DAG):"]
+    with serve_local("webhook", secret=secret) as receiver:
+        env[conn_var] = webhook_connection(f"{receiver.base_url}/retention", secret)
+        started = time.monotonic()
+        code = runtime.dags_test("sync_segments", env, end_date, {"syncs": names}).returncode
+        outcomes.append(DagOutcome("sync_segments", "success" if code == 0 else f"failed (exit {code})",
+                                   time.monotonic() - started))
+        for row in sorted(engine.status(url), key=lambda r: names.index(r["sync_name"])
+                          if r["sync_name"] in names else len(names)):
+            lines.append(f"  {row['sync_name']:<18} {row['status']}: {row['added']} added, {row['updated']} updated, "
+                         f"{row['removed']} removed, {row['failed']} failed, {row['invalid']} invalid rows skipped")
+        received = receiver.control.view("summary")
+        lines.append(f"  webhook receiver   {received['unique_records']} records in {received['batches']} signed "
+                     f"deliveries at {receiver.base_url}")
+        for folder in folders:
+            lines.append(f"  exports            {folder}/ (members.csv, members.jsonl, changes/)")
+        files_before = export_files()
+        if code != 0:
+            return lines
+        lines.append("sync (second run, nothing changed; the same function as `retention sync`):")
+        os.environ[conn_var] = env[conn_var]
+        try:
+            for name in names:
+                lines.append("  " + format_outcome(runs.run_one(url, name)))
+        finally:
+            os.environ.pop(conn_var, None)
+        again = receiver.control.view("summary")["batches"] - received["batches"]
+        new_files = len(export_files() - files_before)
+        lines.append(f"  second run: {again} new requests at the webhook receiver, {new_files} new export files"
+                     + (" (sent nothing)" if again == 0 and new_files == 0 else ""))
+    return lines
 
 
 def print_summary(cfg: Settings, url: str, company: Path, end_date: str, outcomes: list[DagOutcome]) -> None:
@@ -105,7 +169,7 @@ def print_summary(cfg: Settings, url: str, company: Path, end_date: str, outcome
     print(f"airflow home      : {cfg.airflow_home}")
     for o in outcomes:
         print(f"airflow run       : {o.dag_id:<16} {o.state} in {o.seconds:.0f}s")
-    for dag_id, _ in DEMO_DAGS[len(outcomes):]:
+    for dag_id in [*(d for d, _ in DEMO_DAGS), "sync_segments"][len(outcomes):]:
         print(f"airflow run       : {dag_id:<16} not run")
     print("rows:")
     for table, n in _row_counts(url).items():
