@@ -40,6 +40,11 @@ def pipeline_env(url: str, cfg: Settings) -> dict[str, str]:
         # Cosmos caches dbt's partial parse and profiles; one cache per Airflow home, not
         # the machine-wide /tmp/cosmos that two checkouts (or two projects) would share.
         "AIRFLOW__COSMOS__CACHE_DIR": str(cfg.airflow_home / "cosmos"),
+        # No usage telemetry to a third party from a data pipeline, unless a user opts in.
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        # Task logs show our lines and dbt's, not GX's and Cosmos' INFO chatter.
+        "AIRFLOW__LOGGING__NAMESPACE_LEVELS": " ".join(f"{name}=WARNING" for name in QUIET_LOGGERS),
+        "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS": "retention.logging_config.LOGGING_CONFIG",
         "DBT_PROFILES_DIR": str(cfg.dbt_project_dir),
         "DBT_PROJECT_DIR": str(cfg.dbt_project_dir),
     }
