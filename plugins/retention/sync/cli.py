@@ -4,7 +4,9 @@
 named ones) and prints each one's counts; ``--dry-run`` prints what would be sent and
 whether the change threshold would halt, and sends and writes nothing.
 ``retention sync status`` prints the last run of each sync. ``retention sync exposures``
-rewrites the dbt exposures generated from the configuration.
+rewrites the dbt exposures generated from the configuration; ``retention sync pools``
+creates one Airflow pool per destination kind (``make demo`` and ``retention airflow`` do
+it on their own; the compose stack's init job calls it).
 """
 
 from __future__ import annotations
@@ -18,6 +20,14 @@ from retention.sync.errors import SyncError
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
+    if args.action == "pools":
+        import os
+
+        from retention import runtime
+
+        runtime.ensure_pools({**os.environ, "AIRFLOW_HOME": str(settings().airflow_home)})
+        print("Airflow pools: " + ", ".join(runtime_pools()))
+        return 0
     if args.action == "exposures":
         from retention.sync import exposures
 
@@ -48,6 +58,12 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         if outcome.status in ("halted", "failed") or (outcome.status == "dry_run" and outcome.halted_reason):
             code = code or 1
     return code
+
+
+def runtime_pools() -> list[str]:
+    from retention.sync.destinations.registry import pools
+
+    return sorted(pools())
 
 
 def format_outcome(o) -> str:
@@ -85,8 +101,9 @@ def _status(url: str) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sync", help="push the segments to their destinations (syncs.yml)")
-    p.add_argument("action", nargs="?", choices=["run", "status", "exposures"], default="run",
-                   help="run (default), status: the last run of each sync, exposures: regenerate dbt exposures")
+    p.add_argument("action", nargs="?", choices=["run", "status", "exposures", "pools"], default="run",
+                   help="run (default), status: the last run of each sync, exposures: regenerate dbt exposures, "
+                        "pools: create the destinations' Airflow pools (the compose init job runs it)")
     p.add_argument("--sync", action="append", metavar="NAME", help="run only this sync (repeatable)")
     p.add_argument("--dry-run", action="store_true", help="print what would be sent; send and write nothing")
     p.add_argument("--force", action="store_true", help="send even above the change threshold")
