@@ -10,6 +10,7 @@ import os
 import random
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -183,8 +184,13 @@ def _shuffled_files_sharing_ids(root) -> None:
         segment_file(root, DAY1, lines, seq=seq)
 
 
+DEADLOCK_RETRY = "deadlock with a concurrent load"
+
+
 @pytest.mark.slow
-def test_parallel_loads_of_files_sharing_ids_in_shuffled_orders_never_deadlock(fresh_db, warehouse_server_url, tmp_path):
+def test_parallel_loads_of_files_sharing_ids_in_shuffled_orders_never_deadlock(
+    fresh_db, warehouse_server_url, tmp_path, caplog
+):
     _shuffled_files_sharing_ids(tmp_path)
     name = fresh_db.rsplit("/", 1)[1].split("?")[0]
     in_order = warehouse.create_database(warehouse_server_url, name + "_ref")
@@ -192,9 +198,60 @@ def test_parallel_loads_of_files_sharing_ids_in_shuffled_orders_never_deadlock(f
     expected = snapshot(in_order)
     for attempt in range(3):
         url = fresh_db if attempt == 0 else warehouse.create_database(warehouse_server_url, f"{name}_{attempt}")
-        counts = run_load(url, "events", tmp_path, workers=4)
-        assert (counts["files_loaded"], counts["files_failed"]) == (6, 0)
+        with caplog.at_level(logging.WARNING, logger="retention.load.loader"):
+            counts = run_load(url, "events", tmp_path, workers=4)
         assert snapshot(url) == expected
+        assert (counts["files_loaded"], counts["files_failed"]) == (6, 0)
+        assert DEADLOCK_RETRY not in caplog.text
+
+
+def test_two_loads_taking_shared_ids_in_opposite_orders_at_the_same_moment_do_not_deadlock(fresh_db, tmp_path, caplog):
+    """The interleaving that deadlocks keys taken in file order, made certain: each file
+    holds one id the other holds too, first in its own order, and both loads are held at
+    the same point (an uncommitted key of a third transaction) before they take them."""
+    from retention.load import schema
+
+    segment_file(tmp_path, DAY1, [track("m_p"), track("b_k1"), track("m_q")], seq=1)
+    segment_file(tmp_path, DAY1, [track("m_q"), track("b_k2"), track("m_p")], seq=2)
+    with warehouse.connect(fresh_db, autocommit=True) as conn:
+        schema.ensure_schema(conn)
+        schema.ensure_month_partitions(conn, {DAY1.replace(day=1)})
+    with warehouse.connect(fresh_db) as blocker:  # holds b_k1 and b_k2, uncommitted
+        blocker.execute(
+            "insert into raw.event_ids (message_id, type, timestamp, _file_id, _line) "
+            "values ('b_k1', 'track', now(), 0, 1), ('b_k2', 'track', now(), 0, 2)"
+        )
+        result: dict = {}
+        loader = threading.Thread(target=lambda: result.update(run_load(fresh_db, "events", tmp_path, workers=2)))
+        with caplog.at_level(logging.WARNING, logger="retention.load.loader"):
+            loader.start()
+            try:
+                _until_waiting_for_the_blocker(fresh_db, blocker.info.backend_pid, 2)
+            finally:
+                blocker.rollback()
+                loader.join(timeout=120)
+    assert DEADLOCK_RETRY not in caplog.text
+    assert (result["files_loaded"], result["rows_loaded"], result["duplicates"]) == (2, 4, 2)
+    assert query(fresh_db, "select message_id, m.uri like '%%h001.gz' from raw.event_ids e "
+                           "join raw.load_manifest m on m.file_id = e._file_id order by 1") == [
+        ("b_k1", True), ("b_k2", False), ("m_p", True), ("m_q", True),
+    ]
+
+
+def _until_waiting_for_the_blocker(url: str, blocker_pid: int, loads: int, timeout_s: float = 60) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    with warehouse.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.execute(
+                "select count(*) from pg_stat_activity where datname = current_database() "
+                "and %s = any(pg_blocking_pids(pid))", (blocker_pid,),
+            ).fetchone()[0]
+            if waiting >= loads:
+                return
+            time.sleep(0.01)
+    raise AssertionError("the loads never reached the shared ids")
 
 
 def test_a_reader_is_not_blocked_by_a_load_that_creates_a_partition(fresh_db, tmp_path):
