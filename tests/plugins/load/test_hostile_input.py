@@ -231,7 +231,9 @@ def test_two_loads_taking_shared_ids_in_opposite_orders_at_the_same_moment_do_no
                 blocker.rollback()
                 loader.join(timeout=120)
     assert DEADLOCK_RETRY not in caplog.text
-    assert (result["files_loaded"], result["rows_loaded"], result["duplicates"]) == (2, 4, 2)
+    # Whichever file committed first (the later one's shared ids are then superseded).
+    assert result["files_loaded"] == 2
+    assert (result["rows_loaded"] - result["superseded"], result["duplicates"] + result["superseded"]) == (4, 2)
     assert query(fresh_db, "select message_id, m.uri like '%%h001.gz' from raw.event_ids e "
                            "join raw.load_manifest m on m.file_id = e._file_id order by 1") == [
         ("b_k1", True), ("b_k2", False), ("m_p", True), ("m_q", True),
