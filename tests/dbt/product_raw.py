@@ -27,9 +27,12 @@ DBT_PROJECT = REPO / "dbt_project"
 KEY_EVENTS = ("Project Created", "Integration Installed", "Report Created", "Campaign Sent", "Automation Created")
 PRODUCT_SEEDS = (
     "product_event_catalogue", "product_milestones", "product_milestone_events",
-    "product_health_weights", "product_segment_rules",
+    "product_health_weights", "product_segment_rules", "billing_products",
 )
-PRODUCT_PATHS = ("path:models/staging/product", "path:models/intermediate/product", "path:models/marts/product")
+PRODUCT_PATHS = (
+    "path:models/staging/product", "path:models/intermediate/product", "path:models/intermediate/lifecycle",
+    "path:models/intermediate/segments", "path:models/marts/product",
+)
 
 
 def at(day: date | str, hour: int = 12) -> datetime:

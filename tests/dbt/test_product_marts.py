@@ -13,6 +13,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from finance_raw import StripeData, ts
+from finance_scenarios import renew
 from product_raw import ProductData, build_product, build_world
 
 from retention import warehouse
@@ -20,17 +22,26 @@ from retention import warehouse
 pytestmark = pytest.mark.slow
 
 
-def add_edge_accounts(p: ProductData) -> None:
+def add_edge_accounts(p: ProductData, s: StripeData) -> None:
     """Accounts whose segment membership follows from one rule each (as of 2024-06-30)."""
-    # Signed up 20 days before the as-of date; one project, never a teammate or 3 reports.
-    u = p.account("acc_100001", "2024-06-10", "Slow Starter", "free", 1)
+    # Signed up 20 days before the as-of date, in a 30-day trial; one project, never a
+    # teammate or 3 reports.
+    u = p.account("acc_100001", "2024-06-10", "Slow Starter", "growth", 1)
+    s.objects["subscriptions"].append({
+        "id": "sub_trial_100001", "object": "subscription", "customer": s.customer("acc_100001"),
+        "created": ts("2024-06-10T09:00"), "status": "trialing",
+        "trial_start": ts("2024-06-10T09:00"), "trial_end": ts("2024-07-10T09:00"),
+    })
     p.track("acc_100001", u[0], "Project Created", _at("2024-06-10"))
-    # Active until 2024-06-10, then nothing: a key event 20 days ago, no paying needed.
+    # Active until 2024-06-10, then nothing: a key event 20 days ago, but never paid, so
+    # no inactivity message (the inactive segment is for paying accounts).
     u = p.account("acc_100002", "2024-05-01", "Gone Quiet", "free", 1)
     for day in ("2024-05-01", "2024-05-20", "2024-06-10"):
         p.track("acc_100002", u[0], "Report Created", _at(day))
-    # Three billing tickets within 30 days, and a Plan Upgraded event 5 days ago.
+    # Paying; three billing tickets within 30 days, and a Plan Upgraded event 5 days ago
+    # that billing does not show (no upgrade).
     u = p.account("acc_100003", "2024-05-01", "Needs Help", "growth", 2)
+    renew(s, s.customer("acc_100003"), "sub_100003", "price_seat", "2024-05-01", 2, 2000, quantity=2)
     for day in ("2024-06-05", "2024-06-12", "2024-06-28"):
         p.ticket("acc_100003", u[1], "Billing ", day)
     p.ticket("acc_100003", u[1], "export", "2024-06-28")
@@ -48,7 +59,7 @@ def _at(day: str):
 def built(warehouse_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = warehouse.create_database(warehouse_server_url, f"t_product_marts_{uuid.uuid4().hex[:6]}")
     product, stripe = build_world()
-    add_edge_accounts(product)
+    add_edge_accounts(product, stripe)
     stripe.load(url)
     product.load(url)
     build_product(url, Path(tmp_path_factory.mktemp("dbt_target")))
@@ -132,7 +143,10 @@ def test_health_signals_match_a_direct_window_count(built: str) -> None:
     nps: dict[str, dict[date, list]] = defaultdict(lambda: defaultdict(list))
     for account, day, score in rows(built, "select account_id, (responded_at at time zone 'UTC')::date, score from staging.stg_nps__responses"):
         nps[account][day].append(score)
-    paying = {(a, m) for a, m in rows(built, "select account_id, month from marts.mrr_monthly where is_paying")}
+    paying = {(a, d) for a, d in rows(built, """
+        select account_id, d::date from intermediate.int_billing_account_spells,
+            generate_series(valid_from, coalesce(valid_to, date '2024-06-30'), interval '1 day') as d
+        where is_paying""")}
     signup = dict(rows(built, "select account_id, signup_date from intermediate.int_product__accounts"))
     first = rows(built, "select min(activity_date) from marts.account_usage_daily")[0][0]
     last = date(2024, 6, 30)
@@ -143,7 +157,7 @@ def test_health_signals_match_a_direct_window_count(built: str) -> None:
         while day <= last:
             window = _window(usage[account], day, 0, 27)
             key_events = sum(u[0] for u in window)
-            if key_events > 0 or (account, day.replace(day=1)) in paying:
+            if key_events > 0 or (account, day) in paying:
                 scores = _window(nps[account], day, 0, 179)
                 expected[(account, day)] = (
                     key_events, sum(u[0] for u in _window(usage[account], day, 28, 55)),
@@ -170,11 +184,15 @@ def test_activation_reflects_milestones(built: str) -> None:
 
 def test_segments_select_each_edge_account_with_its_reason(built: str) -> None:
     members = {(s, a): r for s, a, r in rows(built, "select segment_key, account_id, reason from marts.segment_members")}
-    assert "Not activated 20 days after signup on 2024-06-10" in members[("not_activated", "acc_100001")]
-    assert "last key event on 2024-06-10" in members[("inactive", "acc_100002")]
+    assert members[("not_activated", "acc_100001")] == (
+        "Not activated 20 days after signup on 2024-06-10: missing reports_x3, teammate_invited "
+        "(1 of 3 required milestones reached)")
+    assert ("inactive", "acc_100002") not in members  # a key event, but never paid
     assert "3 tickets on topic 'billing'" in members[("repeated_support_topic", "acc_100003")]
     assert ("repeated_support_topic", "acc_100002") not in members
-    assert "Plan Upgraded on 2024-06-25 (plan now growth)" == members[("just_upgraded", "acc_100003")]
+    assert ("just_upgraded", "acc_100003") not in members  # an event alone; billing unchanged
+    stages = dict(rows(built, "select account_id, lifecycle_stage from marts.segment_members"))
+    assert stages["acc_100001"] == "trialing" and stages["acc_100003"] == "active"
 
 
 def test_nps_segments_take_the_configured_share(built: str) -> None:

@@ -28,8 +28,9 @@ first_activity as (
 ),
 
 billing as (
-    select account_id, min(first_paid_month) as first_paid_month
-    from {{ ref('int_product__billing_monthly') }}
+    select account_id, min(valid_from) as first_paid_on
+    from {{ ref('int_billing_account_spells') }}
+    where is_paying
     group by 1
 ),
 
@@ -46,10 +47,17 @@ all_accounts as (
 joined as (
     select
         a.account_id,
+        -- The first group or identify call keeps its time; a track day earlier than both
+        -- (only a date) counts from its midnight UTC, as does the first paid day.
         coalesce(
             g.traits_created_at,
-            least(g.first_grouped_at, i.first_identified_at, f.first_activity_date::timestamp at time zone 'UTC'),
-            b.first_paid_month::timestamp at time zone 'UTC'
+            case
+                when f.first_activity_date < (least(g.first_grouped_at, i.first_identified_at) at time zone 'UTC')::date
+                    or least(g.first_grouped_at, i.first_identified_at) is null
+                    then f.first_activity_date::timestamp at time zone 'UTC'
+                else least(g.first_grouped_at, i.first_identified_at)
+            end,
+            b.first_paid_on::timestamp at time zone 'UTC'
         ) as signed_up_at,
         g.account_name,
         g.plan,

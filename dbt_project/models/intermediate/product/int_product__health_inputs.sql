@@ -2,8 +2,9 @@
   Health inputs per account and day in scope: the signals of int_product__health_signals
   (usage in the 28 days ending that day (W) and the 28 days before (P), distinct key
   features and active seats in W, support tickets in W, NPS of the last
-  product_health_nps_lookback_days days) plus the billing of that month.
-  Scope: accounts signed up by then that pay that month or had a key event in W. Every day
+  product_health_nps_lookback_days days) plus the billing in force that day
+  (int_billing_account_spells: MRR and paid seats as they stood, not a month-end snapshot).
+  Scope: accounts signed up by then that pay that day or had a key event in W. Every day
   from the first day with events to int_product__as_of is scored.
 
   Incremental: each run replaces the days from (last built day - product_health_lookback_days)
@@ -33,8 +34,12 @@ signal_days as (
       and s.date <= (select score_to from bounds)
 ),
 
+-- billing as it stood that day (point in time: no month-end snapshot looking ahead)
 billing as (
-    select account_id, month, is_paying, mrr, paid_seats from {{ ref('int_product__billing_monthly') }}
+    select b.account_id, b.valid_from, b.valid_to, b.is_paying, b.mrr, b.paid_seats
+    from {{ ref('int_billing_account_spells') }} as b
+    cross join bounds as x
+    where b.valid_to is null or b.valid_to >= x.score_from
 ),
 
 paying_days as (
@@ -42,11 +47,8 @@ paying_days as (
     from billing as b
     cross join bounds as x
     cross join lateral ({{ date_spine(
-        'greatest(b.month, x.score_from)',
-        "least((b.month + interval '1 month' - interval '1 day')::date, x.score_to)") }}) as d
-    where b.is_paying
-      and b.month >= date_trunc('month', x.score_from)
-      and b.month <= x.score_to
+        'greatest(b.valid_from, x.score_from)', 'least(coalesce(b.valid_to, x.score_to), x.score_to)') }}) as d
+    where b.is_paying and b.valid_from <= x.score_to
 ),
 
 scope as (
@@ -95,4 +97,5 @@ inner join {{ ref('int_product__accounts') }} as a
     on a.account_id = s.account_id and a.signup_date <= s.date
 cross join key_feature_total as k
 cross join support_source as ss
-left join billing as b on b.account_id = s.account_id and b.month = date_trunc('month', s.date)::date
+left join billing as b
+    on b.account_id = s.account_id and s.date >= b.valid_from and (b.valid_to is null or s.date <= b.valid_to)

@@ -62,6 +62,10 @@ milestone_reached as (
     having count(*) = (select count(*) from milestones as m where m.milestone_key = e.milestone_key)
 ),
 
+required_keys as (
+    select distinct milestone_key from milestones where is_required
+),
+
 required as (
     select
         count(distinct milestone_key) filter (where is_required) as milestones_required,
@@ -96,6 +100,8 @@ select
     p.milestones_reached_count::integer as milestones_reached_count,
     p.milestones_reached::jsonb as milestones_reached,
     p.milestone_dates::jsonb as milestone_dates,
+    (select coalesce(jsonb_agg(k.milestone_key order by k.milestone_key), '[]'::jsonb)
+        from required_keys as k where not p.milestones_reached ? k.milestone_key)::jsonb as milestones_missing,
     activated.activated_on::date as activated_on,
     (activated.activated_on - p.signup_date)::integer as days_to_value,
     (activated.activated_on is not null)::boolean as is_activated,

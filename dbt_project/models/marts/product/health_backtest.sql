@@ -19,7 +19,7 @@ with scored as (
 ),
 
 billing as (
-    select account_id, month, movement from {{ ref('int_product__billing_monthly') }}
+    select account_id, month, movement from {{ ref('mrr_monthly') }}
 ),
 
 last_month as (

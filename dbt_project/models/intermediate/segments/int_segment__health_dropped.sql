@@ -1,5 +1,5 @@
-{{ config(materialized='table') }}
--- Accounts whose health fell into red, or by `threshold` points or more, since `days` days earlier.
+-- Accounts in the audience (by default current customers) whose health fell into red, or
+-- by `threshold` points or more, since `days` days earlier.
 select
     rule.segment_key,
     h.account_id,
@@ -10,9 +10,11 @@ select
         h.health_score, h.tier,
         case when h.tier = 'red' and p.tier <> 'red' then 'dropped into red' else 'down ' || (p.health_score - h.health_score) || ' points' end,
         p.health_score, p.tier, rule.days
-    ) as reason
+    ) as reason,
+    null::integer as priority
 from {{ ref('account_health_daily') }} as h
 cross join {{ product_segment_rule('health_dropped') }}
+{{ segment_audience('h.account_id') }}
 inner join {{ ref('account_health_daily') }} as p
     on p.account_id = h.account_id and p.date = h.date - rule.days
 where h.date = rule.as_of_date

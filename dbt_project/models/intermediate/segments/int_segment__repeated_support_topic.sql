@@ -1,4 +1,3 @@
-{{ config(materialized='table') }}
 -- Accounts with at least `threshold` tickets on the same topic opened in the last `days` days.
 with topics as (
     select
@@ -24,7 +23,9 @@ select
     string_agg(
         format('%s tickets on topic ''%s'' in the last %s days (latest %s)', t.tickets, t.topic, rule.days, t.latest_on),
         '; ' order by t.tickets desc, t.topic
-    ) as reason
+    ) as reason,
+    null::integer as priority
 from topics as t
 cross join {{ product_segment_rule('repeated_support_topic') }}
+{{ segment_audience('t.account_id') }}
 group by rule.segment_key, t.account_id

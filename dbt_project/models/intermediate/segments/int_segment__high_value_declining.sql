@@ -1,4 +1,3 @@
-{{ config(materialized='table') }}
 -- Paying accounts with MRR above `threshold`, paying for `months`+ months, whose key events
 -- in the last `days` days are down by at least `share` against the `days` days before.
 with usage as (
@@ -14,24 +13,24 @@ with usage as (
 
 select
     rule.segment_key,
-    b.account_id,
+    st.account_id,
     null::text as user_id,
     null::text as user_email,
     format(
         'MRR %s, paying for %s months, key events down %s%% (%s in the last %s days vs %s before)',
-        {{ product_money('b.mrr') }}, tenure.months_paying,
-        round(100.0 * (1 - coalesce(u.recent, 0)::numeric / u.previous)), coalesce(u.recent, 0), rule.days, u.previous
-    ) as reason
-from {{ ref('int_product__billing_monthly') }} as b
+        {{ product_money('st.mrr') }}, tenure.months_paying,
+        round(100.0 * (1 - u.recent::numeric / u.previous)), u.recent, rule.days, u.previous
+    ) as reason,
+    null::integer as priority
+from usage as u
 cross join {{ product_segment_rule('high_value_declining') }}
+{{ segment_audience('u.account_id') }}
 cross join lateral (
-    select ((extract(year from b.month) - extract(year from b.first_paid_month)) * 12
-        + extract(month from b.month) - extract(month from b.first_paid_month))::integer as months_paying
+    select ((extract(year from age(rule.as_of_date, st.first_paid_on)) * 12)
+        + extract(month from age(rule.as_of_date, st.first_paid_on)))::integer as months_paying
 ) as tenure
-inner join usage as u on u.account_id = b.account_id
-where b.month = date_trunc('month', rule.as_of_date)::date
-  and b.is_paying
-  and b.mrr > rule.threshold
+where st.is_paying
+  and st.mrr > rule.threshold
   and tenure.months_paying >= rule.months
   and u.previous > 0
   and u.recent <= (1 - rule.share) * u.previous
