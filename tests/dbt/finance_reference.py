@@ -119,6 +119,24 @@ def _neg(line_id: str) -> tuple:
     return tuple(-ord(ch) for ch in line_id)
 
 
+RETENTION_WINDOWS = (("1m", 1), ("t3m", 3), ("t12m", 12))
+
+
+def _retention(paying: pd.DataFrame, month, k: int, name: str, first_month) -> dict:
+    """NRR / GRR over the accounts paying k months before `month`, and the status column."""
+    base_month = (pd.Timestamp(month) - pd.DateOffset(months=k)).date()
+    base = paying[(paying.month == base_month) & (paying.mrr > 0)]
+    now = paying[paying.month == month].set_index("account_id").mrr
+    now_for_base = base.account_id.map(now).fillna(Decimal("0.00"))
+    base_sum = base.mrr.sum()
+    status = "history_too_short" if base_month < first_month else "ok" if len(base) else "no_paying_base"
+    return {
+        f"nrr_{name}": float(now_for_base.sum() / base_sum) if len(base) else None,
+        f"grr_{name}": float(sum(min(a, b) for a, b in zip(now_for_base, base.mrr)) / base_sum) if len(base) else None,
+        f"retention_{name}_status": status,
+    }
+
+
 def mrr_movements(monthly: pd.DataFrame, all_months: list) -> pd.DataFrame:
     rows = []
     paying = monthly[monthly.is_paying]
@@ -127,11 +145,6 @@ def mrr_movements(monthly: pd.DataFrame, all_months: list) -> pd.DataFrame:
         moved = lambda kind: m.loc[m.movement == kind, "movement_amount"].sum()  # noqa: E731
         start = m.previous_mrr.sum()
         start_logos = int((~m.movement.isin(["new", "reactivation"])).sum())
-        base_month = (pd.Timestamp(month) - pd.DateOffset(months=12)).date()
-        base = paying[(paying.month == base_month) & (paying.mrr > 0)]
-        now = paying[paying.month == month].set_index("account_id").mrr
-        now_for_base = base.account_id.map(now).fillna(Decimal("0.00"))
-        base_sum = base.mrr.sum()
         rows.append({
             "month": month, "start_mrr": start, "new_mrr": moved("new"), "reactivation_mrr": moved("reactivation"),
             "expansion_mrr": moved("expansion"), "contraction_mrr": -moved("contraction"),
@@ -139,8 +152,8 @@ def mrr_movements(monthly: pd.DataFrame, all_months: list) -> pd.DataFrame:
             "new_logos": int((m.movement == "new").sum()),
             "reactivated_logos": int((m.movement == "reactivation").sum()),
             "churned_logos": int((m.movement == "churn").sum()), "end_logos": int(m.is_paying.sum()),
-            "nrr_t12m": float(now_for_base.sum() / base_sum) if len(base) else None,
-            "grr_t12m": float(sum(min(a, b) for a, b in zip(now_for_base, base.mrr)) / base_sum) if len(base) else None,
+            **{col: value for name, k in RETENTION_WINDOWS
+               for col, value in _retention(paying, month, k, name, all_months[0]).items()},
         })
     return pd.DataFrame(rows)
 

@@ -27,7 +27,7 @@ DBT_PROJECT = REPO / "dbt_project"
 KEY_EVENTS = ("Project Created", "Integration Installed", "Report Created", "Campaign Sent", "Automation Created")
 PRODUCT_SEEDS = (
     "product_event_catalogue", "product_milestones", "product_milestone_events",
-    "product_health_weights", "product_segment_rules", "billing_products",
+    "product_health_weights", "product_segment_rules", "billing_products", "account_owners",
 )
 PRODUCT_PATHS = (
     "path:models/staging/product", "path:models/intermediate/product", "path:models/intermediate/lifecycle",

@@ -70,10 +70,14 @@ def test_mrr_movements_matches_and_bridges_to_the_cent(built_db, scenario_object
     bridge = got.start_mrr + got.new_mrr + got.expansion_mrr + got.reactivation_mrr - got.contraction_mrr - got.churned_mrr
     assert (bridge == got.end_mrr).all()
     assert (got.start_mrr.iloc[1:].values == got.end_mrr.iloc[:-1].values).all(), "start must equal last month's end"
-    for col in ("nrr_t12m", "grr_t12m"):
-        have = got[col].map(lambda v: None if v is None else float(v)).tolist()
-        assert have == pytest.approx(want[col].tolist(), abs=1e-6, nan_ok=True)
+    for name, _ in ref.RETENTION_WINDOWS:
+        for col in (f"nrr_{name}", f"grr_{name}"):
+            have = got[col].map(lambda v: None if v is None else float(v)).tolist()
+            assert have == pytest.approx(want[col].tolist(), abs=1e-6, nan_ok=True), col
+        assert got[f"retention_{name}_status"].tolist() == want[f"retention_{name}_status"].tolist(), name
     assert got.nrr_t12m.notna().sum() == 2  # Jan and Feb 2025 have a base 12 months back
+    assert got.retention_t12m_status.value_counts()["history_too_short"] == 12  # the first year says so
+    assert got.nrr_t3m.notna().sum() > got.nrr_t12m.notna().sum()
 
 
 def test_cohort_retention_matches_independent_computation(built_db, scenario_objects):

@@ -71,19 +71,21 @@ def rows(url: str, sql: str, *params) -> list[tuple]:
         return conn.execute(sql, params).fetchall()
 
 
-def test_auc_matches_a_python_rank_computation(built: str) -> None:
-    scores = rows(built, """
+@pytest.mark.parametrize("months", [2, 3])
+def test_auc_matches_a_python_rank_computation(built: str, months: int) -> None:
+    """auc_60d (churn within the next 2 month-end snapshots) and auc_90d (3)."""
+    scores = rows(built, f"""
         select date_trunc('month', h.date)::date, h.account_id, h.health_score,
                exists (select 1 from marts.mrr_monthly m
                        where m.account_id = h.account_id and m.movement = 'churn'
                          and m.month > date_trunc('month', h.date)
-                         and m.month <= date_trunc('month', h.date) + interval '3 months')
+                         and m.month <= date_trunc('month', h.date) + interval '{months} months')
         from marts.account_health_daily h
         where h.is_month_end and h.is_paying and h.health_score is not null""")
     by_month: dict = {}
     for month, _, score, churned in scores:
         by_month.setdefault(month, []).append((float(score), churned))
-    sql_auc = dict(rows(built, "select score_month, auc_90d from marts.health_backtest where tier = 'all'"))
+    sql_auc = dict(rows(built, f"select score_month, auc_{30 * months}d from marts.health_backtest where tier = 'all'"))
     checked = 0
     for month, pairs in by_month.items():
         pos = [s for s, c in pairs if c]
@@ -204,3 +206,51 @@ def test_nps_segments_take_the_configured_share(built: str) -> None:
     assert counts.get("nps_promoters", 0) == int(0.2 * respondents)
     emails = rows(built, "select email from marts.segment_members where segment_key = 'nps_detractors'")
     assert all(e and e.endswith("@example.com") for (e,) in emails)
+
+
+def test_stickiness_matches_a_python_recount(built: str) -> None:
+    """DAU / WAU / MAU per account-month and company-wide, recounted from the daily user lists."""
+    as_of = date(2024, 6, 30)
+    users: dict[tuple[str, date], set] = defaultdict(set)  # (account, day) -> users with a key event
+    for account, day, ids in rows(built, "select account_id, activity_date, active_user_ids from marts.account_usage_daily"):
+        users[(account, day)] |= set(ids)
+    by_month: dict[tuple[str, date], dict[date, set]] = defaultdict(dict)
+    for (account, day), ids in users.items():
+        if ids and day <= as_of:
+            by_month[(account, day.replace(day=1))][day] = ids
+    expected = {}
+    for (account, month), days in by_month.items():
+        end = min(as_of, (month + timedelta(days=32)).replace(day=1) - timedelta(days=1))
+        calendar = [month + timedelta(days=k) for k in range((end - month).days + 1)]
+        mondays = [d for d in calendar if d.weekday() == 0]
+        weekly = [len(set().union(*(users.get((account, m + timedelta(days=k)), set()) for k in range(7))))
+                  for m in mondays]
+        dau = sum(len(ids) for ids in days.values()) / len(calendar)
+        wau = sum(weekly) / len(mondays) if mondays else None
+        mau = len(set().union(*days.values()))
+        expected[(account, month)] = (round(dau, 4), None if wau is None else round(wau, 4), mau)
+    got = {(a, m): (float(d), None if w is None else float(w), n) for a, m, d, w, n in rows(
+        built, "select account_id, month, dau, wau, mau from marts.account_stickiness_monthly")}
+    assert len(expected) > 20
+    assert got.keys() == expected.keys()
+    for key, (dau, wau, mau) in expected.items():
+        assert got[key][0] == pytest.approx(dau, abs=1e-4) and got[key][2] == mau, key
+        assert (got[key][1] is None) == (wau is None) and (wau is None or got[key][1] == pytest.approx(wau, abs=1e-4)), key
+    company = {m: (float(d), n, None if r is None else float(r)) for m, d, n, r in rows(
+        built, "select month, dau, mau, dau_mau from marts.stickiness_cohorts where signup_cohort = 'all'")}
+    for month in {m for _, m in expected}:
+        dau = sum(v[0] for (a, m), v in expected.items() if m == month)
+        mau = sum(v[2] for (a, m), v in expected.items() if m == month)
+        assert company[month][0] == pytest.approx(dau, abs=1e-3) and company[month][1] == mau
+        assert company[month][2] == pytest.approx(dau / mau, abs=1e-4)
+
+
+def test_accounts_mart_and_membership_history(built: str) -> None:
+    accounts = {r[0]: r[1:] for r in rows(built, """
+        select account_id, lifecycle_stage, segments, signed_up_at from marts.accounts""")}
+    assert accounts["acc_100001"][0] == "trialing" and "not_activated" in accounts["acc_100001"][1]
+    assert accounts["acc_100002"][0] == "never_paid"
+    assert accounts["acc_100001"][2].hour == 9  # the group call's time, not midnight
+    history = rows(built, "select member_key, entered_on, exited_on from marts.segment_membership_history")
+    members = rows(built, "select member_key, as_of_date from marts.segment_members")
+    assert sorted((k, d, None) for k, d in members) == sorted(history)

@@ -2,7 +2,9 @@
   How well the month-end health tier predicted churn. For each past month-end and tier
   (plus 'all'): paying accounts scored, how many churned within the next 60 / 90 days,
   churn rate, lift vs the month's base rate, and the month's AUC of the score against
-  90-day churn (same value on every row of the month).
+  60-day and 90-day churn (same value on every row of the month). A row whose horizon
+  reaches past the billing data is flagged (is_horizon_complete_60d / _90d = false): its
+  churn counts can still grow, so it is not final.
   Churn comes from billing (mrr_monthly movement = 'churn', month-end snapshots), so the
   horizon is counted in snapshots: 60 days = the next 2 month-ends, 90 days = the next 3.
   AUC by the rank-sum (Mann-Whitney) formula: the probability that a churner scored lower
@@ -55,9 +57,12 @@ ranked as (
 auc as (
     select
         score_month,
-        (sum(risk_rank) filter (where churned_90d)
-            - count(*) filter (where churned_90d) * (count(*) filter (where churned_90d) + 1) / 2.0)
-        / nullif(count(*) filter (where churned_90d) * count(*) filter (where not churned_90d), 0) as auc_90d
+        {%- for h in ['60d', '90d'] %}
+        (sum(risk_rank) filter (where churned_{{ h }})
+            - count(*) filter (where churned_{{ h }}) * (count(*) filter (where churned_{{ h }}) + 1) / 2.0)
+        / nullif(count(*) filter (where churned_{{ h }}) * count(*) filter (where not churned_{{ h }}), 0)
+            as auc_{{ h }}{{ ',' if not loop.last }}
+        {%- endfor %}
     from ranked
     group by 1
 ),
@@ -104,6 +109,7 @@ select
     round(b.churn_rate_90d, 4)::numeric(5, 4) as base_churn_rate_90d,
     round(r.churn_rate_60d / nullif(b.churn_rate_60d, 0), 3)::numeric(8, 3) as lift_60d,
     round(r.churn_rate_90d / nullif(b.churn_rate_90d, 0), 3)::numeric(8, 3) as lift_90d,
+    round(a.auc_60d, 4)::numeric(5, 4) as auc_60d,
     round(a.auc_90d, 4)::numeric(5, 4) as auc_90d,
     ((r.score_month + interval '2 months')::date <= l.last_billing_month)::boolean as is_horizon_complete_60d,
     ((r.score_month + interval '3 months')::date <= l.last_billing_month)::boolean as is_horizon_complete_90d

@@ -7,6 +7,7 @@ select
     coalesce(nullif(data -> 'metadata' ->> '{{ key }}', ''), id) as account_id,
     case when nullif(data -> 'metadata' ->> '{{ key }}', '') is null then 'customer_id' else 'metadata' end
         as account_id_source,
+    nullif(trim(data -> 'metadata' ->> 'owner'), '') as owner,
     created as created_at,
     coalesce((data ->> 'deleted')::boolean, false) as is_deleted,
     _extracted_at as extracted_at

@@ -1,0 +1,98 @@
+{#-
+  Stickiness per account and calendar month, from the users with a key event each day
+  (account_usage_daily.active_user_ids):
+    dau = average daily active users over the month's days (up to the as-of date),
+    wau = average weekly active users over the weeks (Monday to Sunday) starting in the month,
+    mau = distinct active users in the month;
+  dau_wau = dau / wau, dau_mau = dau / mau. Days and weeks without activity count as 0.
+  Rows: account-months with at least one active user.
+  Incremental: each run replaces the months from the newest one it holds (late events
+  inside the usage look-back land in the running or previous month's rows).
+-#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['month'],
+        on_schema_change='fail',
+        indexes=[{'columns': ['account_id', 'month'], 'unique': true}],
+    )
+}}
+
+with as_of as (
+    select as_of_date from {{ ref('int_product__as_of') }}
+),
+
+usage as (
+    select u.account_id, u.activity_date, u.active_users, u.active_user_ids
+    from {{ ref('account_usage_daily') }} as u
+    cross join as_of as o
+    where u.activity_date <= o.as_of_date
+      and u.active_users > 0
+    {%- if is_incremental() %}
+      and u.activity_date >= (select max(month) from {{ this }})
+    {%- endif %}
+),
+
+user_days as (
+    select u.account_id, u.activity_date, x.user_id
+    from usage as u
+    cross join lateral jsonb_array_elements_text(u.active_user_ids) as x (user_id)
+),
+
+calendar as (
+    -- days and Mondays of each month, up to the as-of date
+    select
+        date_trunc('month', d)::date as month,
+        count(*) as days,
+        count(*) filter (where extract(isodow from d) = 1) as weeks
+    from (select min(activity_date) as first_day from usage) as f
+    cross join as_of as o
+    cross join lateral generate_series(date_trunc('month', f.first_day), o.as_of_date, interval '1 day') as d
+    group by 1
+),
+
+daily as (
+    select account_id, date_trunc('month', activity_date)::date as month, sum(active_users) as user_days
+    from usage
+    group by 1, 2
+),
+
+weekly as (
+    select account_id, date_trunc('month', week)::date as month, sum(users) as user_weeks
+    from (
+        select account_id, date_trunc('week', activity_date)::date as week, count(distinct user_id) as users
+        from user_days
+        group by 1, 2
+    ) as w
+    group by 1, 2
+),
+
+monthly as (
+    select account_id, date_trunc('month', activity_date)::date as month, count(distinct user_id) as mau
+    from user_days
+    group by 1, 2
+),
+
+measures as (
+    select
+        m.account_id,
+        m.month,
+        d.user_days::numeric / c.days as dau,
+        coalesce(w.user_weeks, 0)::numeric / nullif(c.weeks, 0) as wau,
+        m.mau
+    from monthly as m
+    inner join daily as d using (account_id, month)
+    inner join calendar as c using (month)
+    left join weekly as w using (account_id, month)
+)
+
+select
+    account_id::text as account_id,
+    month::date as month,
+    round(dau, 4)::numeric(12, 4) as dau,
+    round(wau, 4)::numeric(12, 4) as wau,
+    mau::integer as mau,
+    round(dau / nullif(wau, 0), 4)::numeric(8, 4) as dau_wau,
+    round(dau / mau, 4)::numeric(8, 4) as dau_mau
+from measures
