@@ -254,3 +254,17 @@ def test_accounts_mart_and_membership_history(built: str) -> None:
     history = rows(built, "select member_key, entered_on, exited_on from marts.segment_membership_history")
     members = rows(built, "select member_key, as_of_date from marts.segment_members")
     assert sorted((k, d, None) for k, d in members) == sorted(history)
+
+
+def test_analysts_read_segment_definitions_and_descriptions(built: str) -> None:
+    with warehouse.connect(built) as conn:
+        conn.execute("set role analyst_readonly")
+        keys = {k for (k,) in conn.execute("select segment_key from marts.segment_definitions").fetchall()}
+        assert {"win_back", "welcome_call", "not_activated"} <= keys
+        # persist_docs: the YAML descriptions are Postgres comments
+        table, column = conn.execute("""
+            select obj_description('marts.accounts'::regclass),
+                   col_description('marts.accounts'::regclass, (
+                       select attnum from pg_attribute
+                       where attrelid = 'marts.accounts'::regclass and attname = 'lifecycle_stage'))""").fetchone()
+    assert table.startswith("One row per account") and "trialing" in column
