@@ -15,19 +15,9 @@ from datetime import datetime, timezone
 import psycopg
 from psycopg import sql
 
-TABLE = sql.Identifier("raw", "stripe_extract_state")
+from retention.load import schema
 
-_DDL = sql.SQL("""
-create schema if not exists raw;
-create table if not exists {table} (
-    object text primary key,
-    read_up_to timestamptz not null,
-    mode text not null,
-    objects integer not null,
-    live_rows_before integer,
-    updated_at timestamptz not null
-);
-alter table {table} add column if not exists interval_end timestamptz""").format(table=TABLE)
+TABLE = schema.STRIPE_STATE_TABLE  # DDL: retention.load.schema
 
 
 # Every read and write runs in its own short transaction: the load that follows needs the
@@ -35,16 +25,7 @@ alter table {table} add column if not exists interval_end timestamptz""").format
 
 
 def ensure(conn: psycopg.Connection) -> None:
-    from retention.load.schema import _DDL_LOCK
-
-    with conn.transaction():
-        current = conn.execute(
-            "select 1 from information_schema.columns"
-            " where table_schema = 'raw' and table_name = 'stripe_extract_state' and column_name = 'interval_end'"
-        ).fetchone()
-        if current is None:  # missing, or created before interval_end was added
-            conn.execute("select pg_advisory_xact_lock(%s)", (_DDL_LOCK,))
-            conn.execute(_DDL)
+    schema.ensure_stripe_state(conn)
 
 
 def cursor(conn: psycopg.Connection, name: str) -> datetime | None:

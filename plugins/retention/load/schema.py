@@ -1,4 +1,5 @@
-"""DDL of the raw tables written by file ingestion (docs/DATA_CONTRACTS.md section 2).
+"""DDL of every raw table (docs/DATA_CONTRACTS.md section 2): file ingestion's, and the
+Stripe tables written by :mod:`retention.load.stripe` / :mod:`retention.extract.stripe_state`.
 
 Everything here is idempotent (``if not exists``), so every load calls
 :func:`ensure_schema` first; indexes are created once, with the tables.
@@ -17,9 +18,11 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from datetime import date
 
 import psycopg
+from psycopg import sql
 
 log = logging.getLogger(__name__)
 
@@ -276,3 +279,64 @@ def _existing(conn: psycopg.Connection, wanted: dict[str, date]) -> set[str]:
             (list(wanted),),
         )
     }
+
+
+# --- Stripe (retention.load.stripe, retention.extract.stripe_state) ---------------------
+
+STRIPE_TABLE_DDL = """
+create table if not exists {latest} (
+    id text primary key,
+    created timestamptz not null,
+    data jsonb not null,
+    _extracted_at timestamptz not null,
+    _content_hash text not null
+);
+create index if not exists {created_idx} on {latest} (created);
+create table if not exists {history} (
+    id text not null,
+    created timestamptz not null,
+    data jsonb not null,
+    _extracted_at timestamptz not null,
+    _content_hash text not null,
+    primary key (id, _content_hash)
+);
+"""
+
+STRIPE_STATE_TABLE = sql.Identifier("raw", "stripe_extract_state")
+STRIPE_STATE_DDL = sql.SQL("""
+create schema if not exists raw;
+create table if not exists {table} (
+    object text primary key,
+    read_up_to timestamptz not null,
+    mode text not null,
+    objects integer not null,
+    live_rows_before integer,
+    updated_at timestamptz not null
+);
+alter table {table} add column if not exists interval_end timestamptz""").format(table=STRIPE_STATE_TABLE)
+
+
+def ensure_stripe_tables(conn: psycopg.Connection, tables: Iterable[str]) -> None:
+    """Create ``raw`` and ``raw.<table>`` (latest version per id) + ``raw.<table>_history``
+    (every distinct version) if missing (own short transaction)."""
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(%s)", (_DDL_LOCK,))
+        conn.execute("create schema if not exists raw")
+        for table in tables:
+            conn.execute(sql.SQL(STRIPE_TABLE_DDL).format(
+                latest=sql.Identifier("raw", table),
+                history=sql.Identifier("raw", f"{table}_history"),
+                created_idx=sql.Identifier(f"{table}_created_idx"),
+            ))
+
+
+def ensure_stripe_state(conn: psycopg.Connection) -> None:
+    """Create ``raw.stripe_extract_state`` if missing or older (own short transaction)."""
+    with conn.transaction():
+        current = conn.execute(
+            "select 1 from information_schema.columns"
+            " where table_schema = 'raw' and table_name = 'stripe_extract_state' and column_name = 'interval_end'"
+        ).fetchone()
+        if current is None:  # missing, or created before interval_end was added
+            conn.execute("select pg_advisory_xact_lock(%s)", (_DDL_LOCK,))
+            conn.execute(STRIPE_STATE_DDL)

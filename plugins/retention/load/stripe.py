@@ -27,30 +27,11 @@ import orjson
 import psycopg
 from psycopg import sql
 
-from retention.load.schema import _DDL_LOCK as RAW_DDL_LOCK
+from retention.load import schema
 
 log = logging.getLogger(__name__)
 
 SCHEMA = "raw"
-
-_TABLE_DDL = """
-create table if not exists {latest} (
-    id text primary key,
-    created timestamptz not null,
-    data jsonb not null,
-    _extracted_at timestamptz not null,
-    _content_hash text not null
-);
-create index if not exists {created_idx} on {latest} (created);
-create table if not exists {history} (
-    id text not null,
-    created timestamptz not null,
-    data jsonb not null,
-    _extracted_at timestamptz not null,
-    _content_hash text not null,
-    primary key (id, _content_hash)
-);
-"""
 
 _UPSERT = """
 with src as (
@@ -120,18 +101,13 @@ def _names(table: str) -> dict[str, sql.Identifier]:
     return {
         "latest": sql.Identifier(SCHEMA, table),
         "history": sql.Identifier(SCHEMA, f"{table}_history"),
-        "created_idx": sql.Identifier(f"{table}_created_idx"),
         "tmp": sql.Identifier(f"_load_{table}"),
     }
 
 
 def ensure_tables(conn: psycopg.Connection, tables: Iterable[str]) -> None:
-    """Create ``raw`` and the latest/history tables if missing (own short transaction)."""
-    with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(%s)", (RAW_DDL_LOCK,))
-        conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(SCHEMA)))
-        for table in tables:
-            conn.execute(sql.SQL(_TABLE_DDL).format(**_names(table)))
+    """Create ``raw`` and the latest/history tables if missing (:func:`schema.ensure_stripe_tables`)."""
+    schema.ensure_stripe_tables(conn, tables)
 
 
 def is_empty(conn: psycopg.Connection, table: str) -> bool:
