@@ -16,6 +16,7 @@ email, so no message of this hook shows a customer path.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -79,16 +80,13 @@ class CustomerIOHook(RestHook):
         error = (body.get("meta") or {}).get("error") if isinstance(body, dict) else None
         return str(error)[:80] if error else None
 
+    def shown_path(self, path: str) -> str:
+        """A person's path without the person: ``/api/v1/customers/<identifier>``."""
+        return re.sub(r"^/api/v1/customers/[^/]+", "/api/v1/customers/<identifier>", path)
+
     def identify(self, identifier: str, attributes: dict[str, Any]) -> httpx.Response:
         """Create or update one person (``PUT /api/v1/customers/{identifier}``); the raw answer."""
-        try:
-            return self.call("PUT", f"/api/v1/customers/{quote(identifier, safe='')}", json=attributes, ok=None)
-        except HttpHookError as exc:  # the base names the path, which holds the identifier
-            raise HttpHookError(
-                f"PUT /api/v1/customers/<identifier> (connection {self.conn_id!r}) failed"
-                + (f" with {exc.status}" if exc.status else ""),
-                status=exc.status, retryable=exc.retryable,
-            ) from None
+        return self.call("PUT", f"/api/v1/customers/{quote(identifier, safe='')}", json=attributes, ok=None)
 
     def change_segment(self, segment_id: str, ids: Sequence[str], *, add: bool, id_type: str) -> None:
         """Add ``ids`` to (or remove them from) a manual segment, 1,000 a call."""

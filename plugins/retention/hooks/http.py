@@ -34,8 +34,8 @@ What :meth:`HttpHook.request` does for every call:
   send log. A connection that was never made (``ConnectError``) is retried either way.
 * Other statuses are returned to the caller, who reads them row by row.
 
-Errors (:class:`HttpHookError`) name the method, the path the caller passed, the
-connection id, the status and the vendor's error code; never the token, the connection's
+Errors (:class:`HttpHookError`) and retry log lines name the method, the path the caller
+passed (as :meth:`HttpHook.shown_path` shows it), the connection id, the status and the vendor's error code; never the token, the connection's
 URL (it may hold a secret, as Slack's webhook URLs do), or a payload value. httpx's own
 INFO log lines (which print full URLs) are silenced.
 """
@@ -352,6 +352,11 @@ class HttpHook(BaseHook):
 
     # calls ----------------------------------------------------------------------------------
 
+    def shown_path(self, path: str) -> str:
+        """``path`` as errors and log lines show it. A hook whose paths hold a person's
+        identifier (Customer.io) or the vendor's ids (Intercom) overrides this to hide them."""
+        return path
+
     def error_code(self, response: httpx.Response) -> str | None:
         """The vendor's error code in a response, if it has one (no values). Override per vendor."""
         return None
@@ -380,7 +385,7 @@ class HttpHook(BaseHook):
         if json is not None:
             content = orjson.dumps(json)
             headers = {"Content-Type": "application/json", **(headers or {})}
-        where = f"{method} {path or '<connection URL>'} (connection {self.conn_id!r})"
+        where = f"{method} {self.shown_path(path) if path else '<connection URL>'} (connection {self.conn_id!r})"
         policy = self.retry_policy
 
         attempts = 0

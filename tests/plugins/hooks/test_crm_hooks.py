@@ -53,8 +53,9 @@ def test_hubspot_and_braze_defaults(monkeypatch):
         BrazeHook("bz").base_url  # noqa: B018  (Braze has one REST endpoint per instance: no default)
 
 
-def test_customerio_errors_never_show_the_person(monkeypatch):
-    """The identifier may be an email: a failing identify names neither it nor the key."""
+def test_customerio_errors_never_show_the_person(monkeypatch, caplog):
+    """The identifier may be an email: a failing identify names neither it nor the key, in its error or its retry logs."""
+    caplog.set_level("DEBUG", logger="retention")
     with serve("customerio", site_id="site", api_key="secret-key-7") as server:
         server.control.faults(rate=1.0, kinds=["500"])
         _conn(monkeypatch, "cio_fail", conn_type="retention_customerio", host=server.base_url, login="site",
@@ -63,3 +64,6 @@ def test_customerio_errors_never_show_the_person(monkeypatch):
             CustomerIOHook("cio_fail").identify("jane.doe@example.com", {"plan": "pro"})
     message = str(caught.value)
     assert "500" in message and "jane" not in message and "example.com" not in message and "secret" not in message
+    retries = [r.getMessage() for r in caplog.records if r.name == "retention.hooks.http"]
+    assert retries and all("500" in line for line in retries)
+    assert not [line for line in retries if "jane" in line or "example.com" in line or "secret" in line]
