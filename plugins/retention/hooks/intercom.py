@@ -21,7 +21,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
-from retention.hooks.http import HttpHook, HttpHookError
+from retention.hooks.http import HttpHookError
+from retention.hooks.rest import RestHook
 
 API_VERSION = "2.14"
 SEARCH_PAGE = 50  # contacts per search page (and so ids per IN query)
@@ -32,7 +33,7 @@ class IntercomError(HttpHookError):
     """Intercom refused a call; the message names the call, status and Intercom's error code."""
 
 
-class IntercomHook(HttpHook):
+class IntercomHook(RestHook):
     """Contacts, companies, tags and data attributes, one call per method."""
 
     conn_name_attr = "intercom_conn_id"
@@ -45,6 +46,8 @@ class IntercomHook(HttpHook):
     rate_limit_per_s: ClassVar[float] = 10_000 / 60 * 0.99
     burst: ClassVar[float] = 1.0
     reset_header, reset_kind = "X-RateLimit-Reset", "epoch"
+    error_class = IntercomError
+    retryable_4xx = frozenset({404, 409})
 
     def __init__(self, intercom_conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(intercom_conn_id, **kwargs)
@@ -75,22 +78,18 @@ class IntercomHook(HttpHook):
 
     # one method per call ---------------------------------------------------------------
 
-    def call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
-             ok: Iterable[int] = (200,)) -> tuple[int, dict[str, Any]]:
-        """(status, body) of one call; an error other than ``ok`` statuses raises :class:`IntercomError`."""
-        response = self.request(method, path, json=json, params=params, idempotent=True)
+    def shown_path(self, path: str) -> str:
+        """The path with Intercom ids replaced, so a message names the call, not the contact."""
+        return re.sub(r"/(contacts|tags|companies)/[^/]+", r"/\1/{id}", path)
+
+    def call_json(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
+                  ok: Iterable[int] = (200,)) -> tuple[int, dict[str, Any]]:
+        """(status, body) of one call; a status other than ``ok`` raises :class:`IntercomError`."""
+        response = self.call(method, path, json=json, params=params, ok=tuple(ok))
         try:
-            body = response.json() if response.content else {}
+            return response.status_code, (response.json() if response.content else {})
         except ValueError:
-            body = {}
-        if response.status_code not in ok:
-            code = self.error_code(response)
-            raise IntercomError(
-                f"Intercom {method} {_template(path)} answered {response.status_code}" + (f" {code}" if code else ""),
-                status=response.status_code, code=code,
-                retryable=response.status_code >= 500 or response.status_code in (404, 409),
-            )
-        return response.status_code, body
+            return response.status_code, {}
 
     def search_contacts(self, field: str, values: Sequence[str]) -> dict[str, str]:
         """``value -> contact id`` for contacts whose ``field`` (``external_id`` or ``email``) is in ``values``.
@@ -105,7 +104,7 @@ class IntercomHook(HttpHook):
             query: dict[str, Any] = {"query": {"field": field, "operator": "IN", "value": chunk},
                                      "pagination": {"per_page": SEARCH_PAGE}}
             while True:
-                _, body = self.call("POST", "/contacts/search", json=query)
+                _, body = self.call_json("POST", "/contacts/search", json=query)
                 for contact in body.get("data") or []:
                     value = contact.get(field)
                     if value is not None:
@@ -118,7 +117,7 @@ class IntercomHook(HttpHook):
 
     def create_contact(self, fields: dict[str, Any]) -> tuple[str, bool]:
         """(contact id, created): a new contact, or the existing one a 409 names."""
-        status, body = self.call("POST", "/contacts", json=fields, ok=(200, 409))
+        status, body = self.call_json("POST", "/contacts", json=fields, ok=(200, 409))
         if status == 200:
             return body["id"], True
         for error in body.get("errors") or []:
@@ -129,49 +128,45 @@ class IntercomHook(HttpHook):
                             status=409, code="conflict")
 
     def update_contact(self, contact_id: str, fields: dict[str, Any]) -> None:
-        self.call("PUT", f"/contacts/{contact_id}", json=fields)
+        self.call_json("PUT", f"/contacts/{contact_id}", json=fields)
 
     def data_attributes(self, model: str) -> set[str]:
-        _, body = self.call("GET", "/data_attributes", params={"model": model})
+        _, body = self.call_json("GET", "/data_attributes", params={"model": model})
         return {str(a["name"]) for a in body.get("data") or []}
 
     def create_data_attribute(self, model: str, name: str, data_type: str) -> None:
         """Create a custom attribute; one that already exists (a rerun, a concurrent run) is fine."""
-        status, body = self.call("POST", "/data_attributes", json={"name": name, "model": model, "data_type": data_type},
+        status, body = self.call_json("POST", "/data_attributes", json={"name": name, "model": model, "data_type": data_type},
                                  ok=(200, 400))
         if status == 400 and not any("already have" in str(e.get("message")) for e in body.get("errors") or []):
             raise IntercomError(f"Intercom refused data attribute {name!r} ({data_type})", status=400,
                                 code=self.error_code_from(body), retryable=False)
 
     def upsert_company(self, company: dict[str, Any]) -> str:
-        _, body = self.call("POST", "/companies", json=company)
+        _, body = self.call_json("POST", "/companies", json=company)
         return str(body["id"])
 
     def attach_company(self, contact_id: str, company_id: str) -> None:
-        self.call("POST", f"/contacts/{contact_id}/companies", json={"id": company_id})
+        self.call_json("POST", f"/contacts/{contact_id}/companies", json={"id": company_id})
 
     def tag_id(self, name: str) -> str:
         """The id of tag ``name``, created when missing (Intercom matches names case-insensitively)."""
-        _, body = self.call("POST", "/tags", json={"name": name})
+        _, body = self.call_json("POST", "/tags", json={"name": name})
         return str(body["id"])
 
     def tag_contacts(self, name: str, contact_ids: Sequence[str]) -> None:
         """Tag many contacts in one call; Intercom fails the whole call when one id is unknown."""
-        self.call("POST", "/tags", json={"name": name, "users": [{"id": i} for i in contact_ids]})
+        self.call_json("POST", "/tags", json={"name": name, "users": [{"id": i} for i in contact_ids]})
 
     def tag_contact(self, contact_id: str, tag_id: str) -> None:
-        self.call("POST", f"/contacts/{contact_id}/tags", json={"id": tag_id})
+        self.call_json("POST", f"/contacts/{contact_id}/tags", json={"id": tag_id})
 
     def untag_contact(self, contact_id: str, tag_id: str) -> None:
         """Remove a tag; a contact that no longer exists has nothing left to remove."""
-        self.call("DELETE", f"/contacts/{contact_id}/tags/{tag_id}", ok=(200, 404))
+        self.call_json("DELETE", f"/contacts/{contact_id}/tags/{tag_id}", ok=(200, 404))
 
     @staticmethod
     def error_code_from(body: dict[str, Any]) -> str | None:
         errors = body.get("errors") or []
         return str(errors[0].get("code")) if errors else None
 
-
-def _template(path: str) -> str:
-    """The path with Intercom ids replaced, so an error names the call, not the contact."""
-    return re.sub(r"/(contacts|tags|companies)/[^/]+", r"/\1/{id}", path)

@@ -1,16 +1,17 @@
-"""The shape the JSON REST vendor hooks share (HubSpot, Customer.io, Braze) on the HTTP base.
+"""The shape the JSON REST vendor hooks share (HubSpot, Customer.io, Braze, Intercom) on the HTTP base.
 
-:class:`RestHook` adds to :class:`retention.hooks.http.HttpHook` only what those three
+:class:`RestHook` adds to :class:`retention.hooks.http.HttpHook` only what those four
 have in common: every call they make is safe to repeat (upserts by a unique key, list or
-segment membership changes, reads), and an answer outside the statuses a call expects
-raises :class:`~retention.hooks.http.HttpHookError` naming the call, the status and the
-vendor's error code (:meth:`HttpHook.error_code`), never a value or a secret.
+segment membership changes, tags, reads), and an answer outside the statuses a call
+expects raises :attr:`RestHook.error_class` naming the call (its path as
+:meth:`HttpHook.shown_path` shows it), the status and the vendor's error code
+(:meth:`HttpHook.error_code`), never a value or a secret.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from retention.hooks.http import HttpHook, HttpHookError
 
@@ -22,6 +23,9 @@ RETRYABLE_4XX = frozenset({408, 409, 423, 429})
 
 class RestHook(HttpHook):
     """A vendor hook whose calls are idempotent and whose errors name the vendor's code."""
+
+    error_class: ClassVar[type[HttpHookError]] = HttpHookError
+    retryable_4xx: ClassVar[frozenset[int]] = RETRYABLE_4XX  # 4xx statuses a later attempt may pass
 
     def call(
         self,
@@ -38,7 +42,8 @@ class RestHook(HttpHook):
         if ok is None or status in ok:
             return response
         code = self.error_code(response)
-        raise HttpHookError(
-            f"{method} {path} (connection {self.conn_id!r}) answered {status}" + (f" {code}" if code else ""),
-            status=status, code=code, retryable=status >= 500 or status in RETRYABLE_4XX,
+        raise self.error_class(
+            f"{method} {self.shown_path(path)} (connection {self.conn_id!r}) answered {status}"
+            + (f" {code}" if code else ""),
+            status=status, code=code, retryable=status >= 500 or status in self.retryable_4xx,
         )

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from retention.hooks.intercom import IntercomHook, _template
+from retention.hooks.intercom import IntercomHook
 from retention.hooks.slack import SlackHook, SlackPostError
 from retention.provider import get_provider_info
 
@@ -25,7 +25,7 @@ def test_intercom_hook_sends_the_api_version_and_the_token(monkeypatch):
     hook = IntercomHook("ic_x")
     assert hook.base_url == "https://api.intercom.io"
     assert hook.auth_headers() == {"Authorization": "Bearer t0k", "Intercom-Version": "2.14", "Accept": "application/json"}
-    assert _template("/contacts/6762f0dd1bb69f9f2193bb83/tags/81") == "/contacts/{id}/tags/{id}"
+    assert hook.shown_path("/contacts/6762f0dd1bb69f9f2193bb83/tags/81") == "/contacts/{id}/tags/{id}"
 
 
 def test_slack_hook_webhook_or_bot_token(monkeypatch):
