@@ -44,7 +44,7 @@ from retention import warehouse
 from retention.sync import diff, publication, state
 from retention.sync.config import SyncSpec
 from retention.sync.destinations import registry
-from retention.sync.destinations.base import Destination, Record, RowResult, SyncContext
+from retention.sync.destinations.base import Record, RowResult, SyncContext
 from retention.sync.errors import SyncError, SyncLocked
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class SyncOutcome:
         return {
             "sync": self.sync, "status": self.status, "run_id": self.run_id,
             "as_of": self.as_of.isoformat() if self.as_of else None,
-            "planned": {k: v for k, v in self.counts.as_dict().items()},
+            "planned": self.counts.as_dict(),
             "sent": self.sent, "added": self.added, "updated": self.updated, "removed": self.removed,
             "failed": self.failed, "halted_reason": self.halted_reason,
         }
@@ -364,8 +364,3 @@ def status(url: str) -> list[dict[str, Any]]:
         )
         cols = [c.name for c in cur.description]
         return [dict(zip(cols, row)) for row in cur.fetchall()]
-
-
-def destination_for(spec: SyncSpec) -> Destination:
-    """The adapter a sync delivers through (used by the DAG to choose its pool, and by tests)."""
-    return registry.build(spec.destination.kind, spec.destination.conn_id, spec.destination.options)
