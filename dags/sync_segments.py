@@ -19,6 +19,9 @@ anything else with one line).
   only what is still unconfirmed).
 * **summary:** one line per sync; fails the run if a sync halted (change threshold, or
   an empty source), after every other sync has run.
+* **report:** once every sync has finished, whatever it did, rebuilds the HTML retention
+  report (`retention.report`, the same function as `retention report`) from the marts
+  and the sync results; the Airflow UI shows it under Browse > Retention report.
 
 Params: `dry_run` (counts only: nothing sent, no state written), `force` (send above the
 change threshold), `syncs` (names to run, enabled or not; empty: every enabled sync).
@@ -104,7 +107,18 @@ def sync_segments():
         sync_kind = task(_sync, task_id=f"sync_{kind}", pool=pool_name(kind),
                          map_index_template="{{ task.op_kwargs['name'] }}")
         results[kind] = sync_kind.expand(name=names)
+    @task(trigger_rule="all_done")
+    def report() -> str:
+        from retention.hooks.warehouse import WarehouseHook
+        from retention.report import build_report, default_path
+
+        result = build_report(WarehouseHook().url, default_path())
+        return f"{result.path} ({len(result.rendered)} charts)"
+
+    # After every sync, whatever they did; beside the summary, not after it, so the summary
+    # stays a leaf and a halted or refused sync still fails the run.
     summary(results)
+    list(results.values()) >> report()
 
 
 sync_segments_dag = sync_segments()

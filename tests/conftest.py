@@ -55,7 +55,8 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory, warehouse_server_url:
 
 
 def _airflow_env(home: Path, url: str, data_dir: Path) -> dict[str, str]:
-    cfg = settings({"RETENTION_HOME": str(REPO), "AIRFLOW_HOME": str(home), "RETENTION_DATA_DIR": str(data_dir)})
+    cfg = settings({"RETENTION_HOME": str(REPO), "AIRFLOW_HOME": str(home), "RETENTION_DATA_DIR": str(data_dir),
+                    "RETENTION_REPORTS_DIR": str(data_dir / "reports")})
     env = runtime.child_env(url, cfg)
     env.pop("WAREHOUSE_URL", None)  # tasks must use the Airflow connection, not the env
     return env

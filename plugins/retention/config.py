@@ -16,6 +16,9 @@ Environment variables
     when installed elsewhere).
 ``RETENTION_DATA_DIR``
     Where simulated/landed source files live (default ``RETENTION_HOME/.data``).
+``RETENTION_REPORTS_DIR``
+    Where the HTML retention report is written and served from (default
+    ``RETENTION_HOME/reports``).
 ``AIRFLOW_HOME``
     Default ``RETENTION_HOME/.airflow`` (SQLite metadata, migrated automatically).
 """
@@ -44,6 +47,7 @@ class Settings:
     home: Path
     warehouse_url: str | None
     data_dir: Path
+    reports_dir: Path
     airflow_home: Path
 
     @property
@@ -75,5 +79,6 @@ def settings(environ: dict[str, str] | None = None) -> Settings:
         home=home,
         warehouse_url=(env.get(WAREHOUSE_URL_VAR) or "").strip() or None,
         data_dir=Path(env.get("RETENTION_DATA_DIR") or home / ".data").resolve(),
+        reports_dir=Path(env.get("RETENTION_REPORTS_DIR") or home / "reports").resolve(),
         airflow_home=Path(env.get("AIRFLOW_HOME") or home / ".airflow").resolve(),
     )

@@ -102,8 +102,9 @@ def run_demo(args: argparse.Namespace) -> int:
     sync_lines: list[str] = []
     if outcomes and all(o.state == "success" for o in outcomes):
         sync_lines = run_demo_sync(url, env, end_date, outcomes)
+    sites = build_sites(cfg, url, env) if outcomes and all(o.state == "success" for o in outcomes) else []
     print_summary(cfg, url, company, end_date, outcomes)
-    for line in sync_lines:
+    for line in sync_lines + sites:
         print(line)
     expected = len(DEMO_DAGS) + 1
     return 0 if len(outcomes) == expected and all(o.state == "success" for o in outcomes) else 1
@@ -162,6 +163,31 @@ def run_demo_sync(url: str, env: dict[str, str], end_date: str, outcomes: list[D
     return lines
 
 
+def build_sites(cfg: Settings, url: str, env: dict[str, str]) -> list[str]:
+    """Generate the dbt docs and the retention report; the lines saying where to open them,
+    as files and in the Airflow UI (the project's plugin serves both behind its login)."""
+    import subprocess
+
+    from retention.dbt import dbt_executable
+    from retention.report import build_report, default_path
+
+    docs = subprocess.run([str(dbt_executable()), "docs", "generate"], env=env, cwd=cfg.dbt_project_dir,
+                          capture_output=True, text=True)
+    dbt_docs = cfg.dbt_project_dir / "target" / "index.html"
+    report = build_report(url, default_path())
+    passwords = cfg.airflow_home / "simple_auth_manager_passwords.json.generated"
+    return [
+        "open the results:",
+        f"  retention report  {report.path} ({len(report.rendered)} charts)",
+        f"  dbt docs          {dbt_docs}" if docs.returncode == 0 else
+        f"  dbt docs          not generated (dbt docs generate exited {docs.returncode}; run `retention dbt docs generate`)",
+        f"  data quality docs {cfg.expectations_dir / 'uncommitted' / 'data_docs' / 'local_site' / 'index.html'}",
+        "  in the Airflow UI: `.venv/bin/retention airflow api-server --port 8080`, log in at http://127.0.0.1:8080",
+        f"    as admin (password in {passwords}), then Browse > Retention report, dbt docs, Data quality docs,",
+        "    or http://127.0.0.1:8080/retention/report/ (DAGs start paused: unpause them to schedule)",
+    ]
+
+
 def print_summary(cfg: Settings, url: str, company: Path, end_date: str, outcomes: list[DagOutcome]) -> None:
     print("\n=== retention demo summary ===")
     print(f"warehouse URL     : {warehouse.redact(url)}")
@@ -174,8 +200,6 @@ def print_summary(cfg: Settings, url: str, company: Path, end_date: str, outcome
     print("rows:")
     for table, n in _row_counts(url).items():
         print(f"  {table:<32} {'(missing)' if n is None else n}")
-    print(f"dbt docs          : {cfg.dbt_project_dir / 'target' / 'index.html'}")
-    print(f"data quality docs : {cfg.expectations_dir / 'uncommitted' / 'data_docs' / 'local_site' / 'index.html'}")
     print(f"query the marts   : psql '{warehouse.redact(url)}' -c 'select * from marts.mrr_movements'")
 
 

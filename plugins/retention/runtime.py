@@ -30,6 +30,7 @@ def pipeline_env(url: str, cfg: Settings) -> dict[str, str]:
     env = {
         "RETENTION_HOME": str(cfg.home),
         "RETENTION_DATA_DIR": str(cfg.data_dir),
+        "RETENTION_REPORTS_DIR": str(cfg.reports_dir),
         "WAREHOUSE_URL": url,
         f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}": warehouse.airflow_connection_json(url),
         "AIRFLOW_HOME": str(cfg.airflow_home),

@@ -52,6 +52,9 @@ def test_sync_segments_syncs_published_marts_and_refuses_the_rest(fresh_db: str,
     assert ("sync_files", 2) not in states  # the disabled sync is not planned
     assert states[("sync_webhook", -1)] == "skipped"  # no webhook sync: nothing to map
     assert states[("summary", -1)] == "upstream_failed"
+    assert states[("report", -1)] == "success"  # the report is rebuilt whatever the syncs did
+    report = Path(env["RETENTION_REPORTS_DIR"]) / "retention_report.html"
+    assert "Last sync per destination" in report.read_text()
     assert "marts.other_members was rebuilt after the last publication (as of 2024-06-30)" in output
 
     assert len(seg.change_files(exports, "accts")) == 9

@@ -6,6 +6,6 @@ opens without a network. It is what ``retention report`` and the ``transform_dbt
 report task run. Sections whose mart does not exist yet say so instead of failing.
 """
 
-from retention.report.build import ReportResult, build_report
+from retention.report.build import ReportResult, build_report, default_path
 
-__all__ = ["ReportResult", "build_report"]
+__all__ = ["ReportResult", "build_report", "default_path"]

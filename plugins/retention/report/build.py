@@ -26,6 +26,7 @@ from retention import warehouse
 
 log = logging.getLogger(__name__)
 
+REPORT_FILE = "retention_report.html"
 TIER_COLOURS = {"red": "#d62728", "yellow": "#e6b800", "green": "#2ca02c", "unscored": "#aaaaaa"}
 MOVEMENT_COLOURS = {
     "new": "#2ca02c", "expansion": "#98df8a", "reactivation": "#17becf",
@@ -331,6 +332,14 @@ def _render_chart(chart: Chart) -> str:
     fig_html = chart.figure.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig_{chart.chart_id}",
                                     config={"displaylogo": False, "responsive": True})
     return head + fig_html + f'<p class="caption">{html.escape(chart.caption)}</p></div>'
+
+
+def default_path() -> Path:
+    """Where the demo, the sync_segments DAG and ``retention report`` write the report
+    (``RETENTION_REPORTS_DIR``, default ``reports/``; the Airflow UI plugin serves it)."""
+    from retention.config import settings
+
+    return settings().reports_dir / REPORT_FILE
 
 
 def build_report(url: str, out: Path) -> ReportResult:

@@ -10,16 +10,11 @@ from retention import warehouse
 from retention.config import settings
 
 
-def default_report_path() -> Path:
-    """Where the demo, the DAG and the CLI write the report unless told otherwise."""
-    return settings().home / "reports" / "retention_report.html"
-
-
 def _cmd_report(args: argparse.Namespace) -> int:
-    from retention.report import build_report
+    from retention.report import build_report, default_path
 
     url = warehouse.resolve_url(settings())
-    result = build_report(url, args.out)
+    result = build_report(url, args.out or default_path())
     print(f"report: {result.path} ({len(result.rendered)} charts)")
     for chart_id, why in result.missing.items():
         print(f"  not drawn: {chart_id}: {why}")
@@ -30,6 +25,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="build the HTML retention report from the marts")
-    p.add_argument("--out", type=Path, default=default_report_path(), help="output file (default: reports/retention_report.html)")
+    p.add_argument("--out", type=Path, default=None, help="output file (default: reports/retention_report.html)")
     p.add_argument("--open", action="store_true", help="open it in a browser afterwards")
     p.set_defaults(func=_cmd_report)

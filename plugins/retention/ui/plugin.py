@@ -20,7 +20,8 @@ from airflow.plugins_manager import AirflowPlugin
 
 URL_PREFIX = "/retention"
 
-# (route, title, the file or folder it serves relative to RETENTION_HOME, how to build it)
+# (route, title, the folder it serves relative to RETENTION_HOME, how to build it); the
+# report's folder is RETENTION_REPORTS_DIR.
 SITES: dict[str, tuple[str, str, str]] = {
     "report": ("Retention report", "reports", "retention report"),
     "dbt-docs": ("dbt docs", "dbt_project/target", "retention dbt docs generate"),
@@ -32,7 +33,8 @@ INDEX_FILES = {"report": "retention_report.html", "dbt-docs": "index.html", "dat
 def site_root(site: str) -> Path:
     from retention.config import settings
 
-    return settings().home / SITES[site][1]
+    cfg = settings()
+    return cfg.reports_dir if site == "report" else cfg.home / SITES[site][1]
 
 
 async def require_login(request) -> None:

@@ -113,6 +113,7 @@ def api_server(report, airflow_home: Path, tmp_path: Path, warehouse_server_url:
     passwords.write_text(json.dumps({"analyst": "s3cret-pw"}))
     env.update({
         "RETENTION_HOME": str(home),
+        "RETENTION_REPORTS_DIR": str(report.path.parent),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "analyst:viewer",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
         "AIRFLOW__API__PORT": str(port),
