@@ -127,6 +127,10 @@ class IntercomHook(RestHook):
         raise IntercomError("Intercom POST /contacts answered 409 without the existing contact's id",
                             status=409, code="conflict")
 
+    def get_contact(self, contact_id: str) -> dict[str, Any]:
+        _, body = self.call_json("GET", f"/contacts/{contact_id}")
+        return body
+
     def update_contact(self, contact_id: str, fields: dict[str, Any]) -> None:
         self.call_json("PUT", f"/contacts/{contact_id}", json=fields)
 

@@ -261,3 +261,24 @@ def test_sigkill_between_send_and_state_write_then_rerun_sends_no_duplicate(ic, 
     assert (rerun.added, rerun.failed) == (12, 0)
     assert view(ic)["events"]["contact_conflicts"] == 12  # search lags: each create answered 409 with the id
     assert_delivered_once(ic, rows)
+
+
+def test_an_email_held_by_another_external_id_is_never_taken_over(ic, fresh_db):
+    """Two accounts sharing an email: the create answers 409 naming the other account's contact.
+    That contact keeps its external id and attributes; the row fails, naming no value."""
+    client = httpx.Client(base_url=ic.base_url, headers={"Authorization": f"Bearer {CANARY}"})
+    other = client.post("/contacts", json={"external_id": "acct_elsewhere", "email": "owner2@example.com",
+                                           "name": "Someone Else"}).json()["id"]
+    rows = seg.accounts(3)  # acct_00002's email is owner2@example.com
+    seg.build(fresh_db, rows)
+    first = engine.run_sync(fresh_db, ic_spec())
+    assert (first.added, first.failed) == (2, 1)
+    contact = next(c for c in view(ic)["contacts"] if c["id"] == other)
+    assert contact["external_id"] == "acct_elsewhere" and contact["custom_attributes"] == {}
+    assert contact["tags"] == [] and contact["companies"] == []
+    assert client.get(f"/contacts/{other}").json()["name"] == "Someone Else"
+    (key, error, contact_id), = seg.table(
+        fresh_db, "select key, last_error, destination_id from activation.sync_state where last_status = 'failed'")
+    assert key == "acct_00002" and contact_id is None
+    assert error == "intercom find contact failed: 409 external_id_mismatch"
+    assert_no_duplicates(ic)

@@ -5,7 +5,10 @@ For each batch (at most 500 records; searched and bulk-tagged 50 at a time):
 1. **Find** each contact: the id cached in the sync state (``Record.destination_id``)
    first; else a search by ``external_id`` (the sync key), then by email; else **create**
    it with its attributes. Search lags creation by minutes, so a create may answer 409
-   "already exists with id=...": that id is used. A rerun never searches again.
+   "already exists with id=...": that id is used. A contact found by email or named by a
+   409 is used only when its ``external_id`` is empty or this key (one ``GET`` to check):
+   a contact of another key (two accounts sharing an email) is never taken over; that row
+   fails with ``external_id_mismatch``. A rerun never searches again.
 2. **Update** attributes (``PUT /contacts/{id}``) of contacts that were not just created.
    Custom attributes that do not exist yet are created first (``POST /data_attributes``,
    their type taken from the value).
@@ -200,17 +203,36 @@ class IntercomDestination:
                 with_email = [row for row in missing if row.contact_id is None and self._email(row)]
                 if with_email:
                     by_email = self.hook.search_contacts("email", [self._email(row) for row in with_email])
-                    for row in with_email:
-                        row.contact_id = by_email.get(self._email(row))
+                    found = [(row, by_email[self._email(row)]) for row in with_email if self._email(row) in by_email]
+                    self._each(found, lambda pair: self._adopt(*pair))
         except HttpHookError as exc:
             log.warning("intercom: search failed (%s); creating instead (a 409 names existing contacts)", exc)
-        self._each([row for row in missing if row.contact_id is None], self._create)
+        self._each([row for row in missing if row.ok and row.contact_id is None], self._create)
 
     def _create(self, row: _Row) -> None:
         try:
-            row.contact_id, row.created = self.hook.create_contact(self._contact_fields(row.record))
+            contact_id, created = self.hook.create_contact(self._contact_fields(row.record))
         except HttpHookError as exc:
             row.fail("create contact", exc)
+            return
+        if created:
+            row.contact_id, row.created = contact_id, True
+        else:
+            self._adopt(row, contact_id)
+
+    def _adopt(self, row: _Row, contact_id: str) -> None:
+        """Use a contact found by email or named by a 409, unless another key's external_id is on it."""
+        if self.key_field == "external_id":
+            try:
+                owner = self.hook.get_contact(contact_id).get("external_id")
+            except HttpHookError as exc:
+                row.fail("find contact", exc)
+                return
+            if owner not in (None, "", row.record.key):
+                row.fail("find contact", HttpHookError("the contact holds another external_id", status=409,
+                                                      code="external_id_mismatch", retryable=False))
+                return
+        row.contact_id = contact_id
 
     def _update(self, rows: list[_Row]) -> None:
         self._each([row for row in rows if row.ok and not row.created and row.contact_id], self._update_one)
@@ -295,15 +317,16 @@ class IntercomDestination:
                 row.fail("untag", exc)
                 return
 
-    def _each(self, rows: list[_Row], step: Callable[[_Row], None]) -> None:
-        """``step`` for each row, ``concurrency`` at a time (the hook's token bucket keeps the pace)."""
-        if self.concurrency <= 1 or len(rows) <= 1:
-            for row in rows:
-                step(row)
+    def _each(self, items: Sequence[Any], step: Callable[[Any], None]) -> None:
+        """``step`` for each item (a row, or a row and an id), ``concurrency`` at a time (the
+        hook's token bucket keeps the pace)."""
+        if self.concurrency <= 1 or len(items) <= 1:
+            for item in items:
+                step(item)
             return
         if self.pool is None:
             self.pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="intercom")
-        for _ in self.pool.map(step, rows):
+        for _ in self.pool.map(step, items):
             pass
 
     # --- helpers ---------------------------------------------------------------------------
