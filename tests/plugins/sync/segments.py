@@ -5,7 +5,12 @@ database (as dbt would build it: a new table each time, so a new OID), published
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -88,3 +93,23 @@ def change_files(root: Path, sync: str) -> list[dict[str, Any]]:
 def table(url: str, query: str, *params: Any) -> list[tuple]:
     with warehouse.connect(url, autocommit=True) as conn:
         return conn.execute(query, params).fetchall()
+
+
+_RUN_SYNC = ("import json, sys; from retention.sync import engine; from retention.sync.config import SyncSpec;"
+             "engine.run_sync(sys.argv[1], SyncSpec.model_validate(json.loads(sys.argv[2])))")
+
+
+def run_killed_when(url: str, sync: SyncSpec, reached: Callable[[], bool], what: str, timeout: float = 90) -> None:
+    """Run ``sync`` in a child process (this environment, its connections included) and
+    SIGKILL it, with its process group, as soon as ``reached()`` is true; fails naming
+    ``what`` if the child ends first or ``timeout`` seconds pass."""
+    child = subprocess.Popen([sys.executable, "-c", _RUN_SYNC, url, sync.model_dump_json()], env=os.environ.copy(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while not reached():
+            assert child.poll() is None and time.monotonic() < deadline, f"the sync never {what}"
+            time.sleep(0.05)
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()

@@ -8,11 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 
 import httpx
@@ -239,20 +234,10 @@ def test_sigkill_between_send_and_state_write_then_rerun_sends_no_duplicate(ic, 
     spec = ic_spec()
     # The bulk tag call is processed, then its answer hangs: the run is inside send(), state not yet written.
     ic.control.faults(rate=1.0, kinds=["slow_after"], count=1, slow_s=60, paths=["/tags"])
-    code = (
-        "import json, sys; from retention.sync import engine; from retention.sync.config import SyncSpec;"
-        "engine.run_sync(sys.argv[1], SyncSpec.model_validate(json.loads(sys.argv[2])))"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code, fresh_db, spec.model_dump_json()], env=os.environ.copy(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 90
-        while not any(e["fault"] == "slow_after" and e["processed"] for e in ic.control.requests(bodies=False)):
-            assert proc.poll() is None and time.monotonic() < deadline, "the sync never reached the tag call"
-            time.sleep(0.1)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    seg.run_killed_when(
+        fresh_db, spec,
+        lambda: any(e["fault"] == "slow_after" and e["processed"] for e in ic.control.requests(bodies=False)),
+        "reached the tag call")
     assert seg.table(fresh_db, "select count(*) from activation.sync_state")[0][0] == 0  # nothing recorded
     assert view(ic)["events"]["contacts_created"] == 12  # ... but Intercom has them all, tagged
 

@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from datetime import date, timedelta
 from decimal import Decimal
@@ -188,19 +183,7 @@ def test_sigkill_after_slack_took_the_digest_then_rerun_posts_nothing(slack, fre
     connect(monkeypatch, slack, fresh_db, timeout=60)
     seg.build(fresh_db, rows_for(seg.AS_OF, 3, 1))
     slack.control.faults(rate=1.0, kinds=["slow_after"], slow_s=60, count=1)  # taken, answer withheld
-    code = ("import json, sys; from retention.sync import engine; from retention.sync.config import SyncSpec;"
-            "engine.run_sync(sys.argv[1], SyncSpec.model_validate(json.loads(sys.argv[2])))")
-    proc = subprocess.Popen([sys.executable, "-c", code, fresh_db, digest_spec().model_dump_json()],
-                            env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 90
-        while not messages(slack):
-            assert proc.poll() is None and time.monotonic() < deadline, "the digest was never posted"
-            time.sleep(0.1)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    seg.run_killed_when(fresh_db, digest_spec(), lambda: bool(messages(slack)), "posted the digest")
     slack.control.faults()
     engine.run_sync(fresh_db, digest_spec())
     assert len(messages(slack)) == 1

@@ -7,11 +7,6 @@ checked against each server's own deduplicated view of what it holds.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -197,18 +192,7 @@ def test_sigkill_between_send_and_state_write_then_rerun(rig: Rig) -> None:
     # The first data request is processed, then its answer held back: the kill lands after
     # the vendor applied the batch and before the engine could record it.
     rig.server.control.faults(rate=1.0, kinds=["slow_after"], slow_s=4, count=1, paths=list(rig.case.data_paths))
-    code = ("import json, sys; from retention.sync import engine; from retention.sync.config import SyncSpec;"
-            "engine.run_sync(sys.argv[1], SyncSpec.model_validate(json.loads(sys.argv[2])))")
-    child = subprocess.Popen([sys.executable, "-c", code, rig.url, rig.spec().model_dump_json()],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not _held(rig):
-            assert child.poll() is None and time.monotonic() < deadline, "the sync never reached the vendor"
-            time.sleep(0.05)
-    finally:
-        os.killpg(child.pid, signal.SIGKILL)
-        child.wait()
+    seg.run_killed_when(rig.url, rig.spec(), lambda: _held(rig), "reached the vendor", timeout=60)
     assert seg.table(rig.url, "select count(*) from activation.sync_state where last_status = 'ok'")[0][0] == 0
     assert rig.members(), "the vendor applied the batch before the kill"
     rig.server.control.faults()
