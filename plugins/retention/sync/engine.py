@@ -42,7 +42,7 @@ from typing import Any
 
 from retention import warehouse
 from retention.sync import diff, publication, state
-from retention.sync.config import SyncSpec
+from retention.sync.config import SyncConfigError, SyncSpec
 from retention.sync.destinations import registry
 from retention.sync.destinations.base import Record, RowResult, SyncContext
 from retention.sync.errors import SyncError, SyncLocked
@@ -186,7 +186,10 @@ def _finish_run(conn, o: SyncOutcome, error: str | None = None) -> None:
 
 
 def _send_all(wconn, rconn, spec: SyncSpec, outcome: SyncOutcome) -> None:
-    dest = registry.build(spec.destination.kind, spec.destination.conn_id, spec.destination.options)
+    try:
+        dest = registry.build(spec.destination.kind, spec.destination.conn_id, spec.destination.options)
+    except ValueError as exc:  # an adapter's check of its options: names options, never row values
+        raise SyncConfigError(f"sync {spec.name!r}: destination {spec.destination.kind}: {exc}") from None
     prior: set[str] = set()
     ctx = SyncContext(
         sync_name=spec.name, run_id=outcome.run_id, as_of=outcome.as_of, mode=spec.mode,
@@ -195,7 +198,10 @@ def _send_all(wconn, rconn, spec: SyncSpec, outcome: SyncOutcome) -> None:
     )
     batch_size = min(spec.limits.batch_size, int(dest.max_batch))
     succeeded = False
-    dest.open(ctx)
+    try:
+        dest.open(ctx)
+    except ValueError as exc:  # e.g. Customer.io: a segment without its manual segment id
+        raise SyncConfigError(f"sync {spec.name!r}: destination {spec.destination.kind}: {exc}") from None
     try:
         for n, changes in enumerate(diff.changes(rconn, spec, batch_size), 1):
             records = [_record(spec.name, c) for c in changes]

@@ -14,6 +14,7 @@ import segments as seg
 
 from retention import warehouse
 from retention.sync import engine, publication
+from retention.sync.config import SyncConfigError
 from retention.sync.errors import SyncLocked
 
 
@@ -202,6 +203,16 @@ def test_the_sync_refuses_marts_that_were_not_published(fresh_db: str, tmp_path:
         engine.plan_sync(fresh_db, spec)
     assert not (tmp_path / "accts").exists()
     assert seg.table(fresh_db, "select count(*) from activation.sync_runs") == [(0,)]
+
+
+def test_a_bad_destination_option_is_one_config_error_recorded_with_its_reason(fresh_db: str, tmp_path: Path):
+    seg.build(fresh_db, seg.accounts(3))
+    spec = seg.spec(tmp=tmp_path, destination={"options": {"dir": str(tmp_path), "formats": ["xml"]}})
+    with pytest.raises(SyncConfigError, match=r"^sync 'accts': destination files: .*unknown formats \['xml'\]"):
+        engine.run_sync(fresh_db, spec)
+    (status, error), = seg.table(fresh_db, "select status, error from activation.sync_runs")
+    assert status == "failed" and "unknown formats" in error
+    assert seg.table(fresh_db, "select count(*) from activation.sync_state") == [(0,)]
 
 
 def test_a_second_concurrent_run_stops_with_a_clear_message(fresh_db: str, tmp_path: Path):
