@@ -44,16 +44,17 @@ def _sync(name: str) -> dict:
     from retention.hooks.warehouse import WarehouseHook
     from retention.sync import runs
     from retention.sync.cli import format_outcome
-    from retention.sync.errors import SyncError
+    from retention.sync.config import SyncConfigError
+    from retention.sync.diff import SourceError
+    from retention.sync.errors import SyncLocked
+    from retention.sync.publication import NotPublished
 
     params = get_current_context()["params"]
     try:
         outcome = runs.run_one(WarehouseHook().url, name, dry_run=bool(params["dry_run"]),
                                force=bool(params["force"]))
-    except SyncError as exc:
-        if type(exc).__name__ in {"NotPublished", "SyncLocked", "SyncConfigError", "SourceError"}:
-            raise AirflowFailException(str(exc)) from None
-        raise
+    except (NotPublished, SyncLocked, SyncConfigError, SourceError) as exc:  # a retry cannot change these
+        raise AirflowFailException(str(exc)) from None
     print(format_outcome(outcome))
     return outcome.summary()
 
