@@ -7,7 +7,7 @@ LOCK := requirements/requirements.lock
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-fast bench lock compose-check clean
+.PHONY: venv demo test test-fast test-scheduler bench lock compose-check clean
 
 venv: $(STAMP)
 
@@ -30,6 +30,11 @@ test: venv
 
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow"
+
+# The pipeline under a real scheduler, dag-processor, triggerer and API server
+# (tests/integration/test_scheduler.py): too long for `make test` on 2 cores.
+test-scheduler: venv
+	$(BIN)/python -m pytest --scheduler -s tests/integration/test_scheduler.py
 
 bench: venv
 	$(BIN)/python -m benchmarks

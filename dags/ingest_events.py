@@ -11,8 +11,12 @@ record in `raw.quarantine`. See `docs/ingestion.md`.
 company folder under `RETENTION_DATA_DIR`. A local path or an object-storage URL
 (`s3://aws_default@bucket/prefix`: the Airflow connection in the user part).
 
-**Which files:** the day partitions of the run's data interval plus `lookback_days`
-before it (late files); monthly NPS/support exports overlapping those days. With
+**Which files:** the day partitions of the day the run processes plus `lookback_days`
+before it (late files); monthly NPS/support exports overlapping those days. The first
+task, `run_interval`, decides that day once for every kind of run
+(`retention.schedule`, docs/scheduling.md): a run dated D (scheduled, backfill or manual
+with that date; the scheduled one starts at D+1 00:00) processes day D; the `day` param,
+that day; a manual run without a date, the last complete day before it was triggered. With
 `full=true` every landed file not yet in the manifest is loaded. Files already loaded
 are skipped; a file that changed after it was loaded is loaded again in place; a file
 that lands late in an older day folder is picked up by the next run.
@@ -21,7 +25,15 @@ that lands late in an older day folder is picked up by the next run.
 `RETENTION_LOAD_WORKERS`, else 2; the CLI's `--workers` is the same setting), each
 file still in a transaction of its own; the rows kept do not depend on it.
 
-Each task returns its counts (files, rows, duplicates, quarantine per reason) as XCom.
+**Order:** `raw_schema` creates the raw tables once, before any load task (a load
+creating tables while another copies deadlocked); the three loads then run side by side;
+`publish` updates the raw Assets once, when all three are in, with the interval landed
+in the event's `extra` (what `transform_dbt` processes). A load task runs one run at a
+time (`max_active_tis_per_dag=1`) and holds a sole-writer lock on its source while it
+loads (`retention.schedule.sole_writer`), so backfill runs (several at once) never load
+the same tables concurrently.
+
+Each load task returns its counts (files, rows, duplicates, quarantine per reason) as XCom.
 A landing error (the location does not exist, a file already loaded as another source)
 fails the task at once, without retries, with a message that says what to set. A file
 that cannot be loaded (unreadable, or refused) does not stop the others: it is recorded
@@ -31,39 +43,44 @@ failed file (retried by the next run).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
 from retention.airflow_defaults import DEFAULT_ARGS, RAW_ASSETS
+from retention.schedule import day_param, interval_task, publish_task
+
+EVENT_ASSETS = [RAW_ASSETS[t] for t in ("events", "identifies", "groups", "nps_responses", "support_tickets")]
 
 
-def _load(source: str, landing_uri: str) -> dict:
-    """Load one source (``retention.load.plan.ingest``). A landing error (missing
-    location, a file of another source) or files that could not be loaded fail the task
-    at once, with a message that says what to do: retrying cannot fix them (the next run
-    retries failed files)."""
+def _load(source: str, landing_uri: str, interval: dict) -> dict:
+    """Load one source (``retention.load.plan.ingest``) for the day(s) of ``interval``
+    (the run's ``run_interval``). A landing error (missing location, a file of another
+    source) or files that could not be loaded fail the task at once, with a message that
+    says what to do: retrying cannot fix them (the next run retries failed files)."""
     from airflow.sdk.exceptions import AirflowFailException
 
     from retention.hooks.warehouse import WarehouseHook
     from retention.load.landing import LandingError
     from retention.load.loader import LoadFailed
     from retention.load.plan import LoadPlan, ingest
+    from retention.schedule import RunInterval, sole_writer
 
-    ctx = get_current_context()
-    params = ctx["params"]
+    params = get_current_context()["params"]
     plan = LoadPlan(landing_uri, full=params["full"], lookback_days=params["lookback_days"], workers=params["workers"])
-    start = ctx.get("data_interval_start") or ctx["dag_run"].run_after
-    with WarehouseHook().get_conn(autocommit=True) as conn:
-        try:
-            return ingest(conn, source, plan, start, ctx.get("data_interval_end") or start)
-        except (LandingError, LoadFailed) as exc:
-            raise AirflowFailException(str(exc)) from None
+    days = RunInterval.from_xcom(interval)
+    hook = WarehouseHook()
+    with hook.get_conn(autocommit=True) as lock_conn, sole_writer(lock_conn, [f"{source} files"]):
+        with hook.get_conn(autocommit=True) as conn:
+            try:
+                return ingest(conn, source, plan, days.start_at, days.end_at)
+            except (LandingError, LoadFailed) as exc:
+                raise AirflowFailException(str(exc)) from None
 
 
 @dag(
     dag_id="ingest_events",
-    schedule="@daily",
+    schedule=CronTriggerTimetable("@daily", timezone="UTC", interval=timedelta(days=1)),
     start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
     catchup=False,
     max_active_runs=1,
@@ -71,6 +88,7 @@ def _load(source: str, landing_uri: str) -> dict:
     tags=["ingestion", "events"],
     doc_md=__doc__,
     params={
+        "day": day_param(),
         "landing_uri": Param(None, type=["null", "string"], description="landing root; empty: Variable / env / data dir"),
         "full": Param(False, type="boolean", description="load every landed file not yet in the manifest"),
         "lookback_days": Param(2, type="integer", minimum=0, description="extra day partitions before the interval"),
@@ -91,22 +109,30 @@ def ingest_events():
         params = get_current_context()["params"]
         return landing_uri(params["landing_uri"], settings(), variable=Variable.get(LANDING_VARIABLE, default=None))
 
-    @task(outlets=[RAW_ASSETS["events"], RAW_ASSETS["identifies"], RAW_ASSETS["groups"]])
-    def load_events(landing_uri: str) -> dict:
-        return _load("events", landing_uri)
+    @task
+    def raw_schema() -> None:
+        from retention.hooks.warehouse import WarehouseHook
+        from retention.load.schema import ensure_schema
 
-    @task(outlets=[RAW_ASSETS["nps_responses"]])
-    def load_nps(landing_uri: str) -> dict:
-        return _load("nps", landing_uri)
+        with WarehouseHook().get_conn(autocommit=True) as conn:
+            ensure_schema(conn)
 
-    @task(outlets=[RAW_ASSETS["support_tickets"]])
-    def load_support(landing_uri: str) -> dict:
-        return _load("support", landing_uri)
+    @task(max_active_tis_per_dag=1)
+    def load_events(landing_uri: str, interval: dict) -> dict:
+        return _load("events", landing_uri, interval)
 
+    @task(max_active_tis_per_dag=1)
+    def load_nps(landing_uri: str, interval: dict) -> dict:
+        return _load("nps", landing_uri, interval)
+
+    @task(max_active_tis_per_dag=1)
+    def load_support(landing_uri: str, interval: dict) -> dict:
+        return _load("support", landing_uri, interval)
+
+    interval = interval_task()
     root = landing_location()
-    load_events(root)
-    load_nps(root)
-    load_support(root)
+    loads = [load(root, interval) for load in (load_events, load_nps, load_support)]
+    raw_schema() >> loads >> publish_task(EVENT_ASSETS, interval)
 
 
 ingest_events_dag = ingest_events()

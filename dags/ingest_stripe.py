@@ -6,7 +6,20 @@ Events API since its cursor and applies the newest event of every object changed
 (created, updated, cancelled, paid, voided, deleted), or, on a full refresh, lists every
 object; it upserts in one transaction into `raw.stripe_<object>` (latest version per id)
 and `raw.stripe_<object>_history` (every distinct version). Reruns change nothing. Each
-task updates the Assets of the raw tables it writes and returns its counts through XCom.
+task returns its counts through XCom.
+
+**What a run processes:** the first task, `run_interval`, decides the day once for every
+kind of run (`retention.schedule`, docs/scheduling.md): a run dated D (scheduled, backfill
+or manual with that date; the scheduled one starts at D+1 00:00) processes day D; the
+`day` param, that day; a manual run without a date, the last complete day before it was
+triggered. The day chooses the weekly full refresh; events are read up to now. The last
+task, `publish`, updates the Assets of every raw Stripe table once, when all objects are
+in, with that day in the event's `extra` (what `transform_dbt` processes).
+
+**No two writers:** each task runs one run at a time (`max_active_tis_per_dag=1`) and
+holds a sole-writer lock on its tables while it writes (`retention.schedule.sole_writer`),
+so backfill runs (several at once) never write the same tables concurrently, including
+`raw.stripe_discounts`, which subscriptions and invoices both write.
 
 A **full refresh** runs on the first load, when the cursor is older than Stripe's 30-day
 event retention (said in the log), on the weekly `full_refresh_weekday` run, or when
@@ -27,30 +40,34 @@ from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
 from retention.airflow_defaults import DEFAULT_ARGS, RAW_ASSETS
 from retention.extract.stripe import STRIPE_OBJECTS
+from retention.schedule import day_param, interval_task, publish_task
+
+STRIPE_TABLES = dict.fromkeys(table for spec in STRIPE_OBJECTS.values() for table in spec.tables)
+STRIPE_ASSETS = [RAW_ASSETS[table] for table in STRIPE_TABLES]
 
 
-def ingest_task(name: str):
+def ingest_task(name: str, interval):
     """The task that extracts and loads one Stripe object type."""
 
-    @task(task_id=f"ingest_{name}", outlets=[RAW_ASSETS[table] for table in STRIPE_OBJECTS[name].tables])
-    def ingest_object(
-        params: dict[str, Any] | None = None,
-        data_interval_start: datetime | None = None,
-        data_interval_end: datetime | None = None,
-    ) -> dict[str, Any]:
+    @task(task_id=f"ingest_{name}", max_active_tis_per_dag=1)
+    def ingest_object(interval: dict[str, str], params: dict[str, Any] | None = None) -> dict[str, Any]:
         from retention.extract.stripe import ExtractPlan, ingest
         from retention.hooks.stripe import StripeHook
         from retention.hooks.warehouse import WarehouseHook
+        from retention.schedule import RunInterval, sole_writer
 
         plan = ExtractPlan(
             full_refresh=params["full_refresh"],
             full_refresh_weekday=params["full_refresh_weekday"],
             max_count_drop=params["max_count_drop"],
         )
-        with WarehouseHook().get_conn() as conn:
-            return ingest(StripeHook(), conn, name, plan, data_interval_start, data_interval_end)
+        days = RunInterval.from_xcom(interval)
+        hook = WarehouseHook()
+        with hook.get_conn(autocommit=True) as lock_conn, sole_writer(lock_conn, STRIPE_OBJECTS[name].tables):
+            with hook.get_conn() as conn:
+                return ingest(StripeHook(), conn, name, plan, days.start_at, days.end_at)
 
-    return ingest_object()
+    return ingest_object(interval)
 
 
 @dag(
@@ -62,6 +79,7 @@ def ingest_task(name: str):
     doc_md=__doc__,
     max_active_runs=1,
     params={
+        "day": day_param(),
         "full_refresh": Param(False, type="boolean", description="re-list every object, ignoring the interval"),
         "full_refresh_weekday": Param(
             6, type=["null", "integer"], minimum=0, maximum=6,
@@ -74,9 +92,11 @@ def ingest_task(name: str):
     },
 )
 def ingest_stripe():
-    tasks = {name: ingest_task(name) for name in STRIPE_OBJECTS}
+    interval = interval_task()
+    tasks = {name: ingest_task(name, interval) for name in STRIPE_OBJECTS}
     # Both write raw.stripe_discounts: one after the other, never two writers at once.
     tasks["subscriptions"] >> tasks["invoices"]
+    list(tasks.values()) >> publish_task(STRIPE_ASSETS, interval)
 
 
 ingest_stripe_dag = ingest_stripe()

@@ -1,9 +1,16 @@
 """
 ### transform_dbt
 
-Builds the dbt project (`dbt_project/`: staging, intermediate, marts) after fresh raw
-data lands: Stripe invoices and product events (their ingestion DAGs update the raw
-Assets). Rendered by astronomer-cosmos as one task group with one task per model (and
+Builds the dbt project (`dbt_project/`: staging, intermediate, marts) once a day has
+landed from **every** source. Each ingestion DAG publishes its raw Assets once, at its
+end, when everything it loads is in, with the day it landed in the event's `extra`; this
+DAG is scheduled on any of them (`RAW_ASSETS`), and its first tasks decide what is
+complete: `run_interval` takes the days up to the last one *all* raw Assets have landed,
+and `anything_new` ends the run there (skipped, not failed) unless that brings a day the
+marts were not built for yet. So each day is built once, after the last of
+`ingest_stripe` and `ingest_events` lands it, whatever order they finish in.
+
+Rendered by astronomer-cosmos as one task group with one task per model (and
 seed), each model's data tests running right after it (`TestBehavior.AFTER_EACH`), so a
 failing test stops everything downstream of that model.
 
@@ -17,45 +24,65 @@ failing test stops everything downstream of that model.
   runs; `gate_marts` validates the marts the sync reads (health scores, tiers, keys,
   contactable members) after the build. A failing gate fails its task and nothing
   downstream runs, so bad data never reaches `publish_marts` or the sync. Gates are
-  evaluated as of the run's data interval end; `gate_as_of` (YYYY-MM-DD) in the run
+  evaluated as of the last day the run processes; `gate_as_of` (YYYY-MM-DD) in the run
   conf overrides it, e.g. when rebuilding on an old snapshot.
+* **What a run processes** (`run_interval`, the first task; `retention.schedule`,
+  docs/scheduling.md): an Asset-triggered run or a manual run without a date, up to the
+  last day every raw Asset has landed; a manual run dated D, day D; with the `day` param,
+  that day.
+* **Grants:** `grant_marts` runs `grant_marts_readonly` once, after the whole build (the
+  per-model dbt processes skip the on-run-end hook: concurrent grants failed each other
+  with `tuple concurrently updated`).
 * **Daily vs full:** incremental models restate only the window new data can reach, and
   the heavy data tests read only that window (docs/dbt.md); trigger with
   `{"full_refresh": true}` to rebuild everything and test every row. Unit tests are
   skipped here (CI runs them).
-* **Output:** the last task records the publication (as-of date, validated relations) in
-  `activation.mart_publications`, which the sync checks, and updates the Asset `marts` (`warehouse://marts`,
-  `retention.airflow_defaults.MARTS_ASSET`) that the sync schedules on. Cosmos'
-  per-model datasets are off.
+* **Output:** the last task, `publish_marts`, records the publication (as-of date,
+  validated relations) in `activation.mart_publications`, which the sync checks, and
+  updates the Asset `marts` (`warehouse://marts`, `retention.airflow_defaults.MARTS_ASSET`)
+  that the sync schedules on, with the interval and `as_of` in the event's `extra`; it
+  returns them as XCom. The as-of date is `retention.schedule.checked_as_of`: the day
+  the gates judged (`gate_as_of`, else the last day processed). Cosmos' per-model
+  datasets are off.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import Param, dag, task, task_group
+from airflow.sdk import AssetAny, Param, dag, task, task_group
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import LoadMode, TestBehavior
+from cosmos.operators.local import DbtRunOperationLocalOperator
 
 from retention import dbt as retention_dbt
 from retention.airflow_defaults import DEFAULT_ARGS, MARTS_ASSET, RAW_ASSETS
 from retention.config import WAREHOUSE_CONN_ID
 from retention.operators.quality import gate_task
 from retention.quality.suites import MARTS_GATES, RAW_GATES
+from retention.schedule import anything_new_task, day_param, interval_task
+
+RAW = list(RAW_ASSETS.values())
+PROFILE = ProfileConfig(
+    profile_name="retention",
+    target_name="warehouse",
+    profile_mapping=retention_dbt.warehouse_profile_mapping(WAREHOUSE_CONN_ID),
+)
 
 
 @dag(
     dag_id="transform_dbt",
     doc_md=__doc__,
-    schedule=[RAW_ASSETS["stripe_invoices"], RAW_ASSETS["events"]],
+    schedule=AssetAny(*RAW),  # any source landed; run_interval + anything_new decide what is complete
     start_date=datetime(2024, 1, 1),
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["dbt", "marts", "quality", "retention"],
     params={
+        "day": day_param(),
         "gate_as_of": Param(None, type=["null", "string"], format="date",
-                            description="as-of date for the quality gates (default: data interval end)"),
+                            description="as-of date for the quality gates (default: the last day processed)"),
         "full_refresh": Param(False, type="boolean",
                               description="rebuild incremental models from scratch and test every row"),
     },
@@ -74,11 +101,7 @@ def transform_dbt():
     dbt = DbtTaskGroup(
         group_id="dbt",
         project_config=ProjectConfig(dbt_project_path=retention_dbt.project_dir()),
-        profile_config=ProfileConfig(
-            profile_name="retention",
-            target_name="warehouse",
-            profile_mapping=retention_dbt.warehouse_profile_mapping(WAREHOUSE_CONN_ID),
-        ),
+        profile_config=PROFILE,
         execution_config=ExecutionConfig(dbt_executable_path=retention_dbt.dbt_executable()),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_LS_FILE,
@@ -92,29 +115,43 @@ def transform_dbt():
             "install_deps": False,
             "full_refresh": "{{ params.full_refresh }}",
             # Daily runs test only the new window; a full refresh tests every row.
-            "vars": {"tests_full_scan": "{{ params.full_refresh }}"},
+            "vars": {"tests_full_scan": "{{ params.full_refresh }}", "grants_on_run_end": False},
             # Unit tests check the SQL, not the data: CI runs them, production runs skip them.
             "env": {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"},
         },
         default_args=DEFAULT_ARGS,
     )
 
-    @task(outlets=[MARTS_ASSET])
-    def publish_marts() -> str:
-        """Record the publication the sync checks (the as-of date the gates used), then mark
-        the marts as refreshed (downstream DAGs schedule on this Asset)."""
-        from datetime import date
+    grant_marts = DbtRunOperationLocalOperator(
+        task_id="grant_marts",
+        macro_name="grant_marts_readonly",
+        args={"run": True},
+        project_dir=retention_dbt.project_dir(),
+        profile_config=PROFILE,
+        dbt_executable_path=retention_dbt.dbt_executable(),
+        install_deps=False,
+    )
 
+    @task(outlets=[MARTS_ASSET], multiple_outputs=False)
+    def publish_marts(interval: dict[str, str]) -> dict[str, str]:
+        """Record the publication the sync checks (the as-of date the gates used), then mark
+        the marts as refreshed (the sync schedules on this Asset; the event's ``extra``
+        carries the interval and ``as_of``)."""
         from airflow.sdk import get_current_context
 
+        from retention.schedule import RunInterval, checked_as_of
         from retention.sync import publication
 
         ctx = get_current_context()
-        as_of = ctx["params"].get("gate_as_of") or ctx.get("data_interval_end") or ctx["logical_date"]
-        publication.publish(date.fromisoformat(as_of) if isinstance(as_of, str) else as_of.date(), ctx["run_id"])
-        return "marts"
+        built, as_of = RunInterval.from_xcom(interval), checked_as_of(ctx)
+        publication.publish(as_of, ctx["run_id"])
+        extra = {**built.asset_extra(), "as_of": as_of.isoformat()}
+        ctx["outlet_events"][MARTS_ASSET].extra = extra
+        return {**built.to_xcom(), **extra}
 
-    gate_raw() >> dbt >> gate_marts() >> publish_marts()
+    interval = interval_task(RAW)
+    anything_new = anything_new_task(interval, MARTS_ASSET)
+    anything_new >> gate_raw() >> dbt >> grant_marts >> gate_marts() >> publish_marts(interval)
 
 
 transform_dbt_dag = transform_dbt()

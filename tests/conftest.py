@@ -70,3 +70,17 @@ def airflow_env(airflow_home: Path, tmp_path: Path) -> Callable[[str], dict[str,
         return _airflow_env(airflow_home, url, tmp_path / "data")
 
     return make
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--scheduler", action="store_true",
+                     help="also run the tests marked scheduler (the pipeline under a real scheduler)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--scheduler"):
+        return
+    skip = pytest.mark.skip(reason="the pipeline under a real scheduler takes minutes: make test-scheduler")
+    for item in items:
+        if item.get_closest_marker("scheduler"):
+            item.add_marker(skip)

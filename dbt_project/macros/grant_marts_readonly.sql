@@ -2,8 +2,11 @@
     Runs as an on-run-end hook (dbt_project.yml), so tables rebuilt by dbt get their grant
     back on every run. Idempotent and safe when several runs race to create the role.
     Grant it to people with: grant analyst_readonly to alice; -#}
-{% macro grant_marts_readonly(role='analyst_readonly', schema='marts') -%}
+{% macro grant_marts_readonly(role='analyst_readonly', schema='marts', run=false) -%}
+    {#- run=true: execute it here, for `dbt run-operation grant_marts_readonly --args '{run: true}'`
+        (transform_dbt grants once per build that way; a hook runs the SQL it returns). -#}
     {% if execute %}
+    {% set sql %}
     do $grant$
     begin
         begin
@@ -17,5 +20,7 @@
         end if;
     end
     $grant$;
+    {% endset %}
+    {% if run %}{% do run_query(sql) %}{% else %}{{ sql }}{% endif %}
     {% endif %}
 {%- endmacro %}

@@ -6,7 +6,9 @@ It is what ``make demo`` runs:
 2. simulate a SaaS company (``retention simulate``) unless it is already on disk;
 3. serve its billing through the local Stripe API server (a random key per run);
 4. run each pipeline DAG with ``airflow dags test`` in dependency order, on the
-   simulation's last day, with a full first load;
+   simulation's last day (the ``day`` param: the runs take no logical date, so they
+   last as long as they ran and leave every date free for the user to trigger), with a
+   full first load;
 5. run the segment sync (``sync_segments``) on every sync of ``syncs.yml``: the files
    destination, and the signed webhook to a local receiver the demo starts and stops;
    then run the syncs a second time (the same function as ``retention sync``) and show
@@ -93,7 +95,7 @@ def run_demo(args: argparse.Namespace) -> int:
         env["AIRFLOW_CONN_STRIPE_DEFAULT"] = connection_json(stripe_api.base_url, api_key)
         for dag_id, conf in DEMO_DAGS:
             started = time.monotonic()
-            code = runtime.dags_test(dag_id, env, end_date, conf).returncode
+            code = runtime.dags_test(dag_id, env, None, {**conf, "day": end_date}).returncode
             state = "success" if code == 0 else f"failed (exit {code})"
             outcomes.append(DagOutcome(dag_id, state, time.monotonic() - started))
             if code != 0:
@@ -134,7 +136,7 @@ def run_demo_sync(url: str, env: dict[str, str], end_date: str, outcomes: list[D
     with serve_local("webhook", secret=secret) as receiver:
         env[conn_var] = webhook_connection(f"{receiver.base_url}/retention", secret)
         started = time.monotonic()
-        code = runtime.dags_test("sync_segments", env, end_date, {"syncs": names}).returncode
+        code = runtime.dags_test("sync_segments", env, None, {"syncs": names}).returncode
         outcomes.append(DagOutcome("sync_segments", "success" if code == 0 else f"failed (exit {code})",
                                    time.monotonic() - started))
         for row in sorted(engine.status(url), key=lambda r: names.index(r["sync_name"])

@@ -25,8 +25,29 @@ log = logging.getLogger(__name__)
 QUIET_LOGGERS = ("great_expectations", "cosmos")
 
 
+def airflow_sizing(cpus: int | None = None) -> dict[str, str]:
+    """Airflow settings sized for the machine: at most two task processes per core.
+
+    Every Airflow task is a process (a dbt model is a second one), so the defaults
+    (parallelism 32, 16 tasks per DAG) start far more than two cores can run: on 2 cores
+    the scheduler's processes took about 7 GB and 14 staging views waited 86 s each for
+    2-4 s of dbt work. One file parser and one API worker are enough for our four DAGs.
+    Each value can still be overridden by setting its variable (`pipeline_env` keeps it).
+    """
+    slots = str(2 * max(1, cpus or os.cpu_count() or 1))
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": slots,
+        "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": slots,
+        "AIRFLOW__CORE__DEFAULT_POOL_TASK_SLOT_COUNT": slots,
+        "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+        "AIRFLOW__API__WORKERS": "1",
+    }
+
+
 def pipeline_env(url: str, cfg: Settings) -> dict[str, str]:
-    """Environment variables that point Airflow, dbt and our package at ``url``."""
+    """Environment variables that point Airflow, dbt and our package at ``url``, with
+    Airflow sized for this machine (:func:`airflow_sizing`, unless set already)."""
     env = {
         "RETENTION_HOME": str(cfg.home),
         "RETENTION_DATA_DIR": str(cfg.data_dir),
@@ -50,6 +71,14 @@ def pipeline_env(url: str, cfg: Settings) -> dict[str, str]:
         "DBT_PROJECT_DIR": str(cfg.dbt_project_dir),
     }
     env.update(warehouse.dbt_env(url))
+    defaults = {
+        **airflow_sizing(),
+        # Cosmos caches dbt's partial parse per DAG; in /tmp (its default) every project and
+        # warehouse on the machine shares, and invalidates, one cache, so each dbt task
+        # re-parsed the whole project (86 s under load for 2-4 s of work).
+        "AIRFLOW__COSMOS__CACHE_DIR": str(cfg.airflow_home / "cosmos"),
+    }
+    env.update({key: value for key, value in defaults.items() if key not in os.environ})
     return env
 
 

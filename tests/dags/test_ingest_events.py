@@ -53,9 +53,9 @@ def test_daily_run_loads_its_day_partitions(fresh_db, airflow_env, tmp_path):
     env = airflow_env(fresh_db)
     env["RETENTION_EVENTS_URI"] = str(landing)
 
-    # Airflow 3's @daily run at 2024-11-19 00:00 covers the day that just ended, 11-18,
-    # plus the 2-day look-back.
-    _run(env, "2024-11-19")
+    # The run for 11-18 (dated 11-18, started at 11-19 00:00) reads 11-18 plus the 2-day
+    # look-back (retention.schedule).
+    _run(env, "2024-11-18")
     assert query(fresh_db, "select message_id from raw.events order by 1") == [("in1",), ("in2",)]
     assert query(fresh_db, "select reason, line from raw.quarantine") == [("malformed_json", 3)]
     assert query(fresh_db, "select response_id from raw.nps_responses") == [("r1",)]
@@ -151,10 +151,10 @@ def test_daily_rerun_backfill_and_full_runs_match_the_injection_report(
     env = airflow_env(fresh_db)
     env["RETENTION_EVENTS_URI"] = landing
 
-    # First load: the daily run at 12-10 00:00 reads 12-09 plus its 2-day look-back.
+    # First load: the daily run for 12-09 reads 12-09 plus its 2-day look-back.
     first_days = _days(date(2025, 12, 7), date(2025, 12, 9))
     assets_before = _asset_events(env)
-    _run(env, "2025-12-10")
+    _run(env, "2025-12-09")
     assert _manifest(fresh_db, landing) == files_of(first_days)
     # Each load task updated the Assets of the raw tables it writes (what downstream
     # DAGs such as transform_dbt are scheduled on).
@@ -163,21 +163,21 @@ def test_daily_rerun_backfill_and_full_runs_match_the_injection_report(
 
     # Incremental: the next day's run adds 12-10 and skips the days it looks back on.
     next_days = _days(date(2025, 12, 8), date(2025, 12, 10))
-    _run(env, "2025-12-11")
+    _run(env, "2025-12-10")
     assert _manifest(fresh_db, landing) == files_of(first_days, next_days)
 
     # A rerun of the same interval changes nothing.
     before = snapshot(fresh_db)
-    _run(env, "2025-12-11")
+    _run(env, "2025-12-10")
     assert snapshot(fresh_db) == before
 
     # A backfill of an earlier interval loads just its days.
     backfill_days = _days(date(2025, 8, 2), date(2025, 8, 4))
-    _run(env, "2025-08-05")
+    _run(env, "2025-08-04")
     assert _manifest(fresh_db, landing) == files_of(first_days, next_days, backfill_days)
 
     # A full run loads the rest; every file's counts are the report's.
-    _run(env, "2025-12-12", {"full": True})
+    _run(env, "2025-12-11", {"full": True})
     assert _manifest(fresh_db, landing) == expected
     assert dict(query(fresh_db, "select reason, count(*)::int from raw.quarantine group by 1")) == {
         reason: n for reason, n in report["expected_quarantine"].items() if n

@@ -2,12 +2,13 @@
 
 Nothing here touches the warehouse or GX at DAG-parse time: the GX context and the
 checkpoint are built inside the task through the operator's ``configure_*`` callables,
-with the warehouse URL taken from the ``warehouse`` Airflow connection.
+with the warehouse URL taken from the ``warehouse`` Airflow connection. A gate judges the
+data as of the ``gate_as_of`` param, else the last day its run processes (decided by the
+run's ``run_interval`` task, :mod:`retention.schedule`), never the wall clock.
 """
 
 from __future__ import annotations
 
-from datetime import date
 from functools import partial
 from typing import Any
 
@@ -31,9 +32,9 @@ def _configure(gate_name: str, context):
     from retention.quality.gate import configure_checkpoint
     from retention.quality.suites import GateSettings
 
-    ctx = get_current_context()
-    as_of = ctx["params"].get("gate_as_of") or ctx.get("data_interval_end") or ctx["logical_date"]
-    as_of = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of.date()
+    from retention.schedule import checked_as_of
+
+    as_of = checked_as_of(get_current_context())
     return configure_checkpoint(context, gate_name, WarehouseHook().url, GateSettings(as_of=as_of))
 
 
