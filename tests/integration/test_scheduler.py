@@ -161,10 +161,16 @@ def test_the_pipeline_runs_by_itself_under_the_scheduler(fresh_db, tmp_path):
             # A 3-day backfill (up to 10 runs at once by default): each day once, and no
             # two runs loading the same tables at the same time.
             first = day1 - timedelta(days=9)
-            response = api.post("/backfills", {"dag_id": "ingest_events", "from_date": midnight(first),
-                                               "to_date": midnight(first + timedelta(days=2))})
-            assert response.status_code == 200, response.text
-            backfill_id = response.json()["id"]
+
+            def create_backfill() -> dict | None:
+                response = api.post("/backfills", {"dag_id": "ingest_events", "from_date": midnight(first),
+                                                   "to_date": midnight(first + timedelta(days=2))})
+                if response.status_code == 503:  # SQLite metadata busy: Airflow refuses, "use PostgreSQL"
+                    return None
+                assert response.status_code == 200, response.text
+                return response.json()
+
+            backfill_id = api.wait("the backfill to be created", create_backfill, 180, 3)["id"]
 
             def backfill_done() -> list[dict] | None:
                 runs = all_settled(api)
