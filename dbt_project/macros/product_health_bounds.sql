@@ -16,3 +16,18 @@
         a.as_of_date as score_to
     from {{ ref('int_product__as_of') }} as a
 {%- endmacro %}
+
+{#- The config every incremental health model shares (int_product__health_inputs,
+    account_health_daily): whole days replaced from (last built day -
+    product_health_lookback_days), the first rebuilt day recorded for the windowed tests,
+    a unique index on the grain. `{{ config(**product_health_daily_config()) }}` -#}
+{% macro product_health_daily_config() -%}
+    {%- do return({
+        'materialized': 'incremental',
+        'incremental_strategy': 'delete+insert',
+        'unique_key': ['date'],
+        'on_schema_change': 'fail',
+        'pre_hook': "{{ record_rebuilt_from('date', var('product_health_lookback_days')) }}",
+        'indexes': [{'columns': ['account_id', 'date'], 'unique': true}, {'columns': ['date']}],
+    }) -%}
+{%- endmacro %}

@@ -11,17 +11,8 @@
   on. int_product__health_signals replaces the same days each run, so the signals read
   here are final.
 -#}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['date'],
-        on_schema_change='fail',
-        pre_hook="{{ record_rebuilt_from('date', var('product_health_lookback_days')) }}",
-        indexes=[{'columns': ['account_id', 'date'], 'unique': true}, {'columns': ['date']}],
-    )
-}}
-{%- set window = 28 -%}
+{{ config(**product_health_daily_config()) }}
+{%- set window = var('product_health_window_days') | int -%}
 
 with bounds as (
     {{ product_health_bounds() }}

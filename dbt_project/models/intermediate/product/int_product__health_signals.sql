@@ -24,7 +24,7 @@
         indexes=[{'columns': ['account_id', 'date'], 'unique': true}, {'columns': ['date']}],
     )
 }}
-{%- set window = 28 -%}
+{%- set window = var('product_health_window_days') | int -%}
 {%- set nps_days = var('product_health_nps_lookback_days') | int -%}
 
 with bounds as (

@@ -9,16 +9,7 @@
   Incremental: each run replaces the days from (last scored day - product_health_lookback_days)
   on; the 7 / 28-day changes of those days read the earlier scores from this table.
 -#}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['date'],
-        on_schema_change='fail',
-        pre_hook="{{ record_rebuilt_from('date', var('product_health_lookback_days')) }}",
-        indexes=[{'columns': ['account_id', 'date'], 'unique': true}, {'columns': ['date']}],
-    )
-}}
+{{ config(**product_health_daily_config()) }}
 {%- set red_max = var('product_health_red_max') -%}
 {%- set yellow_max = var('product_health_yellow_max') -%}
 
