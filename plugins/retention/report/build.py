@@ -159,22 +159,43 @@ def activation(conn) -> list[Chart]:
 
 
 def churn_drivers(conn) -> list[Chart]:
-    if not _exists(conn, "marts.churn_drivers"):
-        return [Chart("churn_drivers", "Churn drivers", "", missing="marts.churn_drivers is not built yet")]
-    df = _frame(conn, "select * from marts.churn_drivers")
-    needed = {"driver", "retention_reached", "retention_not_reached"}
-    if df.empty or not needed <= set(df.columns):
-        return [Chart("churn_drivers", "Churn drivers", "", missing="marts.churn_drivers has no driver rows")]
-    df = df.sort_values("retention_reached")
-    fig = go.Figure()
-    fig.add_bar(y=df["driver"], x=df["retention_reached"].astype(float) * 100, name="reached", orientation="h",
-                marker_color="#2ca02c")
-    fig.add_bar(y=df["driver"], x=df["retention_not_reached"].astype(float) * 100, name="not reached",
-                orientation="h", marker_color="#d62728")
-    fig.update_xaxes(title="later retention (%)")
-    return [Chart("churn_drivers", "Moments of value: retention of accounts that reached each milestone or feature",
-                  "Later retention of accounts that reached the milestone early against those that did not.",
-                  _layout(fig, 160 + 28 * len(df)))]
+    charts = []
+    moments = _frame(conn, """
+        select driver_type || ': ' || driver || ' (' || within_days || ' d)' as driver,
+               retention_reached, retention_not_reached
+        from marts.churn_moments_of_value
+        where retention_reached is not null and retention_not_reached is not null
+        order by retention_reached - retention_not_reached""")
+    if moments.empty:
+        charts.append(Chart("moments_of_value", "Moments of value", "",
+                            missing="marts.churn_moments_of_value has no driver with both groups"))
+    else:
+        fig = go.Figure()
+        fig.add_bar(y=moments["driver"], x=moments["retention_reached"].astype(float) * 100, name="reached",
+                    orientation="h", marker_color="#2ca02c")
+        fig.add_bar(y=moments["driver"], x=moments["retention_not_reached"].astype(float) * 100,
+                    name="not reached", orientation="h", marker_color="#d62728")
+        fig.update_xaxes(title="still paying at the check day (%)")
+        charts.append(Chart("moments_of_value", "Moments of value: retention of accounts that reached each milestone "
+                            "or key feature early, against those that did not",
+                            "The larger the gap, the more that step predicts staying.",
+                            _layout(fig, 160 + 44 * len(moments))))
+    causes = _frame(conn, """
+        select cause_type || ': ' || cause as cause, churns, share_of_churns
+        from marts.churn_cause_counts
+        where window_end = (select max(window_end) from marts.churn_cause_counts)
+        order by churns""")
+    if causes.empty:
+        charts.append(Chart("churn_causes", "Churn causes", "", missing="no churn in the latest window"))
+    else:
+        fig = go.Figure(go.Bar(y=causes["cause"], x=causes["churns"], orientation="h", marker_color="#d62728",
+                               text=[f"{float(v):.0%}" for v in causes["share_of_churns"]]))
+        fig.update_xaxes(title="churned accounts")
+        charts.append(Chart("churn_causes", "Likely causes of the latest churns",
+                            "A churned account counts once per cause it shows (milestone never reached, "
+                            "cancellation reason, failed payment, recurring support topic).",
+                            _layout(fig, 160 + 26 * len(causes))))
+    return charts
 
 
 def health(conn) -> list[Chart]:
@@ -219,40 +240,39 @@ def health(conn) -> list[Chart]:
 
 
 def segments(conn) -> list[Chart]:
+    df = pd.DataFrame()
     if _exists(conn, "marts.segment_membership_history"):
+        # members on each as-of date a run saw: entered on or before it, not exited by it
         df = _frame(conn, """
-            select d::date as date, h.segment_key, count(*) as members
-            from marts.segment_membership_history as h
-            cross join lateral generate_series(h.entered_on, coalesce(h.exited_on, current_date), interval '7 days') as d
-            group by 1, 2 order by 1""") if _has_columns(conn, "marts.segment_membership_history",
-                                                         {"entered_on", "exited_on"}) else pd.DataFrame()
-    else:
-        df = pd.DataFrame()
-    if df.empty:
+            with runs as (
+                select entered_on as d from marts.segment_membership_history
+                union select last_seen_on from marts.segment_membership_history
+                union select exited_on from marts.segment_membership_history where exited_on is not null
+            )
+            select r.d as date, h.segment_key, count(*) as members
+            from runs as r
+            inner join marts.segment_membership_history as h
+                on h.entered_on <= r.d and (h.exited_on is null or h.exited_on > r.d)
+            group by 1, 2 order by 1""")
+    if df.empty or df["date"].nunique() < 2:
         df = _frame(conn, """
             select as_of_date as date, segment_key, count(*) as members
-            from marts.segment_members group by 1, 2 order by 2""")
+            from marts.segment_members group by 1, 2""")
     if df.empty:
         return [Chart("segments", "Segment sizes", "", missing="marts.segment_members is empty")]
     fig = go.Figure()
     if df["date"].nunique() > 1:
         for key, part in df.groupby("segment_key"):
-            fig.add_scatter(x=part["date"], y=part["members"], name=key, mode="lines")
-        caption = "Members of each segment over time."
+            fig.add_scatter(x=part["date"], y=part["members"], name=key, mode="lines+markers")
+        caption = "Members of each segment on each day the pipeline ran."
+        height = 460
     else:
         df = df.sort_values("members")
         fig.add_bar(y=df["segment_key"], x=df["members"], orientation="h", marker_color="#1f77b4")
         fig.update_xaxes(title="members")
-        caption = f"Members of each segment as of {df['date'].iloc[0]}."
-    return [Chart("segments", "Segment sizes", caption, _layout(fig, 160 + 26 * df["segment_key"].nunique()))]
-
-
-def _has_columns(conn, relation: str, columns: set[str]) -> bool:
-    schema, name = relation.split(".")
-    found = {r[0] for r in conn.execute(
-        "select column_name from information_schema.columns where table_schema = %s and table_name = %s",
-        (schema, name)).fetchall()}
-    return columns <= found
+        caption = f"Members of each segment as of {df['date'].iloc[0]} (one run so far: sizes over time need more)."
+        height = 160 + 26 * df["segment_key"].nunique()
+    return [Chart("segments", "Segment sizes", caption, _layout(fig, height))]
 
 
 def last_syncs(conn) -> list[Chart]:
@@ -277,7 +297,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...], Callable], ...] = (
     ("Cohort retention", ("marts.cohort_retention",), cohort_heatmaps),
     ("MRR movements", ("marts.mrr_movements",), mrr_waterfall),
     ("Activation", ("marts.activation_cohorts",), activation),
-    ("Churn drivers", (), churn_drivers),
+    ("Churn drivers", ("marts.churn_moments_of_value", "marts.churn_cause_counts"), churn_drivers),
     ("Account health", ("marts.account_health_daily", "marts.health_backtest"), health),
     ("Segments", ("marts.segment_members",), segments),
     ("Sync", (), last_syncs),
