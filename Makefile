@@ -25,8 +25,10 @@ $(STAMP): $(LOCK) pyproject.toml
 demo: venv
 	$(BIN)/retention demo
 
+# Test files run on every core (pytest-xdist), each file whole on one worker: its module
+# fixtures (a dbt build, an Airflow home) are built once, and no two files share a database.
 test: venv
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow"
