@@ -55,6 +55,12 @@ class Settings:
         return self.home / ".warehouse" / "pgdata"
 
     @property
+    def report_path(self) -> Path:
+        """The HTML retention report: written by the demo, the sync DAG and
+        ``retention report``, served by the Airflow UI plugin."""
+        return self.reports_dir / "retention_report.html"
+
+    @property
     def dags_folder(self) -> Path:
         return self.home / "dags"
 

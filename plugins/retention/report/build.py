@@ -26,7 +26,6 @@ from retention import warehouse
 
 log = logging.getLogger(__name__)
 
-REPORT_FILE = "retention_report.html"
 TIER_COLOURS = {"red": "#d62728", "yellow": "#e6b800", "green": "#2ca02c", "unscored": "#aaaaaa"}
 MOVEMENT_COLOURS = {
     "new": "#2ca02c", "expansion": "#98df8a", "reactivation": "#17becf",
@@ -359,7 +358,7 @@ def default_path() -> Path:
     (``RETENTION_REPORTS_DIR``, default ``reports/``; the Airflow UI plugin serves it)."""
     from retention.config import settings
 
-    return settings().reports_dir / REPORT_FILE
+    return settings().report_path
 
 
 def build_report(url: str, out: Path) -> ReportResult:

@@ -27,14 +27,17 @@ SITES: dict[str, tuple[str, str, str]] = {
     "dbt-docs": ("dbt docs", "dbt_project/target", "retention dbt docs generate"),
     "data-docs": ("Data quality docs", "expectations/uncommitted/data_docs/local_site", "retention gate --stage raw"),
 }
-INDEX_FILES = {"report": "retention_report.html", "dbt-docs": "index.html", "data-docs": "index.html"}
-
-
 def site_root(site: str) -> Path:
     from retention.config import settings
 
     cfg = settings()
-    return cfg.reports_dir if site == "report" else cfg.home / SITES[site][1]
+    return cfg.report_path.parent if site == "report" else cfg.home / SITES[site][1]
+
+
+def index_file(site: str) -> str:
+    from retention.config import settings
+
+    return settings().report_path.name if site == "report" else "index.html"
 
 
 async def require_login(request) -> None:
@@ -60,13 +63,13 @@ def create_app():
 
     def serve(site: str, path: str):
         root = site_root(site).resolve()
-        target = (root / (path or INDEX_FILES[site])).resolve()
+        target = (root / (path or index_file(site))).resolve()
         if not target.is_relative_to(root):
             raise HTTPException(status_code=404)
         if target.is_dir():
             target = target / "index.html"
         if not target.is_file():
-            if path and path != INDEX_FILES[site]:
+            if path and path != index_file(site):
                 raise HTTPException(status_code=404)
             title, _, hint = SITES[site]
             return HTMLResponse(
