@@ -1,45 +1,112 @@
-"""``retention``: the command line. It calls the same functions as the DAGs.
+"""``retention``: the command line (typer). It calls the same functions as the DAGs.
 
 Sub-commands live next to the code they drive; each such module exposes
-``register(subparsers)`` and is listed in :data:`COMMAND_MODULES`.
+``register(app)`` (a :class:`typer.Typer`) and is listed in :data:`COMMAND_MODULES`.
+Every error ends as one line on stderr, ``error: ... (hint)``, with a non-zero exit;
+``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
-import argparse
+import enum
 import importlib
 import logging
-import os
 import re
 import shlex
 import subprocess
 import sys
+from datetime import date
+from typing import Annotated
+
+import typer
 
 from retention import runtime, warehouse
 from retention.config import settings
 
-# Modules that contribute sub-commands: each has register(subparsers).
+# Modules that contribute sub-commands: each has register(app).
 COMMAND_MODULES: tuple[str, ...] = (
     "retention.demo",
     "retention.quality.cli",
     "retention.load.cli",
     "retention.simulate.stripe_server",
-    "retention.extract.stripe",
+    "retention.extract.cli",
     "retention.simulate.cli",
     "retention.report.cli",
     "retention.sync.cli",
+    "retention.status",
 )
 
+# Sub-commands that hand every later argument, flags included, to another tool.
+PASS_THROUGH = ("airflow", "dbt")
+# Passed through as they are, and never read as ours.
+_PASS_THROUGH_SETTINGS = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 
-def _cmd_warehouse(args: argparse.Namespace) -> int:
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time, so log lines go above the
+    progress bars (rich redirects stderr while they are drawn) instead of through them."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+class _State:
+    debug = False
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("retention-pipeline")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"retention {_version()}")
+        raise typer.Exit(0)
+
+
+def _root(
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="debug logging")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="show the traceback of an error")] = False,
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                          help="print the version and exit")] = False,
+) -> None:
+    """Open-source retention pipeline: simulate, load, transform, gate, sync and report."""
+    _State.debug = debug
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
+    if not verbose:
+        for name in runtime.QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _cmd_warehouse(
+    show_password: Annotated[bool, typer.Option("--show-password",
+                                                help="print the URL whole (for scripts); masked by default")] = False,
+) -> int:
+    """Start (or reuse) the warehouse and print its URL (the password masked)."""
     url = warehouse.resolve_url(settings())
-    print(url)
+    print(url if show_password else warehouse.redact(url))
     return 0
 
 
-def _cmd_env(args: argparse.Namespace) -> int:
+def _cmd_env(
+    no_check: Annotated[bool, typer.Option(
+        "--no-check", help="derive from WAREHOUSE_URL without connecting (container entrypoints)")] = False,
+) -> int:
+    """Print shell exports for Airflow, dbt and GX (eval them)."""
     cfg = settings()
-    if args.no_check:
+    if no_check:
         if not cfg.warehouse_url:
             raise warehouse.WarehouseError("--no-check needs WAREHOUSE_URL to be set")
         url = cfg.warehouse_url
@@ -52,94 +119,68 @@ def _cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_airflow(args: argparse.Namespace) -> int:
+def _cmd_airflow(args: Annotated[list[str] | None, typer.Argument(help="arguments for airflow")] = None) -> int:
+    """Run the airflow CLI with the project's environment (every argument passed through)."""
     cfg = settings()
     env = runtime.child_env(warehouse.resolve_url(cfg), cfg)
     runtime.ensure_airflow_db(env)
-    return subprocess.run([runtime.airflow_bin(), *args.airflow_args], env=env).returncode
+    return subprocess.run([runtime.airflow_bin(), *(args or [])], env=env).returncode
 
 
-def _cmd_dbt(args: argparse.Namespace) -> int:
+def _cmd_dbt(args: Annotated[list[str] | None, typer.Argument(help="arguments for dbt")] = None) -> int:
+    """Run dbt in dbt_project/ with the project's environment (every argument passed through)."""
+    from retention.dbt import dbt_executable
+
     cfg = settings()
     env = runtime.child_env(warehouse.resolve_url(cfg), cfg)
-    dbt = os.path.join(os.path.dirname(sys.executable), "dbt")
-    return subprocess.run([dbt, *args.dbt_args], env=env, cwd=cfg.dbt_project_dir).returncode
+    return subprocess.run([str(dbt_executable()), *(args or [])], env=env, cwd=cfg.dbt_project_dir).returncode
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("retention-pipeline")
-    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "unknown"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="retention", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("warehouse", help="start (or reuse) the warehouse and print its URL")
-    p.set_defaults(func=_cmd_warehouse)
-
-    p = sub.add_parser("env", help="print shell exports for Airflow, dbt and GX (eval them)")
-    p.add_argument(
-        "--no-check", action="store_true",
-        help="derive from WAREHOUSE_URL without connecting (container entrypoints)",
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="retention", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
     )
-    p.set_defaults(func=_cmd_env)
-
-    p = sub.add_parser("airflow", help="run the airflow CLI with the project's environment")
-    p.add_argument("airflow_args", nargs=argparse.REMAINDER)
-    p.set_defaults(func=_cmd_airflow)
-
-    p = sub.add_parser("dbt", help="run dbt in dbt_project/ with the project's environment")
-    p.add_argument("dbt_args", nargs=argparse.REMAINDER)
-    p.set_defaults(func=_cmd_dbt)
-
+    app.callback()(_root)
+    app.command("warehouse")(_cmd_warehouse)
+    app.command("env")(_cmd_env)
+    app.command("airflow", context_settings=_PASS_THROUGH_SETTINGS, add_help_option=False)(_cmd_airflow)
+    app.command("dbt", context_settings=_PASS_THROUGH_SETTINGS, add_help_option=False)(_cmd_dbt)
     for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
-    return parser
+        importlib.import_module(name).register(app)
+    return app
 
 
-# Sub-commands that hand every later argument, flags included, to another tool.
-PASS_THROUGH = {"airflow": "airflow_args", "dbt": "dbt_args"}
-
-
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    """argparse, except that ``retention dbt --version`` or ``retention airflow --help``
-    reach dbt and Airflow untouched (argparse would take their flags as ours)."""
-    parser = build_parser()
+def _with_pass_through(argv: list[str]) -> list[str]:
+    """``retention dbt --version``: everything after the pass-through command is the
+    tool's, flags included; a ``--`` in front makes click read none of it as ours."""
     first = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
     if first is not None and argv[first] in PASS_THROUGH:
-        args = parser.parse_args(argv[: first + 1])
-        setattr(args, PASS_THROUGH[argv[first]], argv[first + 1:])
-        return args
-    return parser.parse_args(argv)
+        return [*argv[: first + 1], "--", *argv[first + 1:]]
+    return argv
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(list(sys.argv[1:] if argv is None else argv))
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not args.verbose:
-        for name in runtime.QUIET_LOGGERS:
-            logging.getLogger(name).setLevel(logging.WARNING)
+    args = _with_pass_through(list(sys.argv[1:] if argv is None else argv))
+    _State.debug = "--debug" in args[: args.index("--")] if "--" in args else "--debug" in args
     try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
+        result = build_app()(args, prog_name="retention", standalone_mode=False)
+    except typer.Exit as done:
+        return done.exit_code
+    except typer.TyperException as exc:  # a usage error: unknown option, bad value, missing argument
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx else "retention"
+        print(f"error: {' '.join(exc.format_message().split())} (see `{where} --help`)", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, typer.Abort):
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - every error ends in one line, unless --debug
-        if args.debug:
+        if _State.debug:
             raise
         print(f"error: {error_line(exc)} (--debug shows the traceback)", file=sys.stderr)
         return 2
+    return int(result or 0) if isinstance(result, int) or result is None else 0
 
 
 def error_line(exc: BaseException) -> str:
@@ -156,6 +197,27 @@ def error_line(exc: BaseException) -> str:
     if isinstance(exc, (warehouse.WarehouseError, OSError)) or type(exc).__module__.startswith("retention."):
         return text
     return f"{type(exc).__name__}: {scrub(text)}"
+
+
+def iso_date(value: str | None, option: str) -> date | None:
+    """``value`` (YYYY-MM-DD) as a date, or a usage error naming ``option``."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from None
+
+
+def choice(name: str, values) -> type[enum.StrEnum]:
+    """A typer choice of ``values`` (its members are the strings themselves)."""
+    return enum.StrEnum(name, [(v, v) for v in values])
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``error: message`` on stderr; the exception to raise for exit code 2."""
+    print(f"error: {message}", file=sys.stderr)
+    return typer.Exit(2)
 
 
 if __name__ == "__main__":  # pragma: no cover

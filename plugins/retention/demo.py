@@ -19,12 +19,15 @@ It is what ``make demo`` runs:
 
 from __future__ import annotations
 
-import argparse
 import json
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from retention import runtime, warehouse
 from retention.config import Settings, settings
@@ -77,29 +80,35 @@ def _row_counts(url: str) -> dict[str, int | None]:
     return counts
 
 
-def run_demo(args: argparse.Namespace) -> int:
+def run_dags(dags: tuple[tuple[str, dict], ...], env: dict[str, str]) -> list[DagOutcome]:
+    """Run each DAG once with ``airflow dags test`` and its conf, in order; stop at the first failure."""
+    outcomes: list[DagOutcome] = []
+    for dag_id, conf in dags:
+        started = time.monotonic()
+        code = runtime.dags_test(dag_id, env, None, conf).returncode
+        state = "success" if code == 0 else f"failed (exit {code})"
+        outcomes.append(DagOutcome(dag_id, state, time.monotonic() - started))
+        if code != 0:
+            break
+    return outcomes
+
+
+def run_demo(preset: str = "demo", seed: int = 42, bad_input_rate: float = 0.001) -> int:
     from retention.hooks.stripe import connection_json
     from retention.simulate.stripe_server import serve
 
     cfg = settings()
     url = warehouse.resolve_url(cfg)
     print(f"warehouse: {warehouse.redact(url)}")
-    company = ensure_simulation(cfg, args.preset, args.seed, args.bad_input_rate)
+    company = ensure_simulation(cfg, preset, seed, bad_input_rate)
     end_date = json.loads((company / "simulation.json").read_text())["parameters"]["end_date"]
 
     env = runtime.child_env(url, cfg)
     env["RETENTION_EVENTS_URI"] = str(company)
     api_key = "sk_test_demo_" + secrets.token_hex(12)  # lives only in this process tree
-    outcomes: list[DagOutcome] = []
     with serve(company, api_key=api_key) as stripe_api:
         env["AIRFLOW_CONN_STRIPE_DEFAULT"] = connection_json(stripe_api.base_url, api_key)
-        for dag_id, conf in DEMO_DAGS:
-            started = time.monotonic()
-            code = runtime.dags_test(dag_id, env, None, {**conf, "day": end_date}).returncode
-            state = "success" if code == 0 else f"failed (exit {code})"
-            outcomes.append(DagOutcome(dag_id, state, time.monotonic() - started))
-            if code != 0:
-                break
+        outcomes = run_dags(tuple((d, {**conf, "day": end_date}) for d, conf in DEMO_DAGS), env)
 
     sync_lines: list[str] = []
     if outcomes and all(o.state == "success" for o in outcomes):
@@ -110,6 +119,22 @@ def run_demo(args: argparse.Namespace) -> int:
         print(line)
     expected = len(DEMO_DAGS) + 1
     return 0 if len(outcomes) == expected and all(o.state == "success" for o in outcomes) else 1
+
+
+def run_pipeline(day: date, full: bool = False, sync: bool = True) -> int:
+    """``retention run``: every pipeline DAG once on ``day``, with your sources and connections."""
+    cfg = settings()
+    url = warehouse.resolve_url(cfg)
+    env = runtime.child_env(url, cfg)
+    dags = tuple((dag_id, {**(conf if full else {}), "day": day.isoformat()}) for dag_id, conf in DEMO_DAGS)
+    if sync:
+        dags += (("sync_segments", {}),)
+    print(f"warehouse: {warehouse.redact(url)}; running {', '.join(d for d, _ in dags)} on {day}")
+    outcomes = run_dags(dags, env)
+    for dag_id, _ in dags:
+        done = next((o for o in outcomes if o.dag_id == dag_id), None)
+        print(f"airflow run : {dag_id:<16} " + (f"{done.state} in {done.seconds:.0f}s" if done else "not run"))
+    return 0 if len(outcomes) == len(dags) and all(o.state == "success" for o in outcomes) else 1
 
 
 def run_demo_sync(url: str, env: dict[str, str], end_date: str, outcomes: list[DagOutcome]) -> list[str]:
@@ -205,10 +230,31 @@ def print_summary(cfg: Settings, url: str, company: Path, end_date: str, outcome
     print(f"query the marts   : psql '{warehouse.redact(url)}' -c 'select * from marts.mrr_movements'")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run the whole pipeline on a simulated company")
-    p.add_argument("--preset", default="demo", help="simulator preset (tiny for a quick look)")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--bad-input-rate", type=float, default=0.001,
-                   help="share of event lines corrupted, to show the quarantine at work")
-    p.set_defaults(func=run_demo)
+def _yesterday() -> date:
+    return datetime.now(timezone.utc).date() - timedelta(days=1)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("demo")
+    def demo(
+        preset: Annotated[str, typer.Option(help="simulator preset (tiny for a quick look)")] = "demo",
+        seed: Annotated[int, typer.Option(help="simulator seed")] = 42,
+        bad_input_rate: Annotated[float, typer.Option(
+            help="share of event lines corrupted, to show the quarantine at work")] = 0.001,
+    ) -> int:
+        """Run the whole pipeline on a simulated company."""
+        return run_demo(preset, seed, bad_input_rate)
+
+    @app.command("run")
+    def run(
+        day: Annotated[str | None, typer.Option(
+            help="the UTC day to process, YYYY-MM-DD (default: yesterday)")] = None,
+        full: Annotated[bool, typer.Option(
+            "--full", help="full Stripe refresh and a full reload of the landed files")] = False,
+        sync: Annotated[bool, typer.Option("--sync/--no-sync", help="run sync_segments at the end")] = True,
+    ) -> int:
+        """Run the whole pipeline once (ingest_stripe, ingest_events, transform_dbt, sync_segments)
+        with airflow dags test, on your sources (RETENTION_EVENTS_URI, the stripe_default connection)."""
+        from retention.cli import iso_date
+
+        return run_pipeline(iso_date(day, "--day") or _yesterday(), full=full, sync=sync)

@@ -32,10 +32,7 @@ Cut short: a full refresh that lists fewer than ``(1 - max_count_drop)`` x the l
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -48,6 +45,7 @@ if TYPE_CHECKING:
     from retention.load.stripe import StripeRow
 
 from retention.extract import stripe_state as state
+from retention.progress import SILENT, Progress
 
 log = logging.getLogger(__name__)
 
@@ -282,8 +280,10 @@ def ingest(
     interval_start: datetime | None,
     interval_end: datetime | None,
     extracted_at: datetime | None = None,
+    progress: Progress = SILENT,
 ) -> dict[str, Any]:
     """Extract one object type and load it; counts per table (safe for XCom: no data).
+    ``progress`` hears of each API page loaded (the CLI's bars).
 
     ``interval_start``/``interval_end``: the run's data interval (the weekly full refresh is
     chosen by its start). Events are read up to now, whatever the interval."""
@@ -310,7 +310,8 @@ def ingest(
                  f"{cursor:%Y-%m-%d %H:%M:%S}", plan.lookback)
         stats = {"events_read": 0, "objects_changed": 0, "deleted": 0}
         batches = event_pages(hook, spec, since, stats)
-    counts = load.load_batches(conn, spec.tables, batches, extracted_at or started)
+    progress.start(f"stripe {name}", total=None, unit="pages")
+    counts = load.load_batches(conn, spec.tables, _counted(batches, spec, progress), extracted_at or started)
     if reason:
         result["listed"], result["live_rows_before"] = listed["n"], live_before
         state.save(conn, name, started, result["mode"], listed["n"], live_before, interval_end)
@@ -324,6 +325,14 @@ def ingest(
     if name == "customers":
         result["customers_without_account_id"] = _report_unmapped(conn)
     return result
+
+
+def _counted(
+    batches: Iterator[dict[str, list[StripeRow]]], spec: StripeObjectSpec, progress: Progress
+) -> Iterator[dict[str, list[StripeRow]]]:
+    for batch in batches:
+        yield batch
+        progress.advance(1, rows=len(batch[spec.tables[0]]))
 
 
 def _guard_cut_short(
@@ -357,33 +366,3 @@ def _report_unmapped(conn: psycopg.Connection) -> int:
             "e.g. %s", len(ids), key, ", ".join(ids[:10]),
         )
     return len(ids)
-
-
-def _cmd_stripe_ingest(args: argparse.Namespace) -> int:
-    from retention import warehouse
-    from retention.hooks.stripe import StripeHook, StripeHookError
-
-    plan = ExtractPlan(full_refresh=args.full_refresh, full_refresh_weekday=None,
-                       max_count_drop=args.max_count_drop)
-    hook = StripeHook()
-    try:
-        with warehouse.connect(autocommit=True) as conn:
-            for name in args.object or STRIPE_OBJECTS:
-                print(json.dumps(ingest(hook, conn, name, plan, None, None)), flush=True)
-    except (StripeHookError, StripeExtractError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "stripe-ingest",
-        help="load Stripe objects into raw.stripe_* (connection from AIRFLOW_CONN_STRIPE_DEFAULT)",
-    )
-    p.add_argument("--object", action="append", choices=sorted(STRIPE_OBJECTS), help="repeatable; default: all")
-    p.add_argument("--full-refresh", action="store_true",
-                   help="list every object (default: apply Stripe events since the last run; full on a first load)")
-    p.add_argument("--max-count-drop", type=float, default=ExtractPlan.max_count_drop,
-                   help="a full refresh listing fewer than (1 - this) x the live rows stops as cut short")
-    p.set_defaults(func=_cmd_stripe_ingest)

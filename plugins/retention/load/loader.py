@@ -45,6 +45,7 @@ from retention.load.exports import EXPORTS, load_export
 from retention.load.landing import SOURCE_FOLDERS, LandedFile, LandingError, Seen, discover, select_files
 from retention.load.readers import Digest, read_chunks
 from retention.load.records import Rules
+from retention.progress import SILENT, Progress
 
 log = logging.getLogger(__name__)
 
@@ -311,13 +312,14 @@ def load_source(
     until: date | None = None,
     rules: Rules | None = None,
     workers: int = 1,
+    progress: Progress = SILENT,
 ) -> RunResult:
     """Load the files of ``source`` under ``root_uri`` for the days ``[since, until)``
     (all if None), plus late ones (:func:`retention.load.landing.select_files`).
 
     ``workers > 1`` loads that many files at a time (:func:`load_files_parallel`); the
     rows kept are the same as with one. Raises :class:`LoadFailed` at the end when a
-    file could not be loaded.
+    file could not be loaded. ``progress`` hears of each file done (the CLI's bars).
     """
     rules = rules or Rules()
     schema.ensure_schema(conn)
@@ -332,10 +334,14 @@ def load_source(
         source, root_uri, len(files), len(late), since, until, workers,
     )
     run = RunResult(source)
+    progress.start(f"load {source}", total=len(files), unit="files")
     if workers > 1 and len(files) > 1:
-        run.files = load_files_parallel(conn, source, files, rules, workers)
+        run.files = load_files_parallel(conn, source, files, rules, workers, progress)
     else:
-        run.files = [load_file(conn, source, landed, rules) for landed in files]
+        run.files = []
+        for landed in files:
+            run.files.append(load_file(conn, source, landed, rules))
+            progress.advance(1, rows=run.files[-1].rows_loaded)
     late_uris = {f.uri for f in late}
     for result in run.files:
         result.late = result.uri in late_uris and result.status != "skipped"
@@ -347,7 +353,8 @@ def load_source(
 
 
 def load_files_parallel(
-    conn: psycopg.Connection, source: str, files: list[LandedFile], rules: Rules, workers: int
+    conn: psycopg.Connection, source: str, files: list[LandedFile], rules: Rules, workers: int,
+    progress: Progress = SILENT,
 ) -> list[FileResult]:
     """Load ``files`` on ``workers`` threads, each with its own connection (like ``conn``'s).
 
@@ -374,7 +381,9 @@ def load_files_parallel(
             )
             with lock:
                 opened.append(worker_conn)
-        return load_file(worker_conn, source, landed, rules)
+        result = load_file(worker_conn, source, landed, rules)
+        progress.advance(1, rows=result.rows_loaded)
+        return result
 
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="load")
     try:

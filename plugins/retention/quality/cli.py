@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-import argparse
 from datetime import date
+from typing import Annotated
+
+import typer
 
 from retention import warehouse
+from retention.cli import choice, iso_date
 from retention.config import settings
 from retention.quality.gate import file_context, run_gates
 from retention.quality.suites import GATES, MARTS_GATES, RAW_GATES, GateSettings
 
 STAGES = {"raw": RAW_GATES, "marts": MARTS_GATES}
+Stage = choice("Stage", sorted(STAGES))
+Gate = choice("Gate", sorted(GATES))
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(stage: str = "raw", gate: list[str] | None = None, as_of: date | None = None) -> int:
     cfg = settings()
     url = warehouse.resolve_url(cfg)
-    names = args.gate or STAGES[args.stage]
-    gate_settings = GateSettings(as_of=args.as_of or date.today())
+    names = gate or STAGES[stage]
+    gate_settings = GateSettings(as_of=as_of or date.today())
     outcomes = run_gates(
         url, names, gate_settings, context=file_context(cfg.expectations_dir), raise_on_failure=False
     )
@@ -28,9 +33,13 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if all(o.success for o in outcomes) else 1
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("gate", help="run the Great Expectations quality gates")
-    p.add_argument("--stage", choices=sorted(STAGES), default="raw")
-    p.add_argument("--gate", action="append", choices=sorted(GATES), help="run only these gates")
-    p.add_argument("--as-of", type=date.fromisoformat, help="date freshness is measured against")
-    p.set_defaults(func=_run)
+def register(app: typer.Typer) -> None:
+    @app.command("gate")
+    def gate(
+        stage: Annotated[Stage, typer.Option(help="the raw gates, or those of the marts")] = Stage.raw,
+        gate: Annotated[list[Gate] | None, typer.Option(help="run only these gates (repeatable)")] = None,
+        as_of: Annotated[str | None, typer.Option(help="date freshness is measured against, YYYY-MM-DD")] = None,
+    ) -> int:
+        """Run the Great Expectations quality gates."""
+        return _run(stage.value, [g.value for g in gate or []], iso_date(as_of, "--as-of"))
+

@@ -2,29 +2,34 @@
 
 from __future__ import annotations
 
-import argparse
 import webbrowser
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from retention import warehouse
 from retention.config import settings
 
 
-def _cmd_report(args: argparse.Namespace) -> int:
+def _cmd_report(out: Path | None, open_it: bool) -> int:
     from retention.report import build_report, default_path
 
     url = warehouse.resolve_url(settings())
-    result = build_report(url, args.out or default_path())
+    result = build_report(url, out or default_path())
     print(f"report: {result.path} ({len(result.rendered)} charts)")
     for chart_id, why in result.missing.items():
         print(f"  not drawn: {chart_id}: {why}")
-    if args.open:
+    if open_it:
         webbrowser.open(result.path.resolve().as_uri())
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="build the HTML retention report from the marts")
-    p.add_argument("--out", type=Path, default=None, help="output file (default: reports/retention_report.html)")
-    p.add_argument("--open", action="store_true", help="open it in a browser afterwards")
-    p.set_defaults(func=_cmd_report)
+def register(app: typer.Typer) -> None:
+    @app.command("report")
+    def report(
+        out: Annotated[Path | None, typer.Option(help="output file (default: reports/retention_report.html)")] = None,
+        open_: Annotated[bool, typer.Option("--open", help="open it in a browser afterwards")] = False,
+    ) -> int:
+        """Build the HTML retention report from the marts."""
+        return _cmd_report(out, open_)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from retention.progress import SILENT, Progress
 from retention.simulate import catalogue as cat
 from retention.simulate import truth
 from retention.simulate.accounts import NEVER, Accounts, account_id, generate_accounts
@@ -97,7 +98,9 @@ class _Progress:
         return False
 
 
-def simulate(cfg: SimulationConfig) -> SimulationResult:
+def simulate(cfg: SimulationConfig, progress: Progress = SILENT) -> SimulationResult:
+    """Write the simulated company into ``cfg.out``; ``progress`` hears of each account's
+    life, each account's billing and each day of events (the CLI's bars)."""
     clock = Clock(cfg.start_date, cfg.end_date)
     out = Path(cfg.out)
     staging = _prepare(out)
@@ -107,12 +110,18 @@ def simulate(cfg: SimulationConfig) -> SimulationResult:
     )
     accounts = generate_accounts(cfg.n_accounts, clock, cfg.growth_per_month, _rng(cfg.seed, "accounts"))
     life_sim = LifeSimulator(accounts, clock, cfg.trial_days, _rng(cfg.seed, "lives"))
-    lives = [life_sim.simulate(i) for i in range(accounts.n)]
+    progress.start("simulate accounts' lives", total=accounts.n, unit="accounts")
+    lives = []
+    for i in range(accounts.n):
+        lives.append(life_sim.simulate(i))
+        progress.advance()
     log.info("lives simulated: %d accounts, %d users", accounts.n, len(accounts.user_account))
 
     counts: dict[str, Any] = {"accounts": accounts.n, "users": int(len(accounts.user_account))}
-    billing = _write_billing(cfg, clock, accounts, lives, staging, counts)
-    events = _write_events(cfg, clock, accounts, lives, staging, counts)
+    progress.start("simulate Stripe billing", total=accounts.n, unit="accounts")
+    billing = _write_billing(cfg, clock, accounts, lives, staging, counts, progress)
+    progress.start("simulate product events", total=clock.n_days, unit="days")
+    events = _write_events(cfg, clock, accounts, lives, staging, counts, progress)
     _write_feedback(cfg, clock, accounts, lives, staging, counts)
     _write_truth(clock, accounts, lives, billing, events, staging, counts)
 
@@ -141,7 +150,8 @@ class _BillingTruths:
 
 
 def _write_billing(
-    cfg: SimulationConfig, clock: Clock, accounts: Accounts, lives: list[Life], root: Path, counts: dict[str, Any]
+    cfg: SimulationConfig, clock: Clock, accounts: Accounts, lives: list[Life], root: Path, counts: dict[str, Any],
+    bar: Progress = SILENT,
 ) -> _BillingTruths:
     stripe_dir = root / "stripe"
     stripe_dir.mkdir()
@@ -187,6 +197,7 @@ def _write_billing(
                 mrr_file.write(",".join(map(str, row)) + "\n")
             result.customer_ids.append(customer.id)
             result.per_account.append(truth.billing_truth(lives[i], lines, month_ends, now, _day))
+            bar.advance()
             if progress.due():
                 log.info("billing: %d/%d accounts", i + 1, accounts.n)
     finally:
@@ -209,7 +220,8 @@ class _EventTruth:
 
 
 def _write_events(
-    cfg: SimulationConfig, clock: Clock, accounts: Accounts, lives: list[Life], root: Path, counts: dict[str, Any]
+    cfg: SimulationConfig, clock: Clock, accounts: Accounts, lives: list[Life], root: Path, counts: dict[str, Any],
+    bar: Progress = SILENT,
 ) -> _EventTruth:
     gen = EventGenerator(accounts, lives, clock, cfg.spec.events_per_active_seat_day, cfg.report_milestone_n,
                          _rng(cfg.seed, "events"))
@@ -218,12 +230,16 @@ def _write_events(
     by_kind = {"track": 0, "identify": 0, "group": 0}
     by_event = dict.fromkeys(cat.ALL_EVENTS, 0)
     progress = _Progress()
+    days_done = 0
     for day, records in gen.files(cfg.spec.max_lines_per_file):
         writer.write_file(clock.day_ts(day), records)
         for rec in records:
             by_kind[rec.kind] += 1
+        bar.advance(day - days_done, rows=len(records))
+        days_done = day
         if progress.due():
             log.info("events: day %d/%d, %d records in %d files so far", day + 1, clock.n_days, injector.clean_lines, writer.files)
+    bar.advance(clock.n_days - days_done)
     for name, total in zip(cat.ALL_EVENTS, gen.event_counts.tolist(), strict=True):
         by_event[name] = int(total)
     counts["events"] = {

@@ -39,7 +39,6 @@ that is not in the data stays an id. Files are re-read when they change on disk.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import hmac
 import logging
@@ -54,10 +53,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
+import typer
 
 log = logging.getLogger(__name__)
 
@@ -709,17 +709,16 @@ def serve(
         thread.join()
 
 
-def _cmd_stripe_server(args: argparse.Namespace) -> int:
+def _cmd_stripe_server(data: Path, port: int, host: str, rate_429: float, rate_500: float, seed: int) -> int:
     api_key = os.environ.get(API_KEY_ENV, "").strip()
     if not api_key:
         print(f"error: set {API_KEY_ENV} to the secret key clients must send (e.g. sk_test_local)", file=sys.stderr)
         return 2
     try:
-        with serve(
-            args.data, api_key=api_key, port=args.port, host=args.host,
-            rate_429=args.rate_429, rate_500=args.rate_500, seed=args.seed,
-        ) as server:
-            print(f"Stripe API for {args.data} at {server.base_url} (API key from {API_KEY_ENV}); Ctrl-C stops")
+        with serve(data, api_key=api_key, port=port, host=host, rate_429=rate_429, rate_500=rate_500,
+                   seed=seed) as server:
+            print(f"Stripe API for {data} at {server.base_url} (API key from {API_KEY_ENV}); Ctrl-C stops",
+                  flush=True)
             threading.Event().wait()
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -729,12 +728,15 @@ def _cmd_stripe_server(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("stripe-server", help="serve simulated stripe/*.jsonl as a local Stripe API")
-    p.add_argument("--data", type=Path, required=True, help="simulated company folder (holds stripe/*.jsonl)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--rate-429", type=float, default=0.0, help="share of requests answered 429")
-    p.add_argument("--rate-500", type=float, default=0.0, help="share of requests answered 500")
-    p.add_argument("--seed", type=int, default=0, help="seed of the fault draws")
-    p.set_defaults(func=_cmd_stripe_server)
+def register(app: typer.Typer) -> None:
+    @app.command("stripe-server")
+    def stripe_server(
+        data: Annotated[Path, typer.Option(help="simulated company folder (holds stripe/*.jsonl)")],
+        port: Annotated[int, typer.Option(help="port (0: a free one)")] = DEFAULT_PORT,
+        host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+        rate_429: Annotated[float, typer.Option("--rate-429", help="share of requests answered 429")] = 0.0,
+        rate_500: Annotated[float, typer.Option("--rate-500", help="share of requests answered 500")] = 0.0,
+        seed: Annotated[int, typer.Option(help="seed of the fault draws")] = 0,
+    ) -> int:
+        """Serve simulated stripe/*.jsonl as a local Stripe API."""
+        return _cmd_stripe_server(data, port, host, rate_429, rate_500, seed)

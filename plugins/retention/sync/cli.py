@@ -11,16 +11,23 @@ it on their own; the compose stack's init job calls it).
 
 from __future__ import annotations
 
-import argparse
+import sys
+from typing import Annotated
+
+import typer
 
 from retention import warehouse
+from retention.cli import choice
+from retention.cli_progress import bars
 from retention.config import settings
 from retention.sync import config, runs
 from retention.sync.errors import SyncError
 
+SyncAction = choice("SyncAction", ["run", "status", "exposures", "pools"])
 
-def _cmd_sync(args: argparse.Namespace) -> int:
-    if args.action == "pools":
+
+def _cmd_sync(action: str, syncs: list[str] | None, dry_run: bool, force: bool, path: str | None) -> int:
+    if action == "pools":
         import os
 
         from retention import runtime
@@ -28,18 +35,18 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         runtime.ensure_pools({**os.environ, "AIRFLOW_HOME": str(settings().airflow_home)})
         print("Airflow pools: " + ", ".join(runtime_pools()))
         return 0
-    if args.action == "exposures":
+    if action == "exposures":
         from retention.sync import exposures
 
-        path = exposures.write(config.load(args.config).syncs)
+        path = exposures.write(config.load(path).syncs)
         print(f"wrote {path}")
         return 0
     try:
-        if args.action == "status":
+        if action == "status":
             return _status(warehouse.resolve_url(settings()))
-        by_kind = runs.plan(args.sync, args.config)
+        by_kind = runs.plan(syncs, path)
     except SyncError as exc:
-        print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     names = [n for names in by_kind.values() for n in names]
     if not names:
@@ -49,9 +56,10 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     code = 0
     for name in names:
         try:
-            outcome = runs.run_one(url, name, dry_run=args.dry_run, force=args.force, path=args.config)
+            with bars() as progress:
+                outcome = runs.run_one(url, name, dry_run=dry_run, force=force, path=path, progress=progress)
         except SyncError as exc:
-            print(f"{name}: error: {exc}")
+            print(f"{name}: error: {exc}", file=sys.stderr)
             code = 1
             continue
         print(format_outcome(outcome))
@@ -99,13 +107,20 @@ def _status(url: str) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sync", help="push the segments to their destinations (syncs.yml)")
-    p.add_argument("action", nargs="?", choices=["run", "status", "exposures", "pools"], default="run",
-                   help="run (default), status: the last run of each sync, exposures: regenerate dbt exposures, "
-                        "pools: create the destinations' Airflow pools (the compose init job runs it)")
-    p.add_argument("--sync", action="append", metavar="NAME", help="run only this sync (repeatable)")
-    p.add_argument("--dry-run", action="store_true", help="print what would be sent; send and write nothing")
-    p.add_argument("--force", action="store_true", help="send even above the change threshold")
-    p.add_argument("--config", help=f"configuration file (default: ${config.CONFIG_ENV} or {config.DEFAULT_CONFIG})")
-    p.set_defaults(func=_cmd_sync)
+def register(app: typer.Typer) -> None:
+    @app.command("sync")
+    def sync(
+        action: Annotated[SyncAction, typer.Argument(
+            help="run (default), status: the last run of each sync, exposures: regenerate dbt exposures, "
+                 "pools: create the destinations' Airflow pools (the compose init job runs it)")] = SyncAction.run,
+        sync: Annotated[list[str] | None, typer.Option(
+            "--sync", metavar="NAME", help="run only this sync (repeatable)")] = None,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="print what would be sent; send and write nothing")
+                           ] = False,
+        force: Annotated[bool, typer.Option("--force", help="send even above the change threshold")] = False,
+        config_file: Annotated[str | None, typer.Option(
+            "--config", help=f"configuration file (default: ${config.CONFIG_ENV} or {config.DEFAULT_CONFIG})")
+        ] = None,
+    ) -> int:
+        """Push the segments to their destinations (syncs.yml)."""
+        return _cmd_sync(action.value, sync, dry_run, force, config_file)

@@ -41,6 +41,7 @@ from datetime import date
 from typing import Any
 
 from retention import warehouse
+from retention.progress import SILENT, Progress
 from retention.sync import diff, publication, state
 from retention.sync.config import SyncConfigError, SyncSpec
 from retention.sync.destinations import registry
@@ -109,8 +110,9 @@ def plan_sync(url: str, spec: SyncSpec, *, force: bool = False) -> SyncOutcome:
 
 
 def run_sync(url: str, spec: SyncSpec, *, dry_run: bool = False, force: bool = False,
-             log_retention_days: int = 30) -> SyncOutcome:
-    """Run one sync (see the module docstring). Raises :class:`SyncError` with one line."""
+             log_retention_days: int = 30, progress: Progress = SILENT) -> SyncOutcome:
+    """Run one sync (see the module docstring). Raises :class:`SyncError` with one line.
+    ``progress`` hears of each batch sent (the CLI's bars)."""
     with warehouse.connect(url, autocommit=True) as wconn:
         state.ensure_schema(wconn)
         _lock(wconn, spec.name)
@@ -133,7 +135,8 @@ def run_sync(url: str, spec: SyncSpec, *, dry_run: bool = False, force: bool = F
                     log.warning("sync %s halted: %s", spec.name, reason)
                 else:
                     try:
-                        _send_all(wconn, rconn, spec, outcome)
+                        progress.start(f"sync {spec.name}", total=counts.to_send, unit="changes")
+                        _send_all(wconn, rconn, spec, outcome, progress)
                     except Exception as exc:
                         outcome.status = "failed"
                         error = str(exc) if isinstance(exc, SyncError) else type(exc).__name__
@@ -185,7 +188,7 @@ def _finish_run(conn, o: SyncOutcome, error: str | None = None) -> None:
     )
 
 
-def _send_all(wconn, rconn, spec: SyncSpec, outcome: SyncOutcome) -> None:
+def _send_all(wconn, rconn, spec: SyncSpec, outcome: SyncOutcome, progress: Progress = SILENT) -> None:
     try:
         dest = registry.build(spec.destination.kind, spec.destination.conn_id, spec.destination.options)
     except ValueError as exc:  # an adapter's check of its options: names options, never row values
@@ -221,6 +224,7 @@ def _send_all(wconn, rconn, spec: SyncSpec, outcome: SyncOutcome) -> None:
             _check_results(spec.name, records, results)
             _apply(wconn, spec.name, outcome.run_id, records, results, send_log=not dest.idempotent)
             _tally(outcome, records, results)
+            progress.advance(len(records), rows=len(records))
             log.info("sync %s batch %d: %d sent, %d confirmed, %d failed", spec.name, n, len(records),
                      sum(r.ok for r in results), sum(not r.ok for r in results))
         writer = getattr(dest, "write_members", None)

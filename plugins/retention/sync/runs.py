@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from retention.progress import SILENT, Progress
 from retention.sync import config, engine
 from retention.sync.destinations import registry
 
@@ -24,8 +25,8 @@ def plan(names: Sequence[str] | None = None, path: Path | str | None = None) -> 
 
 
 def run_one(url: str, name: str, *, dry_run: bool = False, force: bool = False,
-            path: Path | str | None = None) -> engine.SyncOutcome:
+            path: Path | str | None = None, progress: Progress = SILENT) -> engine.SyncOutcome:
     sync_file = config.load(path)
     spec, = config.select(sync_file.syncs, [name])
     return engine.run_sync(url, spec, dry_run=dry_run, force=force,
-                           log_retention_days=sync_file.log_retention_days)
+                           log_retention_days=sync_file.log_retention_days, progress=progress)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import random
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 
 from fakes.stripe_dataset import API_KEY as KEY, DAY, T0, StripeDataset, build_dataset
 from retention import warehouse
-from retention.extract.stripe import STRIPE_OBJECTS, ExtractPlan, ingest, register
+from retention.extract.stripe import STRIPE_OBJECTS, ExtractPlan, ingest
 from retention.hooks.stripe import RetryPolicy, StripeHook, StripeHookError, connection_json
 from retention.simulate.stripe_server import serve
 
@@ -110,11 +109,10 @@ def test_failure_mid_extraction_writes_nothing(conn, hook_for, tmp_path):
 
 
 def run_cli(*argv: str) -> int:
-    """``retention stripe-ingest ...`` through its own sub-command (no other CLI module imported)."""
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    return args.func(args)
+    """``retention stripe-ingest ...`` through the command line's entry point."""
+    from retention.cli import main
+
+    return main(list(argv))
 
 
 def test_cli_stripe_ingest_loads_through_the_same_function(dataset, fresh_db, monkeypatch, capsys):

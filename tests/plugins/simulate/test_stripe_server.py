@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import base64
 import urllib.error
 import urllib.request
@@ -14,7 +13,7 @@ import pytest
 import stripe
 
 from fakes.stripe_dataset import DAY, T0, StripeDataset, build_dataset
-from retention.simulate.stripe_server import FaultInjector, RunningStripeServer, register, serve
+from retention.simulate.stripe_server import FaultInjector, RunningStripeServer, serve
 
 KEY = "sk_test_local_server_key"
 
@@ -238,9 +237,8 @@ def test_malformed_file_fails_at_start_with_file_and_line(tmp_path: Path):
 
 
 def test_cli_requires_the_key_from_the_environment(dataset, monkeypatch, capsys):
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers())
-    args = parser.parse_args(["stripe-server", "--data", str(dataset.root), "--port", "0"])
+    from retention.cli import main
+
     monkeypatch.delenv("STRIPE_API_KEY", raising=False)
-    assert args.func(args) == 2
+    assert main(["stripe-server", "--data", str(dataset.root), "--port", "0"]) == 2
     assert "set STRIPE_API_KEY" in capsys.readouterr().err

@@ -1,0 +1,109 @@
+"""The command line's progress bars and usage errors, as a person meets them.
+
+Progress goes to stderr: on a terminal (a pseudo-terminal here) rich redraws the bar in
+place; piped to a file, each step's final line is written once, so a log stays readable
+and stdout keeps the JSON result. Usage errors are one line with a hint and exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from retention.cli import main
+from retention.simulate.config import SimulationConfig
+from retention.simulate.engine import simulate
+
+RETENTION = str(Path(sys.executable).parent / "retention")
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+@pytest.fixture(scope="module")
+def company(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    out = tmp_path_factory.mktemp("company") / "tiny"
+    result = simulate(SimulationConfig(preset="tiny", seed=5, out=out))
+    return out, result.counts["events"]["files"]
+
+
+def _env(url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
+    env.update(WAREHOUSE_URL=url, COLUMNS="160")
+    return env
+
+
+def test_load_piped_to_a_file_writes_one_progress_line_and_json(company, fresh_db: str, tmp_path: Path):
+    root, files = company
+    out, err = tmp_path / "out.json", tmp_path / "err.log"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        proc = subprocess.run([RETENTION, "load", "--source", "events", "--path", str(root), "--workers", "2"],
+                              env=_env(fresh_db), stdout=stdout, stderr=stderr, timeout=300)
+    assert proc.returncode == 0, err.read_text()[-2000:]
+    counts = json.loads(out.read_text())  # stdout is the result only
+    assert counts["files_loaded"] == files and counts["rows_loaded"] > 0
+    log = err.read_text()
+    bars = [line for line in log.splitlines() if line.startswith("load events")]
+    assert len(bars) == 1, log[-3000:]  # not redrawn line after line
+    assert f"{files}/{files} files" in bars[0]
+    assert f"{counts['rows_loaded']:,} rows" in bars[0] and "rows/s" in bars[0]
+    assert not ANSI.search(log) and "\r" not in log  # no cursor movement in a file
+
+
+def test_load_on_a_terminal_redraws_the_bar(company, fresh_db: str):
+    root, files = company
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([RETENTION, "load", "--source", "events", "--path", str(root), "--workers", "1"],
+                            env={**_env(fresh_db), "TERM": "xterm"}, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert proc.wait(timeout=300) == 0
+    screen = b"".join(chunks).decode(errors="replace")
+    assert ANSI.search(screen)  # drawn in place
+    assert f"{files}/{files}" in ANSI.sub("", screen)
+
+
+@pytest.mark.parametrize("argv, message, hint", [
+    (["nope"], "No such command 'nope'", "(see `retention --help`)"),
+    (["load"], "Missing option '--source'", "(see `retention load --help`)"),
+    (["gate", "--stage", "bronze"], "'bronze' is not one of 'marts', 'raw'", "(see `retention gate --help`)"),
+    (["simulate", "--preset", "tiny", "--seeed", "1"], "No such option: --seeed", "(see `retention simulate --help`)"),
+    (["load", "--source", "events", "--since", "yesterday"], "'yesterday' is not a date",
+     "(see `retention load --help`)"),
+    (["run", "--day", "2025-13-01"], "'2025-13-01' is not a date", "(see `retention run --help`)"),
+    (["sync", "sideways"], "'sideways' is not one of", "(see `retention sync --help`)"),
+])
+def test_a_usage_error_is_one_line_with_a_hint(argv, message, hint, capsys):
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0] and lines[0].endswith(hint)
+    assert "Traceback" not in captured.err + captured.out
+
+
+def test_the_warehouse_url_is_printed_masked(monkeypatch, fresh_db: str, capsys):
+    secret_url = fresh_db.replace("postgresql://postgres@", "postgresql://postgres:pw-not-shown@")
+    monkeypatch.setenv("WAREHOUSE_URL", secret_url)
+    if secret_url == fresh_db:
+        pytest.skip("the test warehouse URL has no user part to put a password in")
+    # the embedded server trusts local connections, so any password is accepted
+    assert main(["warehouse"]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert "pw-not-shown" not in printed and "***" in printed
+    assert main(["warehouse", "--show-password"]) == 0
+    assert capsys.readouterr().out.strip() == secret_url
