@@ -53,15 +53,22 @@ class _Count(ProgressColumn):
 
 
 class RichBars:
-    """One rich task per :meth:`start`; the previous one is marked done."""
+    """One rich task per :meth:`start`; the previous one is marked done. Nothing is drawn
+    (not even an empty line) until the first step starts."""
 
-    def __init__(self, progress: RichProgress) -> None:
-        self._progress = progress
+    def __init__(self) -> None:
+        self._progress: RichProgress | None = None
         self._task: TaskID | None = None
         self._lock = threading.Lock()
 
     def start(self, label: str, total: int | None = None, unit: str = "") -> None:
         with self._lock:
+            if self._progress is None:
+                self._progress = RichProgress(
+                    TextColumn("{task.description}"), BarColumn(bar_width=30), _Count(), _Rows(),
+                    TimeElapsedColumn(), console=console(), transient=False,
+                )
+                self._progress.start()
             self._finish()
             self._task = self._progress.add_task(label, total=total, unit=unit, rows=0)
 
@@ -83,6 +90,9 @@ class RichBars:
         with self._lock:
             self._finish()
             self._task = None
+            if self._progress is not None:
+                self._progress.stop()
+                self._progress = None
 
 
 def console() -> Console:
@@ -94,13 +104,10 @@ def console() -> Console:
 
 @contextmanager
 def bars() -> Iterator[RichBars]:
-    progress = RichProgress(
-        TextColumn("{task.description}"), BarColumn(bar_width=30), _Count(), _Rows(), TimeElapsedColumn(),
-        console=console(), transient=False,
-    )
-    reporter = RichBars(progress)
-    with progress:
-        try:
-            yield reporter
-        finally:
-            reporter.close()
+    """Progress bars for the steps run inside the block (stopped, and their last state
+    shown, when it ends)."""
+    reporter = RichBars()
+    try:
+        yield reporter
+    finally:
+        reporter.close()
