@@ -41,6 +41,7 @@ import psycopg
 
 from retention import warehouse
 from retention.hooks.stripe import connection_json
+from tests.support.databases import create_database, drop_database
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = REPO / "dbt_project"
@@ -160,7 +161,7 @@ def land(company: Path, last_day: date, server_url: str, env: dict[str, str], *,
     and every run builds in a fresh copy of it."""
     if reuse and _landed_company(server_url) == str(company):
         return _copy_landed(server_url), "reused the landed raw"
-    url = warehouse.create_database(server_url, LANDED_DB if reuse else BENCH_DB)
+    url = create_database(server_url, LANDED_DB if reuse else BENCH_DB)
     stripe_s = land_stripe(company, {**env, "WAREHOUSE_URL": url})
     files_s = _run([str(BIN / "retention"), "load", "--path", str(company), "--source", "events", "--source", "nps",
                     "--source", "support", "--until", last_day.isoformat()], {**env, "WAREHOUSE_URL": url})
@@ -224,7 +225,7 @@ def main(argv: list[str]) -> int:
                 marts = {t: conn.execute(f"select count(*) from marts.{t}").fetchone()[0]
                          for t in ("mrr_monthly", "mrr_movements", "cohort_retention", "account_usage_daily")}
             if args.keep:
-                warehouse.drop_database(url)
+                drop_database(url)
         finally:
             warehouse.stop_embedded(pgdata)
 

@@ -35,6 +35,7 @@ from typing import Any
 
 from retention import warehouse
 from retention.local_servers.base import serve
+from tests.support.databases import create_database, drop_database
 
 AS_OF = date(2024, 6, 30)
 CONN_ID = "bench_destination"
@@ -204,7 +205,7 @@ def spec(bench: VendorBench) -> Any:
 def run_vendor(bench: VendorBench, members: int, server_url: str) -> dict[str, Any]:
     from retention.sync import engine
 
-    url = warehouse.create_database(server_url, f"bench_dest_{bench.kind}_{uuid.uuid4().hex[:6]}")
+    url = create_database(server_url, f"bench_dest_{bench.kind}_{uuid.uuid4().hex[:6]}")
     try:
         build_members(url, members)
         with serve(bench.server, rate_limit_per_s=bench.limit_per_s, rate_limit_window_s=bench.window_s,
@@ -221,7 +222,7 @@ def run_vendor(bench: VendorBench, members: int, server_url: str) -> dict[str, A
             span = (max(times) - min(times)) if len(times) > 1 else wall
             problem = bench.check(server, members)
     finally:
-        warehouse.drop_database(url)
+        drop_database(url)
     requests = sum(counts.values())
     per_member = requests / members
     return {

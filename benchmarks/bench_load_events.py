@@ -57,6 +57,7 @@ import orjson
 from retention import warehouse
 from retention.load import schema
 from retention.load.landing import LandedFile, discover
+from tests.support.databases import create_database, drop_database
 
 DAY = datetime(2024, 11, 17, tzinfo=UTC)
 TRAIT_TABLES = {"identify": "identifies", "group": "groups"}
@@ -138,7 +139,7 @@ def generate(folder: Path, rows: int) -> tuple[Path, dict[str, Path]]:
 
 
 def _fresh(server_url: str, name: str) -> str:
-    url = warehouse.create_database(server_url, name)
+    url = create_database(server_url, name)
     with warehouse.connect(url, autocommit=True) as conn:
         schema.ensure_schema(conn)
     return url
@@ -349,7 +350,7 @@ def bench_preset(args: argparse.Namespace, server: str) -> int:
                         seconds, cpu_s = run_psql(url, chosen, months, "text", tables)
                         res = {"seconds": seconds, "cpu_s": cpu_s, "server_cpu_s": clock() - cpu_before if clock else None}
                 finally:
-                    warehouse.drop_database(url)
+                    drop_database(url)
                 res["load_avg"] = os.getloadavg()[0]
                 load_avg.append(res["load_avg"])
                 runs[variant].append(res)
@@ -360,7 +361,7 @@ def bench_preset(args: argparse.Namespace, server: str) -> int:
                 schema.ensure_month_partitions(conn, months)
             sql_rows, sql_s = run_to_sql(url, sample, args.to_sql_rows)
         finally:
-            warehouse.drop_database(url)
+            drop_database(url)
         rss = []
         for days in args.rss_days:
             path = concatenated_days(files, days, folder)
@@ -368,7 +369,7 @@ def bench_preset(args: argparse.Namespace, server: str) -> int:
             try:
                 res = run_ours(url, path.parent.parent)
             finally:
-                warehouse.drop_database(url)
+                drop_database(url)
             rss.append({"days": days, "rows": res["rows"], "gzip_mb": path.stat().st_size / 1e6, **res})
             print(json.dumps(rss[-1]), flush=True)
             path.unlink()
@@ -456,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
                 sql_rows, sql_s = run_to_sql(psql_db, csvs["events"], min(rows, args.to_sql_rows))
             finally:
                 for db in (ours_db, psql_db):
-                    warehouse.drop_database(db)
+                    drop_database(db)
             results.append({
                 "rows": rows,
                 "file_mb": gz_path.stat().st_size / 1e6,

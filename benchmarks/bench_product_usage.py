@@ -28,6 +28,7 @@ from pathlib import Path
 
 from retention import warehouse
 from retention.load import schema
+from tests.support.databases import create_database
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = REPO / "dbt_project"
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     server = warehouse.resolve_url()
-    url = warehouse.create_database(server, f"bench_product_usage_{uuid.uuid4().hex[:6]}")
+    url = create_database(server, f"bench_product_usage_{uuid.uuid4().hex[:6]}")
     dbname = warehouse.parse_url(url).dbname
     try:
         with tempfile.TemporaryDirectory(prefix="bench_product_usage_") as tmp:

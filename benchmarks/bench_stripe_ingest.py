@@ -34,6 +34,7 @@ from pathlib import Path
 from retention import warehouse
 from retention.hooks.stripe import connection_json
 from retention.simulate.stripe_server import serve
+from tests.support.databases import create_database, drop_database
 
 REPO = Path(__file__).resolve().parent.parent
 KEY = "sk_test_benchmark"
@@ -119,14 +120,14 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="bench_stripe_") as tmp:
             dataset = build_dataset(Path(tmp), customers=customers)
             with serve(dataset.root, api_key=KEY) as server:
-                ours_db = warehouse.create_database(server_url, f"bench_stripe_{uuid.uuid4().hex[:8]}")
-                base_db = warehouse.create_database(server_url, f"bench_stripe_{uuid.uuid4().hex[:8]}")
+                ours_db = create_database(server_url, f"bench_stripe_{uuid.uuid4().hex[:8]}")
+                base_db = create_database(server_url, f"bench_stripe_{uuid.uuid4().hex[:8]}")
                 try:
                     ours = run_child(CHILD_OURS, ours_db, server.base_url)
                     base = run_child(CHILD_BASELINE, base_db, server.base_url)
                 finally:
-                    warehouse.drop_database(ours_db)
-                    warehouse.drop_database(base_db)
+                    drop_database(ours_db)
+                    drop_database(base_db)
         print(f"| {customers} | {ours['objects']} | ours | {ours['first']:.2f} | {ours['objects'] / ours['first']:.0f} "
               f"| {ours['rerun']:.2f} | {ours['rerun_written']} | {ours['rss_mb']:.0f} |")
         print(f"| {customers} | {base['objects']} | baseline | {base['first']:.2f} | "

@@ -33,6 +33,8 @@ import sys
 import time
 from datetime import date
 
+from tests.support.databases import create_database, drop_database
+
 SECRET = "bench-sync-secret"
 CONN_ID = "bench_sync_webhook"
 AS_OF = date(2026, 1, 1)
@@ -162,7 +164,7 @@ def plan_once(url: str, members: int) -> dict:
 def _fresh_db(tag: str) -> str:
     from retention import warehouse
 
-    return warehouse.create_database(warehouse.resolve_url(), f"bench_sync_{tag}_{os.getpid()}")
+    return create_database(warehouse.resolve_url(), f"bench_sync_{tag}_{os.getpid()}")
 
 
 def _table(rows: list[dict]) -> str:
@@ -187,7 +189,7 @@ def main(argv: list[str]) -> int:
         try:
             print(json.dumps(plan_once(url, args.plan_once)))
         finally:
-            warehouse.drop_database(url)
+            drop_database(url)
         return 0
 
     url = _fresh_db("send")
@@ -195,7 +197,7 @@ def main(argv: list[str]) -> int:
         build(url, args.members)
         rows = sync_phase(url, args.members, args.limit, args.batch)
     finally:
-        warehouse.drop_database(url)
+        drop_database(url)
     print(f"\nsync of {args.members} members, receiver limit N = {args.limit} requests/s, batch {args.batch}\n")
     print(_table(rows))
 

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
+from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
 from retention.airflow_defaults import DEFAULT_ARGS, RAW_ASSETS
 from retention.schedule import day_param, interval_task, publish_task
@@ -53,29 +53,33 @@ from retention.schedule import day_param, interval_task, publish_task
 EVENT_ASSETS = [RAW_ASSETS[t] for t in ("events", "identifies", "groups", "nps_responses", "support_tickets")]
 
 
-def _load(source: str, landing_uri: str, interval: dict) -> dict:
-    """Load one source (``retention.load.plan.ingest``) for the day(s) of ``interval``
-    (the run's ``run_interval``). A landing error (missing location, a file of another
-    source) or files that could not be loaded fail the task at once, with a message that
-    says what to do: retrying cannot fix them (the next run retries failed files)."""
-    from airflow.sdk.exceptions import AirflowFailException
+def load_task(source: str, landing_uri, interval):
+    """The task that loads one source (``retention.load.plan.ingest``) for the day(s) of
+    ``interval`` (the run's ``run_interval``). A landing error (missing location, a file
+    of another source) or files that could not be loaded fail the task at once, with a
+    message that says what to do: retrying cannot fix them (the next run retries failed files)."""
 
-    from retention.hooks.warehouse import WarehouseHook
-    from retention.load.landing import LandingError
-    from retention.load.loader import LoadFailed
-    from retention.load.plan import LoadPlan, ingest
-    from retention.schedule import RunInterval, sole_writer
+    @task(task_id=f"load_{source}", max_active_tis_per_dag=1)
+    def load(landing_uri: str, interval: dict, params: dict | None = None) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
 
-    params = get_current_context()["params"]
-    plan = LoadPlan(landing_uri, full=params["full"], lookback_days=params["lookback_days"], workers=params["workers"])
-    days = RunInterval.from_xcom(interval)
-    hook = WarehouseHook()
-    with hook.get_conn(autocommit=True) as lock_conn, sole_writer(lock_conn, [f"{source} files"]):
-        with hook.get_conn(autocommit=True) as conn:
-            try:
-                return ingest(conn, source, plan, days.start_at, days.end_at)
-            except (LandingError, LoadFailed) as exc:
-                raise AirflowFailException(str(exc)) from None
+        from retention.hooks.warehouse import WarehouseHook
+        from retention.load.landing import LandingError
+        from retention.load.loader import LoadFailed
+        from retention.load.plan import LoadPlan, ingest
+        from retention.schedule import RunInterval, sole_writer
+
+        plan = LoadPlan(landing_uri, full=params["full"], lookback_days=params["lookback_days"], workers=params["workers"])
+        days = RunInterval.from_xcom(interval)
+        hook = WarehouseHook()
+        with hook.get_conn(autocommit=True) as lock_conn, sole_writer(lock_conn, [f"{source} files"]):
+            with hook.get_conn(autocommit=True) as conn:
+                try:
+                    return ingest(conn, source, plan, days.start_at, days.end_at)
+                except (LandingError, LoadFailed) as exc:
+                    raise AirflowFailException(str(exc)) from None
+
+    return load(landing_uri, interval)
 
 
 @dag(
@@ -100,13 +104,12 @@ def _load(source: str, landing_uri: str, interval: dict) -> dict:
 )
 def ingest_events():
     @task
-    def landing_location() -> str:
+    def landing_location(params: dict | None = None) -> str:
         from airflow.sdk import Variable
 
         from retention.config import settings
         from retention.load.landing import LANDING_VARIABLE, landing_uri
 
-        params = get_current_context()["params"]
         return landing_uri(params["landing_uri"], settings(), variable=Variable.get(LANDING_VARIABLE, default=None))
 
     @task
@@ -117,21 +120,9 @@ def ingest_events():
         with WarehouseHook().get_conn(autocommit=True) as conn:
             ensure_schema(conn)
 
-    @task(max_active_tis_per_dag=1)
-    def load_events(landing_uri: str, interval: dict) -> dict:
-        return _load("events", landing_uri, interval)
-
-    @task(max_active_tis_per_dag=1)
-    def load_nps(landing_uri: str, interval: dict) -> dict:
-        return _load("nps", landing_uri, interval)
-
-    @task(max_active_tis_per_dag=1)
-    def load_support(landing_uri: str, interval: dict) -> dict:
-        return _load("support", landing_uri, interval)
-
     interval = interval_task()
     root = landing_location()
-    loads = [load(root, interval) for load in (load_events, load_nps, load_support)]
+    loads = [load_task(source, root, interval) for source in ("events", "nps", "support")]
     raw_schema() >> loads >> publish_task(EVENT_ASSETS, interval)
 
 

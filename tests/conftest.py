@@ -22,6 +22,7 @@ import pytest
 
 from retention import runtime, warehouse
 from retention.config import settings
+from support.databases import create_database
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -43,7 +44,7 @@ def warehouse_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
 def fresh_db(warehouse_server_url: str, request: pytest.FixtureRequest) -> str:
     """URL of a new empty database, named after the test."""
     slug = re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40]
-    return warehouse.create_database(warehouse_server_url, f"t_{slug}_{uuid.uuid4().hex[:6]}")
+    return create_database(warehouse_server_url, f"t_{slug}_{uuid.uuid4().hex[:6]}")
 
 
 @pytest.fixture(scope="session")

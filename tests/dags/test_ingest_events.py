@@ -30,10 +30,11 @@ from landed_files import (
     track,
 )
 
-from retention import runtime, warehouse
+from retention import runtime
 from retention.local_servers.base import serve
 from retention.simulate.config import SimulationConfig
 from retention.simulate.engine import simulate
+from support.databases import create_database
 
 SEED = 11
 BAD_INPUT_RATE = 0.05
@@ -200,7 +201,7 @@ def test_daily_rerun_backfill_and_full_runs_match_the_injection_report(
     assert sorted(mid for (mid,) in kept) == sorted(clean_ids)
 
     # Out-of-order daily runs and backfills end with the rows of one in-order load.
-    in_order = warehouse.create_database(warehouse_server_url, fresh_db.rsplit("/", 1)[1].split("?")[0] + "_ref")
+    in_order = create_database(warehouse_server_url, fresh_db.rsplit("/", 1)[1].split("?")[0] + "_ref")
     for source in ("events", "nps", "support"):
         run_load(in_order, source, landing)
     assert snapshot(fresh_db) == snapshot(in_order)

@@ -12,13 +12,14 @@ import pytest
 import finance_scenarios
 from finance_raw import StripeData, build_finance, line, run_dbt
 from retention import warehouse
+from support.databases import create_database
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def built_db(warehouse_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = warehouse.create_database(warehouse_server_url, "t_dbt_project")
+    url = create_database(warehouse_server_url, "t_dbt_project")
     finance_scenarios.build().load(url)
     result = build_finance(url, tmp_path_factory.mktemp("dbt_target"))
     assert result.returncode == 0, result.stdout[-4000:]

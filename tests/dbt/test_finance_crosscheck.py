@@ -15,6 +15,7 @@ import finance_reference as ref
 import finance_scenarios
 from finance_raw import build_finance
 from retention import warehouse
+from support.databases import create_database
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +27,7 @@ def scenario_objects() -> dict[str, list[dict]]:
 
 @pytest.fixture(scope="module")
 def built_db(warehouse_server_url: str, scenario_objects, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = warehouse.create_database(warehouse_server_url, "t_finance_crosscheck")
+    url = create_database(warehouse_server_url, "t_finance_crosscheck")
     data = finance_scenarios.StripeData(objects=scenario_objects)
     data.load(url)
     result = build_finance(url, tmp_path_factory.mktemp("dbt_target"))

@@ -21,6 +21,7 @@ import finance_scenarios
 from finance_raw import StripeData, build_finance, ts
 from retention import warehouse
 from retention.load.stripe import load_batches, to_row
+from support.databases import create_database
 
 pytestmark = pytest.mark.slow
 
@@ -81,7 +82,7 @@ def scenario() -> dict[str, list[dict]]:
 def built(warehouse_server_url: str, scenario, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     """A full build of everything created before LANDED_LATER, with the voided invoice
     still open-and-paid and the late payment still unpaid."""
-    url = warehouse.create_database(warehouse_server_url, "t_finance_incremental")
+    url = create_database(warehouse_server_url, "t_finance_incremental")
     first = {**scenario, "invoices": [i for i in scenario["invoices"] if i["created"] < LANDED_LATER]}
     StripeData(objects=first).load(url)
     target = tmp_path_factory.mktemp("dbt_incremental")

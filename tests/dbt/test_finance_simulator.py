@@ -15,6 +15,7 @@ import pytest
 import finance_reference as ref
 from finance_raw import build_finance, ingest_simulated_stripe
 from retention import warehouse
+from support.databases import create_database
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +26,7 @@ def simulated(warehouse_server_url: str, tmp_path_factory: pytest.TempPathFactor
     retention = str(Path(sys.executable).parent / "retention")
     subprocess.run([retention, "simulate", "--preset", "tiny", "--seed", "3", "--out", str(company)],
                    check=True, capture_output=True)
-    url = warehouse.create_database(warehouse_server_url, "t_finance_simulator")
+    url = create_database(warehouse_server_url, "t_finance_simulator")
     ingest_simulated_stripe(url, company)
     result = build_finance(url, tmp_path_factory.mktemp("dbt_target"))
     assert result.returncode == 0, result.stdout[-4000:]

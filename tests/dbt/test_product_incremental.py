@@ -15,6 +15,7 @@ import pytest
 from product_raw import ProductData, at, build_product, build_world, dbt
 
 from retention import warehouse
+from support.databases import create_database
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +36,7 @@ def day_row(url: str, account: str, day: str) -> tuple | None:
 
 
 def test_incremental_with_late_events_equals_full_build(warehouse_server_url: str, tmp_path: Path) -> None:
-    url = warehouse.create_database(warehouse_server_url, f"t_product_incr_{uuid.uuid4().hex[:6]}")
+    url = create_database(warehouse_server_url, f"t_product_incr_{uuid.uuid4().hex[:6]}")
     world, _ = build_world()
     world.load(url)  # events up to 2024-06-30: the first run builds everything
     dbt(url, "seed", "--select", "product_event_catalogue", target=tmp_path)
@@ -88,7 +89,7 @@ def table(url: str, sql: str) -> list[tuple]:
 def test_incremental_health_equals_full_build(warehouse_server_url: str, tmp_path: Path) -> None:
     """A new day plus late events inside the look-back: the incremental product chain (usage,
     health inputs, health scores with their 7 / 28-day changes) equals a full rebuild."""
-    url = warehouse.create_database(warehouse_server_url, f"t_product_health_incr_{uuid.uuid4().hex[:6]}")
+    url = create_database(warehouse_server_url, f"t_product_health_incr_{uuid.uuid4().hex[:6]}")
     product, stripe = build_world()
     stripe.load(url)
     product.load(url)
@@ -121,7 +122,7 @@ def test_daily_tests_read_the_days_the_incremental_run_rewrote(warehouse_server_
     """account_health_daily's pre-hook records the first day an incremental run replaces;
     its score / tier tests then read exactly the days from there on (a bad row inside fails,
     an untouched older row is not re-read), every row with tests_full_scan or after a full build."""
-    url = warehouse.create_database(warehouse_server_url, f"t_rebuilt_{uuid.uuid4().hex[:6]}")
+    url = create_database(warehouse_server_url, f"t_rebuilt_{uuid.uuid4().hex[:6]}")
     product, stripe = build_world()
     stripe.load(url)
     product.load(url)

@@ -18,6 +18,7 @@ from finance_scenarios import renew
 from product_raw import ProductData, build_product, build_world
 
 from retention import warehouse
+from support.databases import create_database
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +58,7 @@ def _at(day: str):
 
 @pytest.fixture(scope="module")
 def built(warehouse_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = warehouse.create_database(warehouse_server_url, f"t_product_marts_{uuid.uuid4().hex[:6]}")
+    url = create_database(warehouse_server_url, f"t_product_marts_{uuid.uuid4().hex[:6]}")
     product, stripe = build_world()
     add_edge_accounts(product, stripe)
     stripe.load(url)

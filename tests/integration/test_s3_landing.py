@@ -20,6 +20,7 @@ import psycopg
 import pytest
 
 from retention import warehouse
+from support.databases import create_database
 
 BIN = Path(sys.executable).parent
 BUCKET = "landing"
@@ -93,8 +94,8 @@ def test_a_load_from_s3_killed_and_resumed_matches_a_local_load(s3_endpoint, war
     company, local = tmp_path / "company", tmp_path / "local"
     simulate(SimulationConfig(preset="tiny", seed=5, out=company))
     n_files = _land(s3_endpoint, company, "acme", local, n_files=40)
-    s3_db = warehouse.create_database(warehouse_server_url, "t_s3_landing")
-    local_db = warehouse.create_database(warehouse_server_url, "t_s3_landing_local")
+    s3_db = create_database(warehouse_server_url, "t_s3_landing")
+    local_db = create_database(warehouse_server_url, "t_s3_landing_local")
     connection = {"conn_type": "aws", "login": "testing", "password": "testing",
                   "extra": {"endpoint_url": s3_endpoint, "region_name": "us-east-1"}}
     env = {**os.environ, "WAREHOUSE_URL": s3_db, f"AIRFLOW_CONN_{CONN_ID.upper()}": orjson.dumps(connection).decode()}

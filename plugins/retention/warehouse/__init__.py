@@ -4,8 +4,6 @@
 masking, and the Airflow connection, dbt profile and GX datasource derived from it).
 With no ``WAREHOUSE_URL`` an embedded Postgres starts in the project-local
 ``.warehouse/pgdata`` directory (:mod:`retention.warehouse.embedded`).
-:mod:`retention.warehouse.databases` makes and drops whole databases for the tests and
-benchmarks.
 """
 
 from __future__ import annotations
@@ -13,7 +11,6 @@ from __future__ import annotations
 import logging
 
 from retention.config import WAREHOUSE_URL_VAR, Settings, settings as load_settings
-from retention.warehouse.databases import create_database, drop_database
 from retention.warehouse.embedded import embedded_pid, embedded_settings, start_embedded, stop_embedded
 from retention.warehouse.url import (
     CONNECT_TIMEOUT_S,
@@ -29,7 +26,7 @@ from retention.warehouse.url import (
 
 __all__ = [
     "CONNECT_TIMEOUT_S", "WarehouseError", "WarehouseParams", "airflow_connection_json", "check_reachable",
-    "connect", "create_database", "dbt_env", "drop_database", "embedded_pid", "embedded_settings", "parse_url",
+    "connect", "dbt_env", "embedded_pid", "embedded_settings", "parse_url",
     "redact", "resolve_url", "sqlalchemy_url", "start_embedded", "stop_embedded", "url_from_params",
 ]
 

@@ -28,6 +28,7 @@ from landed_files import (
 )
 
 from retention import warehouse
+from support.databases import create_database
 
 DAY3 = DAY2 + timedelta(days=1)
 
@@ -63,7 +64,7 @@ def test_backfill_gives_the_same_rows_as_loading_in_order(fresh_db, warehouse_se
     segment_file(tmp_path, DAY1, [track("x1"), track("m_dup", event="Report Created"), identify("i_dup")])
     segment_file(tmp_path, DAY2, [track("m_dup", day=DAY2, event="Signed In"), track("y1", day=DAY2), identify("i_dup", day=DAY2)])
 
-    in_order = warehouse.create_database(warehouse_server_url, fresh_db.rsplit("/", 1)[1].split("?")[0] + "_ref")
+    in_order = create_database(warehouse_server_url, fresh_db.rsplit("/", 1)[1].split("?")[0] + "_ref")
     run_load(in_order, "events", tmp_path)
 
     run_load(fresh_db, "events", tmp_path, since=DAY2, until=DAY3)  # today's run first

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from landed_files import DAY1, DAY2, identify, query, run_load, segment_file, snapshot, track
 
-from retention import warehouse
 from retention.load.loader import load_workers
+from support.databases import create_database
 
 DAY3 = DAY2 + timedelta(days=1)
 
@@ -27,7 +27,7 @@ def _landed_with_shared_ids(root) -> None:
 def test_parallel_load_keeps_exactly_what_one_at_a_time_keeps(fresh_db, warehouse_server_url, tmp_path):
     _landed_with_shared_ids(tmp_path)
     name = fresh_db.rsplit("/", 1)[1].split("?")[0]
-    sequential = warehouse.create_database(warehouse_server_url, name + "_seq")
+    sequential = create_database(warehouse_server_url, name + "_seq")
     one = run_load(sequential, "events", tmp_path)
 
     many = run_load(fresh_db, "events", tmp_path, workers=4)
@@ -47,7 +47,7 @@ def test_parallel_load_keeps_exactly_what_one_at_a_time_keeps(fresh_db, warehous
 def test_parallel_backfill_ends_like_an_in_order_load(fresh_db, warehouse_server_url, tmp_path):
     _landed_with_shared_ids(tmp_path)
     name = fresh_db.rsplit("/", 1)[1].split("?")[0]
-    in_order = warehouse.create_database(warehouse_server_url, name + "_ref")
+    in_order = create_database(warehouse_server_url, name + "_ref")
     run_load(in_order, "events", tmp_path)
 
     run_load(fresh_db, "events", tmp_path, since=DAY2, workers=3)  # the later days first

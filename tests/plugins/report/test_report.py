@@ -23,8 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "dbt"))  # raw-data
 
 import product_raw  # noqa: E402
 
-from retention import runtime, warehouse  # noqa: E402
+from retention import runtime  # noqa: E402
 from retention.report import build_report  # noqa: E402
+from support.databases import create_database  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +39,7 @@ def chromium() -> str | None:
 
 @pytest.fixture(scope="module")
 def marts_url(warehouse_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = warehouse.create_database(warehouse_server_url, f"t_report_{uuid.uuid4().hex[:6]}")
+    url = create_database(warehouse_server_url, f"t_report_{uuid.uuid4().hex[:6]}")
     product, stripe = product_raw.build_world()
     stripe.load(url)
     product.load(url)

@@ -1,5 +1,5 @@
 """Whole databases on the warehouse's server: made and dropped by the tests and the
-benchmarks (one fresh database each), never by the pipeline."""
+benchmarks (one fresh database each), never by the pipeline, so not in the package."""
 
 from __future__ import annotations
 
