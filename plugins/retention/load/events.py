@@ -348,7 +348,7 @@ def _supersede(conn: psycopg.Connection, uri: str) -> int:
     """
     conn.execute(
         "create temp table _superseded on commit drop as "
-        "select e.message_id, e.type, e.timestamp, e._file_id from raw.event_ids e "
+        "select e.message_id, e.type, e.timestamp, e._file_id, e._line from raw.event_ids e "
         "join _ids s on s.message_id = e.message_id "
         "join raw.load_manifest m on m.file_id = e._file_id where m.uri > %s",
         (uri,),
@@ -359,7 +359,8 @@ def _supersede(conn: psycopg.Connection, uri: str) -> int:
     )
     per_file = conn.execute(
         "with gone as (delete from raw.event_ids e using _superseded x "
-        "where e.message_id = x.message_id and e._file_id = x._file_id returning e._file_id) "
+        "where e.message_id = x.message_id and e._file_id = x._file_id returning e.message_id, e._file_id, e._line), "
+        "noted as (insert into raw.duplicate_keys (key, file_id, line) select message_id, _file_id, _line from gone) "
         "select _file_id, count(*) from gone group by 1 order by 1"
     ).fetchall()
     conn.execute(
@@ -442,17 +443,22 @@ def _keep_first(conn: psycopg.Connection, file_id: int) -> None:
     """Insert the first line of each id of ``_ids`` unless the id is kept already.
 
     Inserted in key order, so concurrent loads sharing ids take them in the same order.
-    ``_dropped`` gets the rows not kept, and their track rows leave ``raw.events``.
+    ``_dropped`` gets the rows not kept (noted in ``raw.duplicate_keys``), and their
+    track rows leave ``raw.events``.
     """
     conn.execute(
-        "create temp table _dropped (_line bigint, type text, timestamp timestamptz, account_id text) on commit drop"
+        "create temp table _dropped (message_id text, _line bigint, type text, timestamp timestamptz, "
+        "account_id text) on commit drop"
     )
     conn.execute(
         f"with kept as (insert into raw.event_ids ({_ID_COLUMNS}) "
         f"select distinct on (message_id) {_ID_COLUMNS} from _ids "
         "order by message_id, _line on conflict (message_id) do nothing returning _line) "
-        "insert into _dropped select i._line, i.type, i.timestamp, i.account_id from _ids i "
+        "insert into _dropped select i.message_id, i._line, i.type, i.timestamp, i.account_id from _ids i "
         "where not exists (select 1 from kept k where k._line = i._line)"
+    )
+    conn.execute(
+        "insert into raw.duplicate_keys (key, file_id, line) select message_id, %s, _line from _dropped", (file_id,)
     )
     conn.execute("analyze _dropped")
     conn.execute(

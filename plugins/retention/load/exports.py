@@ -92,7 +92,9 @@ def _publish(conn: psycopg.Connection, spec: ExportSource, file_id: int, uri: st
         per_file = conn.execute(
             f"with d as (delete from raw.{spec.table} t using raw.load_manifest m, _stage s "
             f"where s._reason is null and t.{spec.key} = s.{spec.key} and m.file_id = t._file_id and m.uri > %s "
-            f"returning t._file_id) select _file_id, count(*) from d group by 1 order by 1",
+            f"returning t.{spec.key}, t._file_id, t._line), "
+            f"noted as (insert into raw.duplicate_keys (key, file_id, line) select {spec.key}, _file_id, _line from d) "
+            f"select _file_id, count(*) from d group by 1 order by 1",
             (uri,),
         ).fetchall()
         superseded = uncount(conn, per_file)
@@ -101,6 +103,12 @@ def _publish(conn: psycopg.Connection, spec: ExportSource, file_id: int, uri: st
         f"select {cols}, %s, _line from _stage where _reason is null order by _line "
         f"on conflict ({spec.key}) do nothing",
         (file_id,),
+    )
+    conn.execute(  # the copies not kept
+        f"insert into raw.duplicate_keys (key, file_id, line) select s.{spec.key}, %s, s._line from _stage s "
+        f"where s._reason is null and not exists (select 1 from raw.{spec.table} t "
+        f"where t.{spec.key} = s.{spec.key} and t._file_id = %s and t._line = s._line)",
+        (file_id, file_id),
     )
     return cur.rowcount, superseded
 

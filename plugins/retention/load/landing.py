@@ -20,7 +20,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -136,8 +138,8 @@ def file_format(name: str) -> tuple[str, bool] | None:
 
 def _days(path: Path | ObjectStoragePath) -> tuple[date | None, date | None]:
     """The UTC day (Segment day-partition folder) or month (``_YYYY-MM`` in the name)."""
-    if _EPOCH_MS.match(path.parent.name):
-        day = datetime.fromtimestamp(int(path.parent.name) / 1000, UTC).date()
+    day = folder_day(path.parent.name)
+    if day is not None:
         return day, day
     match = _YEAR_MONTH.search(path.name)
     if match:
@@ -149,11 +151,57 @@ def _days(path: Path | ObjectStoragePath) -> tuple[date | None, date | None]:
     return None, None
 
 
-def discover(root_uri: str, source: str) -> list[LandedFile]:
+@lru_cache(maxsize=4096)
+def folder_day(name: str) -> date | None:
+    """The UTC day of a Segment day-partition folder name (epoch milliseconds), else None."""
+    return datetime.fromtimestamp(int(name) / 1000, UTC).date() if _EPOCH_MS.match(name) else None
+
+
+def uri_day(uri: str) -> date | None:
+    """The day folder of a manifest uri (None: not in a day folder)."""
+    parts = uri.rsplit("/", 2)
+    return folder_day(parts[-2]) if len(parts) == 3 else None
+
+
+def _children(folder: str | ObjectStoragePath) -> list[tuple[str | ObjectStoragePath, str, bool]]:
+    """``(path, name, is a folder)`` of what ``folder`` holds: one listing, no stat per
+    file (``os.scandir`` reads the entry types from the directory itself; local paths
+    stay strings, which is several times cheaper than ``pathlib``)."""
+    if isinstance(folder, str):
+        with os.scandir(folder) as entries:
+            return [(e.path, e.name, e.is_dir()) for e in entries]
+    return [(p, p.name, p.is_dir()) for p in folder.iterdir()]
+
+
+def _walk(
+    base: Path | ObjectStoragePath, skip_day: Callable[[date], bool] | None
+) -> Iterator[tuple[str, Callable[[], Path | ObjectStoragePath]]]:
+    """``(uri, its path)`` of every file under ``base``; day folders for which
+    ``skip_day`` is true are not listed."""
+    folders: list[str | ObjectStoragePath] = [str(base) if isinstance(base, Path) else base]
+    while folders:
+        for path, name, is_folder in _children(folders.pop()):
+            if not is_folder:
+                if isinstance(path, str):
+                    yield f"file://{path}", lambda path=path: Path(path)
+                else:
+                    yield path_uri(path), lambda path=path: path
+                continue
+            day = folder_day(name) if skip_day is not None else None
+            if day is None or not skip_day(day):
+                folders.append(path)
+
+
+def discover(
+    root_uri: str, source: str, skip_day: Callable[[date], bool] | None = None,
+    settled: Callable[[str], bool] | None = None,
+) -> list[LandedFile]:
     """Every file of ``source`` under ``root_uri``, by uri; other files are named in one warning.
 
-    Sorting by uri makes the load order (and so which duplicate is kept) deterministic.
-    Which of them a run reads: :func:`select_files`.
+    ``skip_day``: day folders (Segment's ``<day_epoch_ms>``) for which it is true are not
+    listed at all; ``settled``: uris left out without a look (:func:`run_days` says both
+    for a run). Sorting by uri makes the load order (and so which duplicate is kept)
+    deterministic. Which of them a run reads: :func:`select_files`.
     """
     if source not in SOURCE_FOLDERS:
         raise LandingError(f"unknown source {source!r}; use one of {', '.join(SOURCE_FOLDERS)}")
@@ -166,16 +214,17 @@ def discover(root_uri: str, source: str) -> list[LandedFile]:
         return []
     else:  # a plain folder of files, or one file
         base = root
-    candidates = [base] if base.is_file() else (p for p in base.rglob("*") if p.is_file())
+    candidates = [(path_uri(base), lambda: base)] if base.is_file() else _walk(base, skip_day)
     found: list[LandedFile] = []
     ignored: list[str] = []
-    for path in candidates:
-        fmt = file_format(path.name)
-        if fmt is None or fmt[0] not in SOURCE_FORMATS[source]:
-            ignored.append(path_uri(path))
+    for uri, path in candidates:
+        if settled is not None and settled(uri):
             continue
-        first, last = _days(path)
-        found.append(LandedFile(path_uri(path), path, fmt[0], fmt[1], first, last))
+        landed = _landed(path(), source)
+        if landed is None:
+            ignored.append(uri)
+        else:
+            found.append(landed)
     if ignored:
         shown = ", ".join(sorted(ignored)[:20]) + (f" and {len(ignored) - 20} more" if len(ignored) > 20 else "")
         accepted = ", ".join(sorted(s for s, (f, _) in FORMATS.items() if f in SOURCE_FORMATS[source]))
@@ -186,12 +235,72 @@ def discover(root_uri: str, source: str) -> list[LandedFile]:
     return sorted(found, key=lambda f: f.uri)
 
 
+def _landed(path: Path | ObjectStoragePath, source: str) -> LandedFile | None:
+    fmt = file_format(path.name)
+    if fmt is None or fmt[0] not in SOURCE_FORMATS[source]:
+        return None
+    first, last = _days(path)
+    return LandedFile(path_uri(path), path, fmt[0], fmt[1], first, last)
+
+
+def landed_file(uri: str, source: str) -> LandedFile:
+    """The file a manifest uri names (:func:`path_uri` the other way round)."""
+    landed = _landed(to_path(uri), source)
+    if landed is None:
+        raise LandingError(f"{uri} is in raw.load_manifest but its name is not that of a {source} file")
+    return landed
+
+
 @dataclass(frozen=True)
 class Seen:
     """What ``raw.load_manifest`` holds for a uri."""
 
     size_bytes: int | None
     status: str
+    truncated: bool = False
+    recent: bool = True  # loaded within RECHECK_DAYS: it may still have been uploading
+
+
+# A loaded file older than the run's days is looked at again (its size) while it was
+# loaded this recently, or when it was loaded truncated: a file read while still being
+# uploaded is completed within hours. Older loaded files are not looked at one by one.
+RECHECK_DAYS = 2
+
+
+@dataclass(frozen=True)
+class RunListing:
+    """What a run over the days ``[since, until)`` lists (:func:`run_listing`)."""
+
+    oldest: date | None  # the oldest day folder the manifest holds for the source
+    skip_day: Callable[[date], bool]  # day folders not listed
+    settled: Callable[[str], bool]  # files listed but not looked at
+
+
+def run_listing(seen: dict[str, Seen], since: date | None, until: date | None) -> RunListing:
+    """What a run over ``[since, until)`` needs of the landing location.
+
+    Day folders on or after ``until`` (never read) and before the oldest day the manifest
+    holds (history, read by a ``full`` run) are not listed. Every day folder in between
+    is listed by name only (one directory read each, no look at any file), so a file that
+    lands late in an old one is found; in folders before ``since`` the files the manifest
+    holds as loaded, neither truncated nor recent (:data:`RECHECK_DAYS`), are left out
+    there and then.
+    """
+    oldest = min((d for d in map(uri_day, seen) if d is not None), default=None)
+
+    def skip_day(day: date) -> bool:
+        if until is not None and day >= until:
+            return True
+        return since is not None and day < since and (oldest is None or day < oldest)
+
+    def settled(uri: str) -> bool:
+        known = seen.get(uri)
+        if known is None or known.status != "loaded" or known.truncated or known.recent or since is None:
+            return False
+        day = uri_day(uri)
+        return day is not None and day < since
+
+    return RunListing(oldest, skip_day, settled)
 
 
 def select_files(
@@ -202,12 +311,16 @@ def select_files(
     * undated files, and files dated in ``[since, until)``: always (the manifest skips
       the ones loaded, after comparing their checksum);
     * files dated before ``since`` that the manifest has not seen loaded as they are now
-      (a new uri, a failed one, or a size that changed since it was loaded), back to the
-      oldest day the manifest holds for the source: **late** files. Older ones are
-      history, read by a ``full`` run or a backfill of their days;
+      (a new uri, a failed one, or, for one loaded truncated or within
+      :data:`RECHECK_DAYS`, a size that changed since), back to the oldest day the
+      manifest holds for the source: **late** files. Older ones are history, read by a
+      ``full`` run or a backfill of their days;
     * files dated on or after ``until``: never.
     """
-    oldest = min((f.first_day for f in files if f.uri in seen and f.first_day is not None), default=None)
+    oldest = min(
+        (f.first_day for f in files if f.uri in seen and f.first_day is not None),
+        default=run_listing(seen, since, until).oldest,
+    )
     chosen: list[LandedFile] = []
     late: list[LandedFile] = []
     for f in files:
@@ -226,6 +339,8 @@ def select_files(
 def _unseen(landed: LandedFile, seen: Seen | None) -> bool:
     if seen is None or seen.status != "loaded":
         return True
+    if not (seen.truncated or seen.recent):
+        return False
     try:
         return landed.path.stat().st_size != seen.size_bytes
     except OSError:

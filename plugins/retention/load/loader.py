@@ -42,7 +42,9 @@ import psycopg
 from retention.load import schema
 from retention.load.events import OTHER_TABLES, MissingPartitions, load_events, lock_keys_exclusive, release_keys
 from retention.load.exports import EXPORTS, load_export
-from retention.load.landing import SOURCE_FOLDERS, LandedFile, LandingError, Seen, discover, select_files
+from retention.load.landing import (
+    RECHECK_DAYS, SOURCE_FOLDERS, LandedFile, LandingError, Seen, discover, landed_file, run_listing, select_files,
+)
 from retention.load.readers import Digest, read_chunks
 from retention.load.records import Rules
 from retention.progress import SILENT, Progress
@@ -69,6 +71,7 @@ class FileResult:
     replaced: int = 0  # rows of the file's earlier version removed (reloaded)
     truncated: bool = False
     late: bool = False
+    reread: bool = False  # read again, unchanged, for keys a reloaded file no longer holds
     error: str | None = None
     quarantined: Counter[str] = field(default_factory=Counter)
 
@@ -103,16 +106,17 @@ class RunResult:
             "files_seen": len(self.files),
             "files_loaded": statuses["loaded"] + statuses["reloaded"],
             "files_skipped": statuses["skipped"],
-            "files_reloaded": statuses["reloaded"],
+            "files_reloaded": sum(f.status == "reloaded" and not f.reread for f in self.files),
             "files_late": sum(f.late for f in self.files),
+            "files_reread": sum(f.reread and f.status != "skipped" for f in self.files),
             "files_failed": statuses["failed"],
             "files_truncated": sum(f.truncated for f in self.files),
             "rows_loaded": sum(f.rows_loaded for f in self.files),
-            "rows_replaced": sum(f.replaced for f in self.files),
+            "rows_replaced": sum(f.replaced for f in self.files if not f.reread),
             "duplicates": sum(f.duplicates for f in self.files),
             "superseded": sum(f.superseded for f in self.files),
             "quarantined": dict(sorted(quarantined.items())),
-            "reloaded_uris": [f.uri for f in self.files if f.status == "reloaded"],
+            "reloaded_uris": [f.uri for f in self.files if f.status == "reloaded" and not f.reread],
             "failed_uris": [f.uri for f in self.files if f.status == "failed"],
         }
 
@@ -128,19 +132,55 @@ def _sha256(landed: LandedFile) -> str:
     return digest.sha256
 
 
+def _key_table(source: str) -> tuple[str, str]:
+    """The table that holds the one kept copy of each key of ``source``, and its key column."""
+    if source == "events":
+        return "raw.event_ids", "message_id"
+    return f"raw.{EXPORTS[source].table}", EXPORTS[source].key
+
+
 def _forget(conn: psycopg.Connection, source: str, file_id: int) -> int:
     """Remove every row of an earlier load of ``file_id`` (to load the file again); return
-    how many rows it had kept. Events: alone, as the conflict path (see :mod:`retention.load.events`)."""
-    if source != "events":
-        removed = conn.execute(f"delete from raw.{EXPORTS[source].table} where _file_id = %s", (file_id,)).rowcount
-    else:
+    how many rows it had kept. The keys it kept stay in ``_was_kept`` for
+    :func:`_reread_lost_keys`. Events: alone, as the conflict path (see :mod:`retention.load.events`)."""
+    table, key = _key_table(source)
+    if source == "events":
         lock_keys_exclusive(conn)
+    conn.execute(
+        f"create temp table _was_kept on commit drop as select {key} as key from {table} where _file_id = %s",
+        (file_id,),
+    )
+    if source != "events":
+        removed = conn.execute(f"delete from {table} where _file_id = %s", (file_id,)).rowcount
+    else:
         removed = conn.execute("delete from raw.event_ids where _file_id = %s", (file_id,)).rowcount
         conn.execute("delete from raw.events where _file_id = %s", (file_id,))
-        for table in OTHER_TABLES.values():
-            conn.execute(f"delete from raw.{table} where _file_id = %s", (file_id,))
+        for other in OTHER_TABLES.values():
+            conn.execute(f"delete from raw.{other} where _file_id = %s", (file_id,))
     conn.execute("delete from raw.quarantine where file_id = %s", (file_id,))
+    conn.execute("delete from raw.duplicate_keys where file_id = %s", (file_id,))
+    conn.execute("delete from raw.reread_files where file_id = %s", (file_id,))
     return removed
+
+
+def _reread_lost_keys(conn: psycopg.Connection, source: str, file_id: int, uri: str) -> None:
+    """After a file was loaded again: the keys its earlier version kept that no file
+    keeps now had their other copies dropped as duplicates (``raw.duplicate_keys``);
+    the files holding those copies are marked to be read again (``raw.reread_files``),
+    so the state ends as an in-order load of the files as they are now."""
+    table, key = _key_table(source)
+    marked = conn.execute(
+        f"insert into raw.reread_files (file_id) select distinct d.file_id from _was_kept w "
+        f"join raw.duplicate_keys d on d.key = w.key join raw.load_manifest m on m.file_id = d.file_id "
+        f"where m.source = %s and d.file_id <> %s and not exists (select 1 from {table} t where t.{key} = w.key) "
+        f"returning file_id",
+        (source, file_id),
+    ).fetchall()
+    if marked:
+        log.warning(
+            "file changed and no longer holds keys that %d other file(s) also hold; those files are read again: "
+            "uri=%s", len(marked), uri,
+        )
 
 
 def _load_file_once(
@@ -162,7 +202,7 @@ def _load_file_transaction(
         known = conn.execute(
             "select file_id, sha256, source, status from raw.load_manifest where uri = %s", (landed.uri,)
         ).fetchone()
-        replaced = 0
+        replaced, reread = 0, False
         if known is None:
             file_id = conn.execute(
                 "insert into raw.load_manifest (source, uri, status) values (%s, %s, 'loading') returning file_id",
@@ -176,10 +216,13 @@ def _load_file_transaction(
                     f"land {source} files under {SOURCE_FOLDERS[source]}/, or delete that manifest row and "
                     f"its rows (file_id {file_id}) to load the file again"
                 )
-            if old_status != "failed" and _sha256(landed) == old_sha:
+            marked = conn.execute("select exists (select 1 from raw.reread_files where file_id = %s)", (file_id,))
+            reread = old_status != "failed" and _sha256(landed) == old_sha
+            if reread and not marked.fetchone()[0]:
                 return FileResult(landed.uri, "skipped")
             replaced = _forget(conn, source, file_id)
             conn.execute(
+                "update raw.load_manifest set status = 'loading' where file_id = %s" if reread else
                 "update raw.load_manifest set status = 'loading', replaced_sha256 = coalesce(sha256, replaced_sha256), "
                 "reloaded_at = now(), changed_sha256 = null, changed_seen_at = null where file_id = %s",
                 (file_id,),
@@ -189,9 +232,12 @@ def _load_file_transaction(
             counts = load_events(conn, file_id, landed, rules, digest, strict=strict)
         else:
             counts = load_export(conn, source, file_id, landed, rules, digest)
+        if known is not None:
+            _reread_lost_keys(conn, source, file_id, landed.uri)
         reasons = counts.rejected
         result = FileResult(
-            landed.uri, "loaded" if known is None else "reloaded", rows_loaded=counts.kept,
+            landed.uri, "loaded" if known is None else "reloaded", reread=known is not None and reread,
+            rows_loaded=counts.kept,
             duplicates=counts.valid - counts.kept, superseded=counts.superseded, replaced=replaced,
             truncated="truncated_gzip" in reasons, quarantined=reasons,
         )
@@ -299,8 +345,12 @@ def load_workers(requested: int | None = None, environ: Mapping[str, str] | None
 
 
 def _seen(conn: psycopg.Connection, source: str) -> dict[str, Seen]:
-    rows = conn.execute("select uri, size_bytes, status from raw.load_manifest where source = %s", (source,))
-    return {uri: Seen(size, status) for uri, size, status in rows}
+    rows = conn.execute(
+        "select uri, size_bytes, status, truncated, loaded_at > now() - make_interval(days => %s) "
+        "from raw.load_manifest where source = %s",
+        (RECHECK_DAYS, source),
+    )
+    return {uri: Seen(size, status, truncated, recent) for uri, size, status, truncated, recent in rows}
 
 
 def load_source(
@@ -323,7 +373,9 @@ def load_source(
     """
     rules = rules or Rules()
     schema.ensure_schema(conn)
-    files, late = select_files(discover(root_uri, source), _seen(conn, source), since, until)
+    seen = _seen(conn, source)
+    listing = run_listing(seen, since, until)
+    files, late = select_files(discover(root_uri, source, listing.skip_day, listing.settled), seen, since, until)
     for landed in late:
         log.warning(
             "late file: dated %s, before the run's days, and not loaded as it is now (new, failed, or its size "
@@ -345,11 +397,35 @@ def load_source(
     late_uris = {f.uri for f in late}
     for result in run.files:
         result.late = result.uri in late_uris and result.status != "skipped"
+    _load_rereads(conn, source, rules, run)
     counts = run.counts()
     log.info("load done: %s", {k: v for k, v in counts.items() if not k.endswith("_uris")})
     if counts["files_failed"]:
         raise LoadFailed(run)
     return run
+
+
+def _load_rereads(conn: psycopg.Connection, source: str, rules: Rules, run: RunResult) -> None:
+    """Load the files marked in ``raw.reread_files`` (by this run or one that stopped
+    before it got to them), whatever their dates, each once per run; their results
+    replace those of the same files in ``run``."""
+    tried: set[str] = set()
+    position = {f.uri: i for i, f in enumerate(run.files)}
+    while True:
+        uris = [uri for (uri,) in conn.execute(
+            "select distinct m.uri from raw.reread_files r join raw.load_manifest m on m.file_id = r.file_id "
+            "where m.source = %s order by 1", (source,),
+        ) if uri not in tried]
+        if not uris:
+            return
+        for uri in uris:
+            tried.add(uri)
+            result = load_file(conn, source, landed_file(uri, source), rules)
+            if uri in position:
+                run.files[position[uri]] = result
+            else:
+                position[uri] = len(run.files)
+                run.files.append(result)
 
 
 def load_files_parallel(

@@ -54,6 +54,9 @@ REASONS = (
 MESSAGE_TYPES = ("track", "page", "screen", "identify", "group")
 # receivedAt is set by Segment's servers; a message sent straight to storage may lack it.
 RECEIVED_FALLBACKS = ("sentAt", "timestamp")
+# timestamp is optional in the Segment spec ("defaulted to the current time by the Segment
+# Tracking API", i.e. when it was received).
+TIMESTAMP_FALLBACKS = ("receivedAt", "sentAt")
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")  # an odd run of backslashes, then u0000
 
 
@@ -208,11 +211,14 @@ def _segment_times(msg: dict[str, Any], rules: Rules) -> tuple[datetime, str, st
     received_key, received_from = "receivedAt", None
     if msg.get("receivedAt") in (None, ""):
         received_key = received_from = next((k for k in RECEIVED_FALLBACKS if msg.get(k) not in (None, "")), "timestamp")
-    received_value, value = msg.get(received_key), msg.get("timestamp")
+    time_key = "timestamp"
+    if msg.get("timestamp") in (None, ""):  # the Tracking API's default: the time it was received
+        time_key = next((k for k in TIMESTAMP_FALLBACKS if msg.get(k) not in (None, "")), "timestamp")
+    received_value, value = msg.get(received_key), msg.get(time_key)
     times = _valid_times(value, received_value, rules)
     if times is None:
         received_at = _timestamp(msg, received_key, rules, required=True)
-        timestamp = _timestamp(msg, "timestamp", rules, required=True)
+        timestamp = _timestamp(msg, time_key, rules, required=True)
         if not -rules.max_behind_received <= timestamp - received_at <= rules.max_ahead_of_received:
             raise Reject(
                 "timestamp_out_of_range",
@@ -227,11 +233,16 @@ def _segment_times(msg: dict[str, Any], rules: Rules) -> tuple[datetime, str, st
 def segment_row(msg: Any, rules: Rules) -> tuple[Any, ...]:
     """Validate a Segment message (the Segment spec); return its row or raise :class:`Reject`.
 
-    Every type: ``type``, ``messageId``, ``timestamp``, ``userId`` or ``anonymousId``;
-    ``receivedAt`` optional (:func:`_segment_times`). ``track``: ``event`` (any name) and
-    ``properties``; the account ``context.groupId``. ``identify``: ``traits``, the account
-    ``context.groupId``. ``group``: ``groupId`` (the account) and ``traits``. ``page`` /
-    ``screen``: ``name`` and ``properties`` optional, the account optional.
+    Required, every type: ``type``, ``messageId`` (set by every Segment library and
+    server; the dedup key), ``userId`` or ``anonymousId``. ``track``: ``event`` (any
+    name) and the account ``context.groupId``. ``identify``: the account
+    ``context.groupId``. ``group``: ``groupId`` (the account). Optional, as in the
+    Segment spec: ``timestamp`` (absent: ``receivedAt``, else ``sentAt``, as Segment's
+    Tracking API defaults it), ``receivedAt`` and ``sentAt`` (:func:`_segment_times`),
+    ``context`` of page / screen / group, ``properties`` (track, page, screen) and
+    ``traits`` (identify, group), stored as ``{}`` when absent, ``name`` (page,
+    screen), the account of page / screen. The account of track / identify is this
+    project's rule, not the spec's: a B2B event that names no account cannot count.
 
     Returns ``(message_id, type, event or name, user_id, anonymous_id, account_id,
     timestamp, timestamp_text, received_at_text, properties or traits, context,
@@ -279,14 +290,14 @@ def segment_row(msg: Any, rules: Rules) -> tuple[Any, ...]:
         rules.key(event, "event")
         body = get("properties")
         if type(body) is not dict:
-            body = _object(msg, "properties", required=True)
+            body = _object(msg, "properties", required=False) or {}
     elif page_like:
         event = _text(msg, "name", required=False)
         body = _object(msg, "properties", required=False) or {}
     else:
         body = get("traits")
         if type(body) is not dict:
-            body = _object(msg, "traits", required=True)
+            body = _object(msg, "traits", required=False) or {}
     timestamp, timestamp_str, received_str, received_from = _segment_times(msg, rules)
     return (
         message_id, kind, event, user_id, anonymous_id, account_id, timestamp, timestamp_str, received_str,

@@ -71,6 +71,23 @@ create table if not exists raw.event_ids (
     account_id text
 );
 
+-- Every copy of a key that a load did not keep (a duplicate in its file, a key an earlier
+-- file holds, or superseded by an earlier file in a backfill): which file to read again
+-- when the copy that was kept goes away (a reloaded file that no longer holds the key).
+create table if not exists raw.duplicate_keys (
+    key text collate "C" not null,
+    file_id bigint not null,
+    line bigint not null
+);
+create index if not exists duplicate_keys_key_idx on raw.duplicate_keys (key);
+create index if not exists duplicate_keys_file_idx on raw.duplicate_keys (file_id);
+
+-- Files to load again, unchanged, because a key they hold lost its kept copy.
+create table if not exists raw.reread_files (
+    file_id bigint not null,
+    marked_at timestamptz not null default now()
+);
+
 create table if not exists raw.events (
     message_id text not null,
     type text not null,
@@ -163,7 +180,8 @@ _ADDED_COLUMNS = {
     "load_manifest": ("error text", "failed_at timestamptz", "replaced_sha256 text", "reloaded_at timestamptz"),
     "events": ("received_at_source text",),
 }
-_TABLES = ("load_manifest", "quarantine", "event_ids", "events", "identifies", "groups", "pages", "screens",
+_TABLES = ("load_manifest", "quarantine", "event_ids", "duplicate_keys", "reread_files", "events", "identifies",
+           "groups", "pages", "screens",
            "nps_responses", "support_tickets")
 
 

@@ -22,8 +22,8 @@ from retention.simulate.events import Record
 REASONS: dict[str, str] = {
     "invalid_utf8": "the line is not valid UTF-8 (checked first)",
     "malformed_json": "the line is valid UTF-8 but not a JSON object",
-    "missing_field": "a required field is absent: messageId, type, timestamp, receivedAt, userId, "
-    "context.groupId, event (track), properties (track), traits (identify/group)",
+    "missing_field": "a required field is absent: type, messageId, userId, context (or its groupId), "
+    "event (track)",
     "wrong_type": "a required field has the wrong JSON type (e.g. timestamp a number, userId a number, "
     "properties a string, messageId a number)",
     "unknown_event": "a message whose type is not one the loader takes (track, page, screen, identify, group)",
@@ -43,7 +43,8 @@ LINE_FAULTS = (
     "invalid_utf8",
 )
 UNKNOWN_TYPES = ("alias", "Track", "pageview", "event")  # any track event name loads
-MISSING = (("timestamp",), ("userId",), ("event",), ("messageId",), ("context", "groupId"), ("properties",))
+# Fields the loader requires (timestamp and properties are optional in the Segment spec).
+MISSING = (("type",), ("userId",), ("event",), ("messageId",), ("context", "groupId"), ("context",))
 TRUNCATED_MEMBER_LINES = 40
 _BAD_UTF8 = b"caf\xe9 \xff\xfe"
 

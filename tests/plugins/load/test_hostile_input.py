@@ -15,10 +15,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from landed_files import DAY1, DAY2, day_ms, identify, nps_file, query, run_load, segment_file, snapshot, support_file, track
+from landed_files import (
+    DAY1, DAY2, day_ms, group, identify, nps_file, query, run_load, segment_file, snapshot, support_file, track,
+)
 
 from retention import warehouse
 from retention.load.loader import LoadFailed
+from support.databases import create_database
 
 DAY3 = DAY2 + timedelta(days=1)
 LONG = "x" * 3000  # more than an index entry holds (about 2.7 kB)
@@ -144,8 +147,8 @@ def test_a_file_read_half_written_is_loaded_whole_once_completed(fresh_db, tmp_p
 
     # The next day's run: the file is outside its days, but its size changed.
     second = run_load(fresh_db, "events", tmp_path, since=DAY2, until=DAY3)
-    assert (second["files_reloaded"], second["rows_loaded"], second["rows_replaced"]) == (1, 5000, first["rows_loaded"])
     assert query(fresh_db, "select count(*), count(distinct message_id) from raw.events") == [(5000, 5000)]
+    assert (second["files_reloaded"], second["rows_loaded"], second["rows_replaced"]) == (1, 5000, first["rows_loaded"])
     assert query(fresh_db, "select count(*) from raw.event_ids") == [(5000,)]
     assert query(fresh_db, "select count(*) from raw.quarantine") == [(0,)]
     assert query(fresh_db, "select status, truncated, rows_loaded, replaced_sha256 is not null from raw.load_manifest") == [
@@ -164,9 +167,9 @@ def test_a_file_landing_in_a_week_old_day_folder_is_found_by_the_next_daily_run(
 
     with caplog.at_level(logging.WARNING, logger="retention.load.loader"):
         counts = run_load(fresh_db, "events", tmp_path, since=today - timedelta(days=3), until=today)
+    assert query(fresh_db, "select message_id from raw.events order by 1") == [("late",), ("old",), ("y",)]
     assert (counts["files_loaded"], counts["files_late"]) == (2, 1)
     assert f"late file: dated {week_old}" in caplog.text and str(late) in caplog.text
-    assert query(fresh_db, "select message_id from raw.events order by 1") == [("late",), ("old",), ("y",)]
     assert run_load(fresh_db, "events", tmp_path, since=today - timedelta(days=3), until=today)["files_seen"] == 1
 
 
@@ -193,11 +196,11 @@ def test_parallel_loads_of_files_sharing_ids_in_shuffled_orders_never_deadlock(
 ):
     _shuffled_files_sharing_ids(tmp_path)
     name = fresh_db.rsplit("/", 1)[1].split("?")[0]
-    in_order = warehouse.create_database(warehouse_server_url, name + "_ref")
+    in_order = create_database(warehouse_server_url, name + "_ref")
     run_load(in_order, "events", tmp_path)
     expected = snapshot(in_order)
     for attempt in range(3):
-        url = fresh_db if attempt == 0 else warehouse.create_database(warehouse_server_url, f"{name}_{attempt}")
+        url = fresh_db if attempt == 0 else create_database(warehouse_server_url, f"{name}_{attempt}")
         with caplog.at_level(logging.WARNING, logger="retention.load.loader"):
             counts = run_load(url, "events", tmp_path, workers=4)
         assert snapshot(url) == expected
@@ -348,3 +351,87 @@ def test_an_unreachable_warehouse_masks_a_query_password(fresh_db):
     with pytest.raises(warehouse.WarehouseError) as err:
         warehouse.check_reachable(url)
     assert "WAREHOUSE_URL" in str(err.value) and "hunter2" not in str(err.value)
+
+
+def test_every_field_the_segment_spec_makes_optional_may_be_absent(fresh_db, tmp_path):
+    """Segment spec: ``properties`` (track, page, screen), ``traits`` (identify, group),
+    ``timestamp`` (the Tracking API defaults it to when the message was received),
+    ``receivedAt`` / ``sentAt``, ``context`` (page, screen, group) and ``name`` (page,
+    screen) are optional; each message below lacks one or more of them and loads."""
+    no_props = track("t_no_props")
+    no_props.pop("properties")
+    no_ts = track("t_no_ts")
+    no_ts.pop("timestamp")
+    no_times = {k: v for k, v in track("t_sent_only", sentAt="2024-11-17T10:00:03Z").items()
+                if k not in ("timestamp", "receivedAt")}
+    bare_identify = {k: v for k, v in identify("i_bare").items() if k != "traits"}
+    bare_group = {k: v for k, v in group("g_bare").items() if k not in ("traits", "context")}
+    bare_page = {"type": "page", "messageId": "pg_bare", "anonymousId": "anon_1", "receivedAt": "2024-11-17T10:00:01Z"}
+    bare_screen = {**bare_page, "type": "screen", "messageId": "sc_bare", "timestamp": "2024-11-17T10:00:00Z"}
+    segment_file(tmp_path, DAY1, [no_props, no_ts, no_times, bare_identify, bare_group, bare_page, bare_screen])
+
+    counts = run_load(fresh_db, "events", tmp_path)
+    assert (counts["rows_loaded"], counts["quarantined"]) == (7, {})
+    assert query(fresh_db, "select message_id, properties, timestamp::text, received_at_source from raw.events order by 1") == [
+        ("t_no_props", {}, "2024-11-17 10:00:00+00", None),
+        ("t_no_ts", {"n": 1}, "2024-11-17 10:00:01+00", None),  # timestamp: receivedAt
+        ("t_sent_only", {"n": 1}, "2024-11-17 10:00:03+00", "sentAt"),  # both: sentAt
+    ]
+    assert query(fresh_db, "select message_id, traits from raw.identifies") == [("i_bare", {})]
+    assert query(fresh_db, "select message_id, account_id, traits from raw.groups") == [("g_bare", "acc_000001", {})]
+    assert query(fresh_db, "select message_id, name, account_id, properties, timestamp::text from raw.pages") == [
+        ("pg_bare", None, None, {}, "2024-11-17 10:00:01+00")
+    ]
+    assert query(fresh_db, "select message_id, name, timestamp::text, received_at_source from raw.screens") == [
+        ("sc_bare", None, "2024-11-17 10:00:00+00", None)
+    ]
+
+
+def test_a_reloaded_file_that_dropped_an_id_a_later_file_holds_gives_that_id_back(
+    fresh_db, warehouse_server_url, tmp_path, caplog
+):
+    """A changed file no longer holds ``shared``, whose kept copy it was; the later copies
+    (one in another file, dropped as a duplicate; one superseded by a backfill) come back,
+    so the state is an in-order load of the files as they are now."""
+    early = segment_file(tmp_path, DAY1, [track("a1"), track("shared", event="Early"), track("back", event="Early")])
+    segment_file(tmp_path, DAY2, [track("shared", day=DAY2, event="Late"), track("b1", day=DAY2)])
+    segment_file(tmp_path, DAY3, [track("back", day=DAY3, event="Late"), track("c1", day=DAY3)])
+    run_load(fresh_db, "events", tmp_path, since=DAY3, until=DAY3 + timedelta(days=1))  # DAY3 first
+    run_load(fresh_db, "events", tmp_path, since=DAY1, until=DAY3)  # "back" superseded in DAY3, "shared" dropped in DAY2
+    assert query(fresh_db, "select message_id, event from raw.events where message_id in ('shared', 'back') order by 1") == [
+        ("back", "Early"), ("shared", "Early")
+    ]
+
+    early.write_bytes(gzip.compress(json.dumps(track("a1")).encode() + b"\n"))  # both shared ids gone
+    with caplog.at_level(logging.WARNING, logger="retention.load.loader"):
+        counts = run_load(fresh_db, "events", tmp_path, since=DAY1, until=DAY2)
+
+    name = fresh_db.rsplit("/", 1)[1].split("?")[0]
+    in_order = create_database(warehouse_server_url, name + "_ref")
+    run_load(in_order, "events", tmp_path)
+    assert snapshot(fresh_db) == snapshot(in_order)
+    assert query(fresh_db, "select message_id, event from raw.events where message_id in ('shared', 'back') order by 1") == [
+        ("back", "Late"), ("shared", "Late")
+    ]
+    assert (counts["files_reloaded"], counts["files_reread"]) == (1, 2)
+    assert "no longer holds keys that 2 other file(s) also hold" in caplog.text
+    assert query(fresh_db, "select count(*) from raw.reread_files") == [(0,)]
+    assert run_load(fresh_db, "events", tmp_path)["files_skipped"] == 3
+
+
+def test_a_reloaded_export_that_dropped_a_key_a_later_export_holds_gives_that_key_back(
+    fresh_db, warehouse_server_url, tmp_path
+):
+    row = {"account_id": "acc_1", "user_id": "u", "email": "", "score": 9, "comment": "", "responded_at": "2024-11-17T10:00:00Z"}
+    nps_file(tmp_path, "2024-10", [{**row, "response_id": "r1"}, {**row, "response_id": "shared", "comment": "Oct"}])
+    nps_file(tmp_path, "2024-11", [{**row, "response_id": "shared", "comment": "Nov"}])
+    run_load(fresh_db, "nps", tmp_path)
+    nps_file(tmp_path, "2024-10", [{**row, "response_id": "r1"}])
+    counts = run_load(fresh_db, "nps", tmp_path)
+
+    name = fresh_db.rsplit("/", 1)[1].split("?")[0]
+    in_order = create_database(warehouse_server_url, name + "_ref")
+    run_load(in_order, "nps", tmp_path)
+    assert snapshot(fresh_db) == snapshot(in_order)
+    assert query(fresh_db, "select comment from raw.nps_responses where response_id = 'shared'") == [("Nov",)]
+    assert counts["files_reread"] == 1
