@@ -10,9 +10,17 @@ and `anything_new` ends the run there (skipped, not failed) unless that brings a
 marts were not built for yet. So each day is built once, after the last of
 `ingest_stripe` and `ingest_events` lands it, whatever order they finish in.
 
-Rendered by astronomer-cosmos as one task group with one task per model (and
-seed), each model's data tests running right after it (`TestBehavior.AFTER_EACH`), so a
-failing test stops everything downstream of that model.
+Rendered by astronomer-cosmos in its watcher execution mode (`ExecutionMode.WATCHER`):
+one task, `dbt.dbt_producer_watcher`, runs a single `dbt build` of the whole project (a
+failing model or test makes dbt skip everything downstream of it), and one task per model
+and seed, with one per model's data tests after it (`TestBehavior.AFTER_EACH`), reports
+that node's result from the build: the graph shows which model failed, and a failed
+node's downstream tasks do not run. These tasks start once the build has ended
+(`retention.dbt.watch_after_build`) and take a fraction of a second each. The build runs
+as a dbt subprocess (`InvocationMode.SUBPROCESS`: the in-process dbt runner made the build
+2.5 times slower, docs/performance.md). The producer is not retried (Cosmos would only
+skip it); a retried or cleared model or test task runs its own `dbt run`/`dbt test
+--select` instead, and a cleared producer makes every task do so.
 
 * **Profile:** built at run time from the Airflow connection `warehouse`
   (`retention.dbt.warehouse_profile_mapping`); no credentials in the DAG or in dbt files.
@@ -22,8 +30,12 @@ failing test stops everything downstream of that model.
 * **Quality gates (Great Expectations, SQL pushed down):** `gate_raw` validates the raw
   tables (schema, volume, freshness, duplicates, quarantine share) before any model
   runs; `gate_marts` validates the marts the sync reads (health scores, tiers, keys,
-  contactable members) after the build. A failing gate fails its task and nothing
-  downstream runs, so bad data never reaches `publish_marts` or the sync. Gates are
+  contactable members) after the build. Each is one task running every suite of its
+  stage in one process; its log has one line per suite and its XCom each suite's result.
+  A failing suite fails the task (after the other suites ran) and nothing downstream
+  runs, so bad data never reaches `publish_marts` or the sync. A daily run's `gate_raw`
+  reads only the newly landed events (from the first day the run processes, widened to
+  the week the volume check compares); with `full_refresh`, every row. Gates are
   evaluated as of the last day the run processes; `gate_as_of` (YYYY-MM-DD) in the run
   conf overrides it, e.g. when rebuilding on an old snapshot.
 * **What a run processes** (`run_interval`, the first task; `retention.schedule`,
@@ -31,8 +43,9 @@ failing test stops everything downstream of that model.
   last day every raw Asset has landed; a manual run dated D, day D; with the `day` param,
   that day.
 * **Grants:** `grant_marts` runs `grant_marts_readonly` once, after the whole build (the
-  per-model dbt processes skip the on-run-end hook: concurrent grants failed each other
-  with `tuple concurrently updated`).
+  build and the tasks that rerun a model skip the on-run-end hook: concurrent grants
+  failed each other with `tuple concurrently updated`), from the build's cached partial
+  parse.
 * **Daily vs full:** incremental models restate only the window new data can reach, and
   the heavy data tests read only that window (docs/dbt.md); trigger with
   `{"full_refresh": true}` to rebuild everything and test every row. Unit tests are
@@ -50,19 +63,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import AssetAny, Param, dag, task, task_group
+from airflow.sdk import AssetAny, Param, dag, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import LoadMode, TestBehavior
+from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 from cosmos.operators.local import DbtRunOperationLocalOperator
 
 from retention import dbt as retention_dbt
 from retention.airflow_defaults import DEFAULT_ARGS, MARTS_ASSET, RAW_ASSETS
 from retention.config import WAREHOUSE_CONN_ID
-from retention.operators.quality import gate_task
-from retention.quality.suites import MARTS_GATES, RAW_GATES
+from retention.operators.quality import stage_gate_task
 from retention.schedule import anything_new_task, day_param, interval_task
 
 RAW = list(RAW_ASSETS.values())
+# Daily runs test only the new window; a full refresh tests every row. Grants: once, by
+# grant_marts (watchers that run their own model on a retry must not grant concurrently).
+DBT_VARS = {"tests_full_scan": "{{ params.full_refresh }}", "grants_on_run_end": False}
 PROFILE = ProfileConfig(
     profile_name="retention",
     target_name="warehouse",
@@ -88,21 +103,18 @@ PROFILE = ProfileConfig(
     },
 )
 def transform_dbt():
-    @task_group(group_id="gate_raw")
-    def gate_raw():
-        for name in RAW_GATES:
-            gate_task(name)
-
-    @task_group(group_id="gate_marts")
-    def gate_marts():
-        for name in MARTS_GATES:
-            gate_task(name)
-
     dbt = DbtTaskGroup(
         group_id="dbt",
         project_config=ProjectConfig(dbt_project_path=retention_dbt.project_dir()),
         profile_config=PROFILE,
-        execution_config=ExecutionConfig(dbt_executable_path=retention_dbt.dbt_executable()),
+        execution_config=ExecutionConfig(
+            execution_mode=ExecutionMode.WATCHER,
+            invocation_mode=InvocationMode.SUBPROCESS,
+            dbt_executable_path=retention_dbt.dbt_executable(),
+            # Cosmos' producer does not retry: a retry would only skip (its watchers then run
+            # their own models); a failed build is reported by the model's task.
+            setup_operator_args={"retries": 0},
+        ),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_LS_FILE,
             dbt_ls_path=retention_dbt.ls_file(),
@@ -114,13 +126,15 @@ def transform_dbt():
         operator_args={
             "install_deps": False,
             "full_refresh": "{{ params.full_refresh }}",
-            # Daily runs test only the new window; a full refresh tests every row.
-            "vars": {"tests_full_scan": "{{ params.full_refresh }}", "grants_on_run_end": False},
+            "vars": DBT_VARS,
             # Unit tests check the SQL, not the data: CI runs them, production runs skip them.
             "env": {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"},
+            "pre_execute": retention_dbt.skip_unless_built,
         },
         default_args=DEFAULT_ARGS,
     )
+
+    retention_dbt.watch_after_build(dbt)
 
     grant_marts = DbtRunOperationLocalOperator(
         task_id="grant_marts",
@@ -130,6 +144,9 @@ def transform_dbt():
         profile_config=PROFILE,
         dbt_executable_path=retention_dbt.dbt_executable(),
         install_deps=False,
+        # the build's cached partial parse (same vars: others would make dbt parse it all again)
+        cache_dir=dbt.dbt_graph.cache_dir,
+        vars=DBT_VARS,
     )
 
     @task(outlets=[MARTS_ASSET], multiple_outputs=False)
@@ -151,7 +168,7 @@ def transform_dbt():
 
     interval = interval_task(RAW)
     anything_new = anything_new_task(interval, MARTS_ASSET)
-    anything_new >> gate_raw() >> dbt >> grant_marts >> gate_marts() >> publish_marts(interval)
+    anything_new >> stage_gate_task("raw") >> dbt >> grant_marts >> stage_gate_task("marts") >> publish_marts(interval)
 
 
 transform_dbt_dag = transform_dbt()

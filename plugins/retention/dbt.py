@@ -1,5 +1,6 @@
 """What the dbt orchestration shares: where the project lives, the Cosmos profile mapping
-for the ``warehouse`` connection, and the committed ``dbt ls`` listing the DAG renders from.
+for the ``warehouse`` connection, the committed ``dbt ls`` listing the DAG renders from,
+and how the watcher tasks wait for the build (:func:`watch_after_build`).
 
 Rendering from a committed listing (Cosmos ``LoadMode.DBT_LS_FILE``) keeps DAG parsing
 cheap: no dbt process, no database and no network when the scheduler parses the file.
@@ -68,6 +69,50 @@ def refresh_ls_file() -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         ls_file().write_text(list_resources(Path(tmp)))
     return ls_file()
+
+
+def watch_after_build(group: Any) -> None:
+    """Start the per-model tasks of a Cosmos ``ExecutionMode.WATCHER`` task group after its
+    ``dbt build`` (the producer task) has finished, succeeded or failed.
+
+    Cosmos starts them beside the producer, each waiting (deferred) for its model's
+    status. Run one task at a time (``airflow dags test``: the demo, the tests, the
+    benchmarks) a watcher that starts first waits for a build that cannot start, so here
+    the producer comes first, as Cosmos itself does in a ``DbtDag``: each task that waits
+    for no other model waits for the producer, whatever it ended in (``all_done``: a failed
+    build still says which model failed), and reads its status at once. Only when the
+    build did not run at all (a raw gate failed: it is ``upstream_failed``) are they
+    skipped, by :func:`skip_unless_built` (the group's ``pre_execute``). A retried or cleared producer is skipped by
+    Cosmos and every watcher then runs its own model (``dbt run``/``dbt test``
+    ``--select``): slower, but what a retry needs.
+    """
+    from airflow.sdk import TriggerRule
+    from cosmos.constants import PRODUCER_WATCHER_TASK_ID
+
+    tasks = [t for t in group.dag.tasks if t.task_id.startswith(f"{group.group_id}.")]
+    producer = next(t for t in tasks if t.task_id == f"{group.group_id}.{PRODUCER_WATCHER_TASK_ID}")
+    in_group = {t.task_id for t in tasks}
+    for task in tasks:
+        if getattr(task, "producer_task_id", None) == producer.task_id and not task.upstream_task_ids & in_group:
+            producer >> task
+            task.trigger_rule = TriggerRule.ALL_DONE
+
+
+def skip_unless_built(context: Any) -> None:
+    """``pre_execute`` of the watcher task group's tasks: skip a watcher that starts right
+    after the producer (:func:`watch_after_build`) when the producer never ran
+    (``upstream_failed``): it would wait forever for a build that will not come."""
+    from airflow.sdk.exceptions import AirflowSkipException
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    ti = context["ti"]
+    producer = getattr(ti.task, "producer_task_id", None)
+    if producer is None or producer not in ti.task.upstream_task_ids:
+        return
+    state = RuntimeTaskInstance.get_task_states(dag_id=ti.dag_id, task_ids=[producer], run_ids=[ti.run_id])
+    state = str(state.get(ti.run_id, {}).get(producer))
+    if state in ("upstream_failed", "removed", "None"):
+        raise AirflowSkipException(f"{producer} did not run ({state}): nothing was built")
 
 
 def warehouse_profile_mapping(conn_id: str = "warehouse") -> Any:

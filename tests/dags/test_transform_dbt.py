@@ -1,9 +1,10 @@
 """transform_dbt end to end: `airflow dags test` (real Airflow, Cosmos, dbt, Postgres) on a
-fresh database holding raw Stripe and product data. One run; it takes a few minutes
-because every model and its tests are separate tasks."""
+fresh database holding raw Stripe and product data. One `dbt build` (Cosmos' watcher
+producer) and one task per model and per model's tests reporting its result."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -33,6 +34,16 @@ def _last_run_states(env: dict[str, str], column: str = "state") -> dict[str, st
         ).fetchall())
 
 
+def _xcom(env: dict[str, str], task_id: str, key: str = "return_value"):
+    """A task's XCom in the newest transform_dbt run."""
+    with sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db") as meta:
+        value, = meta.execute(
+            "select x.value from xcom x join dag_run r on r.id = x.dag_run_id where x.dag_id = 'transform_dbt'"
+            " and x.task_id = ? and x.key = ? order by r.id desc limit 1", (task_id, key),
+        ).fetchone()
+    return json.loads(value)
+
+
 def test_transform_dbt_builds_every_model_with_its_tests(fresh_db: str, airflow_env):
     product, stripe = product_raw.build_world()
     stripe.load(fresh_db)
@@ -50,14 +61,20 @@ def test_transform_dbt_builds_every_model_with_its_tests(fresh_db: str, airflow_
     assert "START unit_test" not in result.stdout + result.stderr  # CI runs them; production skips them
 
     states = _last_run_states(env)
+    assert states["dbt.dbt_producer_watcher"] == "success"  # the one dbt build
     for model in ("stg_stripe__invoices", "mrr_monthly", "mrr_movements", "cohort_retention"):
         assert states.get(f"dbt.{model}.run") == "success", states
         assert states.get(f"dbt.{model}.test") == "success", states
-    for gate in ("gate_raw.gate_raw_events", "gate_raw.gate_raw_stripe_invoices",
-                 "gate_marts.gate_marts_account_health_daily", "gate_marts.gate_marts_segment_members"):
-        assert states.get(gate) == "success", states
     assert states.get("publish_marts") == "success"
     assert set(states.values()) == {"success"}
+    # One task per stage; each suite's result in its XCom. The first build reads every row
+    # (a daily run the newly landed events: tests/plugins/quality/test_gates.py).
+    for stage, gates in (("raw", ["raw_events", "raw_quarantine", "raw_stripe_invoices"]),
+                         ("marts", ["marts_account_health_daily", "marts_segment_members"])):
+        results = _xcom(env, f"gate_{stage}")
+        assert [r["gate"] for r in results] == gates
+        assert all(r["success"] and r["evaluated"] > 0 for r in results), results
+    assert "raw.events read whole (first build or full refresh)" in result.stdout + result.stderr
 
     with warehouse.connect(fresh_db) as conn:
         paying = conn.execute("select count(distinct account_id) from marts.mrr_monthly where is_paying").fetchone()[0]
@@ -88,9 +105,13 @@ def test_a_failing_raw_gate_stops_the_build_before_any_model(fresh_db: str, airf
     assert "expect_column_max_to_be_between" in result.stdout + result.stderr
 
     states = _last_run_states(env)
-    assert states["gate_raw.gate_raw_events"] == "failed"
-    assert _last_run_states(env, "try_number")["gate_raw.gate_raw_events"] == 1  # a data failure is final
-    assert states["gate_raw.gate_raw_stripe_invoices"] == "success"
+    assert states["gate_raw"] == "failed"
+    assert _last_run_states(env, "try_number")["gate_raw"] == 1  # a data failure is final
+    # every suite ran: the others' results are in the XCom
+    results = {r["gate"]: r for r in _xcom(env, "gate_raw")}
+    assert not results["raw_events"]["success"] and results["raw_stripe_invoices"]["success"]
+    assert any("expect_column_max_to_be_between" in f for f in results["raw_events"]["failed"])
+    assert states["dbt.dbt_producer_watcher"] == "upstream_failed"
     assert not any(s == "success" for t, s in states.items() if t.startswith("dbt.")), states
     assert states.get("publish_marts") in (None, "upstream_failed")
     with warehouse.connect(fresh_db) as conn:

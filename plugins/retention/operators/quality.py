@@ -1,61 +1,82 @@
-"""Quality-gate tasks for DAGs: the GX provider's checkpoint operator, configured lazily.
+"""Quality-gate tasks for DAGs: one task per stage runs every gate of that stage.
 
-Nothing here touches the warehouse or GX at DAG-parse time: the GX context and the
-checkpoint are built inside the task through the operator's ``configure_*`` callables,
-with the warehouse URL taken from the ``warehouse`` Airflow connection. A gate judges the
-data as of the ``gate_as_of`` param, else the last day its run processes (decided by the
-run's ``run_interval`` task, :mod:`retention.schedule`), never the wall clock.
+A stage (``raw``, ``marts``: :data:`retention.quality.suites.STAGES`) is validated in one
+task, so Great Expectations is imported and its file context loaded once per stage, not
+once per gate. The task runs every gate even when one fails, logs one line per gate,
+returns each gate's result as XCom (``gate``, ``success``, ``evaluated``, ``failed``: the
+failing expectations, never row values) and fails, naming every failing gate, if any
+failed. A failing expectation fails the task at once (the data will not change on a
+retry); errors reaching the warehouse or GX get the task's retries.
+
+Nothing here touches the warehouse or GX at DAG-parse time. A gate judges the data as of
+the ``gate_as_of`` param, else the last day its run processes (decided by the run's
+``run_interval`` task, :mod:`retention.schedule`), never the wall clock. On a daily run
+the raw gates read the newly landed window of ``raw.events`` (from the first day the run
+processes); the first build and a ``full_refresh`` run read every row.
 """
 
 from __future__ import annotations
 
-from functools import partial
+import logging
+from dataclasses import asdict
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowFailException
-from great_expectations_provider.common.errors import GXValidationFailed
-from great_expectations_provider.operators.validate_checkpoint import GXValidateCheckpointOperator
-
-from retention.config import settings
+log = logging.getLogger(__name__)
 
 
-def _file_context():
-    from retention.quality.gate import file_context
-
-    return file_context(settings().expectations_dir)
-
-
-def _configure(gate_name: str, context):
-    from airflow.sdk import get_current_context
-
-    from retention.hooks.warehouse import WarehouseHook
-    from retention.quality.gate import configure_checkpoint
+def gate_settings(context: Any, stage: str):
+    """The :class:`~retention.quality.suites.GateSettings` of a stage in this run: a daily
+    run's raw gates read from the first day it processes; the first build (no marts
+    published yet) and a ``full_refresh`` run read every row."""
     from retention.quality.suites import GateSettings
+    from retention.schedule import checked_as_of, processed_interval
 
-    from retention.schedule import checked_as_of
-
-    as_of = checked_as_of(get_current_context())
-    return configure_checkpoint(context, gate_name, WarehouseHook().url, GateSettings(as_of=as_of))
-
-
-class QualityGateOperator(GXValidateCheckpointOperator):
-    """The provider's checkpoint operator, except that failing expectations fail the task
-    at once: the data will not change on a retry. Errors reaching the warehouse or GX
-    still get the task's retries."""
-
-    def execute(self, context) -> None:
-        try:
-            super().execute(context)
-        except GXValidationFailed as failed:
-            raise AirflowFailException(f"{self.task_id}: {failed}") from failed
+    full = str((context.get("params") or {}).get("full_refresh")).lower() == "true"
+    daily = stage == "raw" and not full and _published_before()
+    return GateSettings(as_of=checked_as_of(context), since=processed_interval(context).start if daily else None)
 
 
-def gate_task(gate_name: str, **kwargs: Any) -> QualityGateOperator:
-    """A task validating one gate (see :data:`retention.quality.suites.GATES`)."""
-    return QualityGateOperator(
-        task_id=f"gate_{gate_name}",
-        configure_checkpoint=partial(_configure, gate_name),
-        context_type="file",
-        configure_file_data_context=_file_context,
-        **kwargs,
-    )
+def _published_before() -> bool:
+    from retention.hooks.warehouse import WarehouseHook
+    from retention.sync import publication, state
+
+    with WarehouseHook().get_conn(autocommit=True) as conn:
+        if conn.execute("select to_regclass(%s)", (f"{state.SCHEMA}.mart_publications",)).fetchone()[0] is None:
+            return False
+        return publication.latest(conn) is not None
+
+
+def stage_gate_task(stage: str, **kwargs: Any):
+    """A task validating every gate of ``stage`` (see :data:`retention.quality.suites.STAGES`)."""
+    from airflow.sdk import task
+
+    from retention.quality.suites import STAGES
+
+    names = STAGES[stage]
+
+    @task(task_id=f"gate_{stage}", multiple_outputs=False, doc_md=f"Quality gates: {', '.join(names)}", **kwargs)
+    def gate() -> list[dict[str, Any]]:
+        from airflow.sdk import get_current_context
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from retention.config import settings
+        from retention.hooks.warehouse import WarehouseHook
+        from retention.quality.gate import file_context, run_gates
+
+        ctx = get_current_context()
+        checks = gate_settings(ctx, stage)
+        log.info("gate_%s as of %s: %s; raw.events read %s", stage, checks.as_of, ", ".join(names),
+                 f"from {checks.window_start()} (daily run)" if checks.since else "whole (first build or full refresh)")
+        outcomes = run_gates(
+            WarehouseHook().url, names, checks,
+            context=file_context(settings().expectations_dir), raise_on_failure=False,
+        )
+        results = [asdict(o) for o in outcomes]
+        failed = [o for o in outcomes if not o.success]
+        if failed:
+            ctx["ti"].xcom_push(key="return_value", value=results)
+            detail = "; ".join(f"{o.gate}: {', '.join(o.failed)}" for o in failed)
+            raise AirflowFailException(f"gate_{stage}: {len(failed)} of {len(outcomes)} gates failed: {detail}")
+        return results
+
+    return gate()

@@ -11,18 +11,18 @@ from retention import warehouse
 from retention.cli import choice, iso_date
 from retention.config import settings
 from retention.quality.gate import file_context, run_gates
-from retention.quality.suites import GATES, MARTS_GATES, RAW_GATES, GateSettings
+from retention.quality.suites import GATES, STAGES, GateSettings
 
-STAGES = {"raw": RAW_GATES, "marts": MARTS_GATES}
 Stage = choice("Stage", sorted(STAGES))
 Gate = choice("Gate", sorted(GATES))
 
 
-def _run(stage: str = "raw", gate: list[str] | None = None, as_of: date | None = None) -> int:
+def _run(stage: str = "raw", gate: list[str] | None = None, as_of: date | None = None,
+         since: date | None = None) -> int:
     cfg = settings()
     url = warehouse.resolve_url(cfg)
     names = gate or STAGES[stage]
-    gate_settings = GateSettings(as_of=as_of or date.today())
+    gate_settings = GateSettings(as_of=as_of or date.today(), since=since)
     outcomes = run_gates(
         url, names, gate_settings, context=file_context(cfg.expectations_dir), raise_on_failure=False
     )
@@ -39,7 +39,10 @@ def register(app: typer.Typer) -> None:
         stage: Annotated[Stage, typer.Option(help="the raw gates, or those of the marts")] = Stage.raw,
         gate: Annotated[list[Gate] | None, typer.Option(help="run only these gates (repeatable)")] = None,
         as_of: Annotated[str | None, typer.Option(help="date freshness is measured against, YYYY-MM-DD")] = None,
+        since: Annotated[str | None, typer.Option(
+            help="read raw.events only from this day on, YYYY-MM-DD, as a daily run's gates do (default: every row)",
+        )] = None,
     ) -> int:
         """Run the Great Expectations quality gates."""
-        return _run(stage.value, [g.value for g in gate or []], iso_date(as_of, "--as-of"))
+        return _run(stage.value, [g.value for g in gate or []], iso_date(as_of, "--as-of"), iso_date(since, "--since"))
 

@@ -1,13 +1,20 @@
 """Run the GX suites against the warehouse, SQL pushed down.
 
 ``configure_checkpoint`` builds the datasource → table asset → batch definition → suite →
-validation definition → checkpoint chain inside a GX context. The Airflow DAGs hand it to
-the GX provider's ``GXValidateCheckpointOperator``; the CLI and the tests call
-:func:`run_gates`, which goes through the same function.
+validation definition → checkpoint chain inside a GX context. :func:`run_gates` runs a
+list of gates one after the other in one context: the DAGs' stage tasks
+(:mod:`retention.operators.quality`), the CLI and the tests all call it.
 
 The datasource's connection string is stored as the placeholder ``${GX_WAREHOUSE_URL}``
 and resolved from the environment at run time, so no credential is ever written into
 ``expectations/``.
+
+A daily run's window (``GateSettings.since``) is a second, query asset of a windowed
+gate's table, ``<schema>.<table> (window)``: its rows from the Postgres setting
+``retention.gate_since`` on, which the connection sets (libpq ``options``). So the query,
+and ``expectations/great_expectations.yml`` that stores it, never change from run to run,
+and Postgres, comparing the partition key with a value known when the query starts,
+reads only the partitions of the window.
 """
 
 from __future__ import annotations
@@ -16,7 +23,9 @@ import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from urllib.parse import quote
 from typing import TYPE_CHECKING
 
 from retention import warehouse
@@ -30,6 +39,7 @@ log = logging.getLogger(__name__)
 
 DATASOURCE = "warehouse"
 URL_ENV = "GX_WAREHOUSE_URL"
+WINDOW_SETTING = "retention.gate_since"
 # Failure details carry counts and expectation names only: never sample values, which
 # could be personal data.
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
@@ -62,7 +72,8 @@ def configure_checkpoint(
     from great_expectations.checkpoint import UpdateDataDocsAction
 
     gate = GATES[gate_name]
-    os.environ[URL_ENV] = warehouse.sqlalchemy_url(url)
+    start = settings.window_start() if gate.window_column else None
+    os.environ[URL_ENV] = gx_url(url, start)
     # Get-or-create keeps the ids committed in expectations/great_expectations.yml stable.
     try:
         datasource = context.data_sources.get(DATASOURCE)
@@ -71,12 +82,21 @@ def configure_checkpoint(
             name=DATASOURCE, connection_string="${" + URL_ENV + "}"
         )
     asset_name = f"{gate.schema}.{gate.table}"
+    if start is not None:
+        asset_name += " (window)"
     try:
         asset = datasource.get_asset(asset_name)
     except LookupError:
-        asset = datasource.add_table_asset(
-            name=asset_name, table_name=gate.table, schema_name=gate.schema
-        )
+        if start is not None:
+            asset = datasource.add_query_asset(
+                name=asset_name,
+                query=f'select * from {gate.schema}.{gate.table} where "{gate.window_column}"'
+                f" >= current_setting('{WINDOW_SETTING}')::timestamptz",
+            )
+        else:
+            asset = datasource.add_table_asset(
+                name=asset_name, table_name=gate.table, schema_name=gate.schema
+            )
     try:
         batch = asset.get_batch_definition("whole_table")
     except KeyError:
@@ -97,6 +117,16 @@ def configure_checkpoint(
             result_format=RESULT_FORMAT,
         )
     )
+
+
+def gx_url(url: str, window_start: date | None = None) -> str:
+    """The SQLAlchemy URL GX connects with; with a window, its sessions set
+    :data:`WINDOW_SETTING` to its first instant (UTC)."""
+    sa_url = warehouse.sqlalchemy_url(url)
+    if window_start is None:
+        return sa_url
+    option = quote(f"-c {WINDOW_SETTING}={window_start.isoformat()}T00:00:00+00:00", safe="")
+    return f"{sa_url}{'&' if '?' in sa_url else '?'}options={option}"
 
 
 def _is_file_context(context: AbstractDataContext) -> bool:

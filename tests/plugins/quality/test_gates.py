@@ -205,3 +205,45 @@ def test_raw_stripe_gate_stops_invalid_billing_values(fresh_db):
         conn.execute("delete from raw.stripe_prices where id = 'price_2'")
     [outcome] = run_gates(fresh_db, ["raw_stripe_invoices"], GateSettings(as_of=AS_OF))
     assert outcome.success and outcome.evaluated == 7
+
+
+def _partitioned_events(url: str, rows: list[tuple[str, str]]) -> None:
+    """raw.events with the ingestion's DDL (partitioned by month): (message_id, timestamp)."""
+    from retention.load import schema
+
+    with warehouse.connect(url, autocommit=True) as conn:
+        schema.ensure_schema(conn)
+        schema.ensure_month_partitions(conn, {date.fromisoformat(ts[:7] + "-01") for _, ts in rows})
+        with conn.cursor().copy(
+            'copy raw.events (message_id, type, event, account_id, "timestamp", _file_id, _line) from stdin'
+        ) as copy:
+            for line, (message_id, ts) in enumerate(rows):
+                copy.write_row((message_id, "track", "Report Created", "acc_1", ts, 1, line))
+
+
+def _scans(url: str, table: str) -> int:
+    with warehouse.connect(url, autocommit=True) as conn:
+        conn.execute("select pg_stat_clear_snapshot()")
+        return conn.execute(
+            "select coalesce(seq_scan, 0) + coalesce(idx_scan, 0) from pg_stat_user_tables"
+            " where schemaname = 'raw' and relname = %s", (table,),
+        ).fetchone()[0]
+
+
+def test_a_daily_run_reads_only_the_newly_landed_events(fresh_db):
+    week = [(m, ts.replace("Z", "+00:00")) for m, ts, _ in _steady_week()]
+    old = [("m_old", "2026-01-15T12:00:00+00:00"), ("m_old", "2026-01-16T12:00:00+00:00")]  # a duplicate in January
+    _partitioned_events(fresh_db, week + old)
+    daily = GateSettings(as_of=AS_OF, since=AS_OF)  # the run processes 2026-03-31
+    assert daily.window_start() == date(2026, 3, 24)  # widened to the week the volume check compares
+
+    january = _scans(fresh_db, "events_p202601")
+    [outcome] = run_gates(fresh_db, ["raw_events"], daily)
+    assert outcome.success, outcome.failed  # January's duplicate is not in the window...
+    assert _scans(fresh_db, "events_p202601") == january  # ...and January was not read at all
+    with pytest.raises(QualityGateFailed, match=r"expect_column_values_to_be_unique\(message_id\)"):
+        run_gates(fresh_db, ["raw_events"], GateSettings(as_of=AS_OF))  # a full refresh reads every row
+
+    _partitioned_events(fresh_db, [("m0_0", "2026-03-31T18:00:00+00:00")])  # a duplicate landed today
+    with pytest.raises(QualityGateFailed, match=r"expect_column_values_to_be_unique\(message_id\)"):
+        run_gates(fresh_db, ["raw_events"], daily)
