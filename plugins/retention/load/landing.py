@@ -267,6 +267,11 @@ class Seen:
 RECHECK_DAYS = 2
 
 
+def oldest_day(seen: dict[str, Seen]) -> date | None:
+    """The oldest day folder of a file the manifest holds (None: none in a day folder)."""
+    return min((d for d in map(uri_day, seen) if d is not None), default=None)
+
+
 @dataclass(frozen=True)
 class RunListing:
     """What a run over the days ``[since, until)`` lists (:func:`run_listing`)."""
@@ -286,7 +291,7 @@ def run_listing(seen: dict[str, Seen], since: date | None, until: date | None) -
     holds as loaded, neither truncated nor recent (:data:`RECHECK_DAYS`), are left out
     there and then.
     """
-    oldest = min((d for d in map(uri_day, seen) if d is not None), default=None)
+    oldest = oldest_day(seen)
 
     def skip_day(day: date) -> bool:
         if until is not None and day >= until:
@@ -317,10 +322,8 @@ def select_files(
       ``full`` run or a backfill of their days;
     * files dated on or after ``until``: never.
     """
-    oldest = min(
-        (f.first_day for f in files if f.uri in seen and f.first_day is not None),
-        default=run_listing(seen, since, until).oldest,
-    )
+    dated = [f.first_day for f in files if f.uri in seen and f.first_day is not None]  # also months
+    oldest = min(dated + [d for d in [oldest_day(seen)] if d is not None], default=None)
     chosen: list[LandedFile] = []
     late: list[LandedFile] = []
     for f in files:

@@ -161,14 +161,17 @@ def test_a_file_landing_in_a_week_old_day_folder_is_found_by_the_next_daily_run(
     today = DAY1 + timedelta(days=10)
     segment_file(tmp_path, DAY1, [track("old")])
     run_load(fresh_db, "events", tmp_path, since=DAY1, until=DAY2)  # the daily run of DAY1
-    segment_file(tmp_path, today - timedelta(days=1), [track("y", day=today - timedelta(days=1))])
+    # Loaded long ago: the next runs do not look at that file any more, only list its folder.
+    query(fresh_db, "update raw.load_manifest set loaded_at = loaded_at - interval '10 days' returning 1")
+    segment_file(tmp_path, today - timedelta(days=2), [track("y", day=today - timedelta(days=2))])
+    run_load(fresh_db, "events", tmp_path, since=today - timedelta(days=4), until=today - timedelta(days=1))
     week_old = today - timedelta(days=7)
     late = segment_file(tmp_path, week_old, [track("late", day=week_old)], seq=5)
 
     with caplog.at_level(logging.WARNING, logger="retention.load.loader"):
         counts = run_load(fresh_db, "events", tmp_path, since=today - timedelta(days=3), until=today)
     assert query(fresh_db, "select message_id from raw.events order by 1") == [("late",), ("old",), ("y",)]
-    assert (counts["files_loaded"], counts["files_late"]) == (2, 1)
+    assert (counts["files_loaded"], counts["files_late"]) == (1, 1)
     assert f"late file: dated {week_old}" in caplog.text and str(late) in caplog.text
     assert run_load(fresh_db, "events", tmp_path, since=today - timedelta(days=3), until=today)["files_seen"] == 1
 
