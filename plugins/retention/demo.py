@@ -8,7 +8,8 @@ It is what ``make demo`` runs:
 4. run each pipeline DAG with ``airflow dags test`` in dependency order, on the
    simulation's last day (the ``day`` param: the runs take no logical date, so they
    last as long as they ran and leave every date free for the user to trigger), with a
-   full first load;
+   full first load; each task's part of the output is also written where the Airflow UI
+   reads task logs (:mod:`retention.airflow_runs`);
 5. run the segment sync (``sync_segments``) on every sync of ``syncs.yml``: the files
    destination, and the signed webhook to a local receiver the demo starts and stops;
    then run the syncs a second time (the same function as ``retention sync``) and show
@@ -66,8 +67,11 @@ def ensure_simulation(cfg: Settings, preset: str, seed: int, bad_input_rate: flo
     if manifest.exists() and json.loads(manifest.read_text()).get("parameters") == sim.parameters():
         print(f"simulation: reusing {out}")
     else:
+        from retention.cli_progress import bars
+
         print(f"simulation: generating preset {preset!r} (seed {seed}) into {out}")
-        simulate(sim)
+        with bars() as progress:
+            simulate(sim, progress)
     return out
 
 
@@ -81,11 +85,12 @@ def _row_counts(url: str) -> dict[str, int | None]:
 
 
 def run_dags(dags: tuple[tuple[str, dict], ...], env: dict[str, str]) -> list[DagOutcome]:
-    """Run each DAG once with ``airflow dags test`` and its conf, in order; stop at the first failure."""
+    """Run each DAG once with ``airflow dags test`` and its conf, in order, leaving each
+    task's log where the Airflow UI shows it; stop at the first failure."""
     outcomes: list[DagOutcome] = []
     for dag_id, conf in dags:
         started = time.monotonic()
-        code = runtime.dags_test(dag_id, env, None, conf).returncode
+        code = runtime.dags_test(dag_id, env, None, conf, task_logs=True).returncode
         state = "success" if code == 0 else f"failed (exit {code})"
         outcomes.append(DagOutcome(dag_id, state, time.monotonic() - started))
         if code != 0:
@@ -161,7 +166,7 @@ def run_demo_sync(url: str, env: dict[str, str], end_date: str, outcomes: list[D
     with serve_local("webhook", secret=secret) as receiver:
         env[conn_var] = webhook_connection(f"{receiver.base_url}/retention", secret)
         started = time.monotonic()
-        code = runtime.dags_test("sync_segments", env, None, {"syncs": names}).returncode
+        code = runtime.dags_test("sync_segments", env, None, {"syncs": names}, task_logs=True).returncode
         outcomes.append(DagOutcome("sync_segments", "success" if code == 0 else f"failed (exit {code})",
                                    time.monotonic() - started))
         for row in sorted(engine.status(url), key=lambda r: names.index(r["sync_name"])

@@ -134,9 +134,14 @@ def dags_test(
     env: dict[str, str],
     logical_date: str | None = None,
     conf: dict | None = None,
+    task_logs: bool = False,
     **run_kwargs,
 ) -> subprocess.CompletedProcess:
-    """Run ``airflow dags test DAG [DATE] [-c CONF]`` (non-zero exit when the run fails)."""
+    """Run ``airflow dags test DAG [DATE] [-c CONF]`` (non-zero exit when the run fails).
+
+    ``task_logs``: also write each task's part of the output where the Airflow UI reads
+    task logs (:func:`retention.airflow_runs.write_task_logs`); the output still goes
+    to this process's stdout as it comes."""
     ensure_airflow_db(env)
     cmd = [airflow_bin(), "dags", "test", dag_id]
     if logical_date:
@@ -144,4 +149,16 @@ def dags_test(
     if conf:
         cmd += ["-c", json.dumps(conf)]
     log.info("running %s", " ".join(cmd))
-    return subprocess.run(cmd, env=env, **run_kwargs)
+    if not task_logs:
+        return subprocess.run(cmd, env=env, **run_kwargs)
+    from retention.airflow_runs import write_task_logs
+
+    lines = []
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          errors="replace", **run_kwargs) as proc:
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            lines.append(line)
+    sys.stdout.flush()
+    write_task_logs(env, dag_id, lines)
+    return subprocess.CompletedProcess(cmd, proc.returncode)

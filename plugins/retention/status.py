@@ -1,7 +1,8 @@
 """``retention status`` and ``retention segments``: what the pipeline holds, by hand.
 
 ``retention status`` prints the warehouse URL (password masked), the last run of each
-pipeline DAG (from the Airflow metadata database of this Airflow home), the freshness of
+pipeline DAG (from the Airflow metadata database of this Airflow home,
+:mod:`retention.airflow_runs`), the freshness of
 each source (the check the ``monitor_freshness`` DAG runs) and the last run of each sync
 (as ``retention sync status``). ``retention segments`` lists the segments with their
 member counts; ``retention segments KEY`` lists a segment's members.
@@ -9,41 +10,19 @@ member counts; ``retention segments KEY`` lists a segment's members.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from retention import warehouse
+from retention import runtime, warehouse
+from retention.airflow_runs import last_dag_runs
 from retention.config import settings
 
 PIPELINE_DAGS = ("ingest_stripe", "ingest_events", "transform_dbt", "sync_segments", "monitor_freshness")
 MEMBER_COLUMNS = ("account_id", "user_id", "account_name", "email", "plan", "mrr", "tier", "reason")
-
-
-def last_dag_runs(airflow_home: Path, sql_alchemy_conn: str | None = None) -> dict[str, dict[str, Any]]:
-    """The newest run of each DAG in the Airflow metadata database (empty if none yet)."""
-    import sqlalchemy
-
-    conn_str = sql_alchemy_conn or f"sqlite:///{airflow_home / 'airflow.db'}"
-    if conn_str.startswith("sqlite:///") and not Path(conn_str.removeprefix("sqlite:///")).exists():
-        return {}
-    engine = sqlalchemy.create_engine(conn_str)
-    try:
-        with engine.connect() as conn:
-            if not sqlalchemy.inspect(conn).has_table("dag_run"):
-                return {}
-            rows = conn.execute(sqlalchemy.text(
-                "select dag_id, run_id, run_type, state, start_date, end_date from dag_run d"
-                " where id = (select max(id) from dag_run where dag_id = d.dag_id)"
-            )).mappings().all()
-    finally:
-        engine.dispose()
-    return {row["dag_id"]: dict(row) for row in rows}
 
 
 def _when(value: Any) -> str:
@@ -60,7 +39,7 @@ def print_status() -> int:
     url = warehouse.resolve_url(cfg)
     print(f"warehouse   : {warehouse.redact(url)}")
     print(f"airflow home: {cfg.airflow_home}")
-    runs = last_dag_runs(cfg.airflow_home, os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"))
+    runs = last_dag_runs(runtime.child_env(url, cfg))
     print("last DAG runs:")
     for dag_id in [*PIPELINE_DAGS, *sorted(set(runs) - set(PIPELINE_DAGS))]:
         r = runs.get(dag_id)

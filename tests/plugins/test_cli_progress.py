@@ -107,3 +107,29 @@ def test_the_warehouse_url_is_printed_masked(monkeypatch, fresh_db: str, capsys)
     assert "pw-not-shown" not in printed and "***" in printed
     assert main(["warehouse", "--show-password"]) == 0
     assert capsys.readouterr().out.strip() == secret_url
+
+
+def test_segments_lists_sizes_and_a_segments_members(fresh_db: str, monkeypatch, capsys):
+    from retention import warehouse
+
+    with warehouse.connect(fresh_db, autocommit=True) as conn:
+        conn.execute("create schema marts")
+        conn.execute("""create table marts.segment_members (member_key text primary key, segment_key text, account_id text,
+            user_id text, reason text, email text, name text, account_name text, plan text, mrr numeric(14, 2),
+            health_score numeric(5, 1), tier text)""")
+        conn.execute("""insert into marts.segment_members values
+            ('win_back:a1', 'win_back', 'a1', null, 'churned 40 days ago', 'x@a1.test', 'X', 'A one', 'pro', 0, null, null),
+            ('win_back:a2', 'win_back', 'a2', null, 'churned 35 days ago', 'y@a2.test', 'Y', 'A two', 'team', 120, 41.0, 'at_risk'),
+            ('win_back:a3', 'win_back', 'a3', null, 'churned 31 days ago', 'z@a3.test', 'Z', 'A three', 'pro', 80, 55.5, 'neutral'),
+            ('inactive:a4', 'inactive', 'a4', null, 'no activity for 21 days', 'w@a4.test', 'W', 'A four', 'pro', 50, 20.0, 'at_risk')""")
+    monkeypatch.setenv("WAREHOUSE_URL", fresh_db)
+    assert main(["segments"]) == 0
+    sizes = capsys.readouterr().out
+    assert re.search(r"inactive\s*│\s*1", sizes) and re.search(r"win_back\s*│\s*3", sizes), sizes
+    assert main(["segments", "win_back", "--limit", "2", "--csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("account_id,user_id,account_name,email,plan,mrr,tier,reason")
+    assert [line.split(",")[0] for line in lines[1:]] == ["a2", "a3"]  # largest MRR first, two of three
+    assert main(["segments", "welcome_call"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'welcome_call' has no members; segments with members: inactive, win_back" in err[0]

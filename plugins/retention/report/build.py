@@ -152,6 +152,7 @@ def activation(conn) -> list[Chart]:
                     mode="lines+markers", line=dict(color="#ff7f0e"), secondary_y=True)
     fig.update_yaxes(title_text="activated (%)", secondary_y=False)
     fig.update_yaxes(title_text="days to value", secondary_y=True)
+    fig.update_xaxes(title_text="signup month", tickformat="%b %Y", dtick="M1")  # months, also for one cohort
     return [Chart("activation", "Activation rate and time to value by signup cohort",
                   "Share of each signup month that reached every required onboarding milestone, and the median "
                   "days it took.", _layout(fig))]

@@ -31,6 +31,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[3]
 SCREENSHOT = REPO / "docs" / "images" / "retention_report.png"
+SCREENSHOT_CONTENTS = SCREENSHOT.with_suffix(".json")  # the charts it shows, checked against the report
 
 
 def chromium() -> str | None:
@@ -91,9 +92,21 @@ def test_the_report_renders_in_a_headless_browser_without_errors(report, tmp_pat
     subprocess.run([*base, "--window-size=1280,2400", f"--screenshot={shot}", report.path.as_uri()],
                    capture_output=True, timeout=120, check=True)
     assert shot.stat().st_size > 20_000  # a drawn page, not a blank one
+    # The README's image is this screenshot; beside it, what the page it shows holds.
+    shown = screenshot_contents(report)
     if os.environ.get("RETENTION_UPDATE_SCREENSHOT"):
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, SCREENSHOT)
+        SCREENSHOT_CONTENTS.write_text(json.dumps(shown, indent=2) + "\n")
+    assert json.loads(SCREENSHOT_CONTENTS.read_text()) == shown, (
+        "the report's charts changed since the README screenshot was taken: refresh it with "
+        "RETENTION_UPDATE_SCREENSHOT=1 .venv/bin/python -m pytest tests/plugins/report/test_report.py -k browser")
+
+
+def screenshot_contents(report) -> dict:
+    """What the screenshot shows, in words: the charts drawn, in page order, with their titles."""
+    return {"charts": [{"id": c.chart_id, "title": c.title} for c in report.charts if not c.missing],
+            "not_drawn": sorted(c.chart_id for c in report.charts if c.missing)}
 
 
 def _free_port() -> int:
@@ -102,11 +115,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def api_server(report, airflow_home: Path, tmp_path: Path, warehouse_server_url: str) -> Iterator[tuple[str, str]]:
+@pytest.fixture(scope="module")
+def api_server(report, airflow_home: Path, tmp_path_factory: pytest.TempPathFactory,
+               warehouse_server_url: str) -> Iterator[tuple[str, str]]:
     """A real Airflow API server whose RETENTION_HOME holds the report; yields (base_url, password)."""
     from retention.config import settings
 
+    tmp_path = tmp_path_factory.mktemp("api")
     home = report.path.parent.parent
     port = _free_port()
     cfg = settings({"RETENTION_HOME": str(REPO), "AIRFLOW_HOME": str(airflow_home)})
@@ -168,3 +183,27 @@ def test_the_airflow_ui_serves_the_report_and_the_docs_to_a_logged_in_user(api_s
     views = {v["name"]: v["href"] for p in plugins if p["name"] == "retention" for v in p["external_views"]}
     assert views == {"Retention report": "/retention/report/", "dbt docs": "/retention/dbt-docs/",
                      "Data quality docs": "/retention/data-docs/"}
+
+
+def test_the_ui_shows_the_task_logs_of_a_demo_run(api_server, airflow_env, fresh_db: str):
+    """``retention demo`` runs the DAGs with ``airflow dags test`` (tasks inside that process,
+    no log files of Airflow's own); the demo's runner writes each task's log where the UI
+    reads it. Here it runs ``monitor_freshness`` on an empty warehouse: its tasks fail with
+    a line saying what is stale, and that line is in the log the API server returns."""
+    from retention.demo import run_dags
+
+    base, password = api_server
+    [outcome] = run_dags((("monitor_freshness", {}),), airflow_env(fresh_db))
+    assert outcome.state.startswith("failed")  # nothing ever arrived in this warehouse
+    token = httpx.post(f"{base}/auth/token", json={"username": "analyst", "password": password}).json()["access_token"]
+    auth = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    runs = httpx.get(f"{base}/api/v2/dags/monitor_freshness/dagRuns", params={"order_by": "-run_after", "limit": 1},
+                     headers=auth).json()["dag_runs"]
+    assert runs[0]["state"] == "failed"
+    logs = httpx.get(f"{base}/api/v2/dags/monitor_freshness/dagRuns/{runs[0]['dag_run_id']}/taskInstances/"
+                     "check_events/logs/1", headers=auth)
+    assert logs.status_code == 200, logs.text[:2000]
+    events = [line.get("event", "") for line in logs.json()["content"]]
+    assert any("starting task_id=check_events" in event for event in events), events[:20]
+    assert any("events is stale: newest raw.load_manifest never arrived" in event for event in events), events
+    assert not any("starting task_id=check_stripe" in event for event in events)  # only this task's part
