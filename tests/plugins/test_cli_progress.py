@@ -133,3 +133,44 @@ def test_segments_lists_sizes_and_a_segments_members(fresh_db: str, monkeypatch,
     assert main(["segments", "welcome_call"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'welcome_call' has no members; segments with members: inactive, win_back" in err[0]
+
+
+def test_stripe_ingest_shows_pages_and_rows_per_object(fresh_db: str, tmp_path: Path):
+    from fakes.stripe_dataset import API_KEY, build_dataset
+    from retention.hooks.stripe import connection_json
+    from retention.simulate.stripe_server import serve
+
+    dataset = build_dataset(tmp_path, customers=60)  # 120 invoices: two pages of 100
+    invoices = len(dataset.ids("invoices"))
+    with serve(dataset.root, api_key=API_KEY) as server:
+        env = {**_env(fresh_db), "AIRFLOW_CONN_STRIPE_DEFAULT": connection_json(server.base_url, API_KEY)}
+        proc = subprocess.run([RETENTION, "stripe-ingest", "--object", "invoices", "--object", "prices"], env=env,
+                              capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    printed = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]  # Airflow logs too
+    assert [counts["object"] for counts in printed] == ["invoices", "prices"]
+    bars = {line.split()[1]: line for line in proc.stderr.splitlines() if line.startswith("stripe ")}
+    assert set(bars) == {"invoices", "prices"}, proc.stderr[-3000:]
+    assert "2 pages" in bars["invoices"] and f"{invoices} rows" in bars["invoices"], bars["invoices"]
+
+
+@pytest.mark.parametrize("argv, tool_args", [
+    (["dbt", "--version"], ["--version"]),
+    (["--debug", "dbt", "run", "--select", "mrr_movements", "--debug", "-h"],
+     ["run", "--select", "mrr_movements", "--debug", "-h"]),
+    (["airflow", "dags", "test", "ingest_events", "-c", '{"full": true}', "--help"],
+     ["dags", "test", "ingest_events", "-c", '{"full": true}', "--help"]),
+    (["airflow", "--", "x"], ["--", "x"]),
+])
+def test_pass_through_hands_every_argument_to_the_tool(argv, tool_args):
+    """What ``retention dbt|airflow ...`` parses into the tool's argument list (the
+    subprocess tests in test_cli_errors.py show the flags reach the real tools)."""
+    import typer
+
+    from retention import cli
+
+    group = typer.main.get_command(cli.build_app())
+    ctx = group.make_context("retention", cli._with_pass_through(argv))
+    name, *rest = [*ctx._protected_args, *ctx.args]
+    sub = group.get_command(ctx, name).make_context(name, rest, parent=ctx)
+    assert sub.params["args"] == tool_args
