@@ -258,8 +258,10 @@ def register(app: typer.Typer) -> None:
             "--full", help="full Stripe refresh and a full reload of the landed files")] = False,
         sync: Annotated[bool, typer.Option("--sync/--no-sync", help="run sync_segments at the end")] = True,
     ) -> int:
-        """Run the whole pipeline once (ingest_stripe, ingest_events, transform_dbt, sync_segments)
-        with airflow dags test, on your sources (RETENTION_EVENTS_URI, the stripe_default connection)."""
+        """Run every pipeline DAG once on a day, on your sources (airflow dags test).
+
+        ingest_stripe, ingest_events, transform_dbt, then sync_segments, stopping at the first
+        failure; the sources are RETENTION_EVENTS_URI and the stripe_default connection."""
         from retention.cli import iso_date
 
         return run_pipeline(iso_date(day, "--day") or _yesterday(), full=full, sync=sync)
