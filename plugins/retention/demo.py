@@ -217,6 +217,7 @@ def build_sites(cfg: Settings, url: str, env: dict[str, str]) -> list[str]:
         "  in the Airflow UI: `.venv/bin/retention airflow api-server --port 8080`, log in at http://127.0.0.1:8080",
         f"    as admin (password in {passwords}), then Browse > Retention report, dbt docs, Data quality docs,",
         "    or http://127.0.0.1:8080/retention/report/ (DAGs start paused: unpause them to schedule)",
+        f"    the demo's runs are under DAGs, with each task's log (files in {cfg.airflow_home / 'logs'})",
     ]
 
 
