@@ -24,7 +24,8 @@ def test_dry_run_status_and_errors_from_the_command_line(fresh_db: str, tmp_path
     seg.build(fresh_db, seg.accounts(7), publish=False)
     refused = _cli(fresh_db, "--dry-run", "--config", str(cfg))
     assert refused.returncode == 1
-    assert refused.stdout.strip() == "accts: error: no published marts: transform_dbt publishes them once their quality gates pass; nothing sent"
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "accts: error: no published marts: transform_dbt publishes them once their quality gates pass; nothing sent")
 
     seg.build(fresh_db, seg.accounts(7))
     dry = _cli(fresh_db, "--dry-run", "--config", str(cfg))
@@ -35,11 +36,16 @@ def test_dry_run_status_and_errors_from_the_command_line(fresh_db: str, tmp_path
 
     run = _cli(fresh_db, "--config", str(cfg))
     assert run.returncode == 0 and "succeeded: sent 7 (7 added" in run.stdout and "members.csv" in run.stdout
+    # the progress bar (stderr, not a terminal): its final line once, changes sent of those planned
+    [bar] = [line for line in run.stderr.splitlines() if line.startswith("sync accts")]
+    assert "7/7 changes" in bar and "7 rows" in bar
     status = _cli(fresh_db, "status")
     assert "accts" in status.stdout and "succeeded" in status.stdout and "added 7" in status.stdout
 
     (tmp_path / "bad.yml").write_text("syncs:\n  - name: accts\n    destination: {kind: nope}\n")
     bad = _cli(fresh_db, "--config", str(tmp_path / "bad.yml"))
     assert bad.returncode == 2
-    assert bad.stdout.count("\n") == 1 and "bad.yml: sync 'accts': destination.kind: unknown kind 'nope'" in bad.stdout
+    errors = [line for line in bad.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "bad.yml: sync 'accts': destination.kind: unknown kind 'nope'" in errors[0]
+    assert bad.stdout == ""
     assert "Traceback" not in bad.stdout + bad.stderr
