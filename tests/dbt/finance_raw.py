@@ -53,7 +53,7 @@ class StripeData:
 
     def price(
         self, pid: str, unit_amount: int | None, interval: str | None = "month", count: int = 1,
-        usage_type: str = "licensed",
+        usage_type: str = "licensed", currency: str = "usd",
     ) -> str:
         recurring = (
             {"interval": interval, "interval_count": count, "usage_type": usage_type, "meter": None}
@@ -62,7 +62,7 @@ class StripeData:
         )
         self.objects["prices"].append(
             {
-                "id": pid, "object": "price", "created": ts("2023-01-01"), "currency": "usd",
+                "id": pid, "object": "price", "created": ts("2023-01-01"), "currency": currency,
                 "product": "prod_app", "type": "recurring" if interval else "one_time",
                 "billing_scheme": "per_unit", "unit_amount": unit_amount, "recurring": recurring,
             }
@@ -81,7 +81,7 @@ class StripeData:
         self.objects["invoices"].append(
             {
                 "id": iid, "object": "invoice", "customer": customer, "created": created_ts,
-                "currency": "usd", "status": status, "collection_method": "charge_automatically",
+                "currency": lines[0]["currency"], "status": status, "collection_method": "charge_automatically",
                 "billing_reason": "subscription_cycle", "due_date": None,
                 "status_transitions": {
                     "finalized_at": None if status == "draft" else created_ts,
@@ -120,7 +120,7 @@ def _public(line: dict) -> dict:
 
 def line(
     sub: str, price: str, start: str, end: str, *, amount: int, quantity: int = 1,
-    discount: int = 0, item: str | None = None, proration: bool = False,
+    discount: int = 0, item: str | None = None, proration: bool = False, currency: str = "usd",
 ) -> dict:
     """A subscription invoice line for `sub`/`item` billing `price` over [start, end)."""
     return {
@@ -128,7 +128,7 @@ def line(
         "object": "line_item",
         "_sub": sub,
         "amount": amount,
-        "currency": "usd",
+        "currency": currency,
         "quantity": quantity,
         "discount_amounts": [{"amount": discount, "discount": "di_x"}] if discount else [],
         "discountable": True,
@@ -159,7 +159,6 @@ def one_off_line(price: str, day: str, amount: int) -> dict:
     }
 
 
-FINANCE_SELECTION = ("models/staging/stripe", "models/intermediate/finance", "models/marts/finance")
 
 
 def run_dbt(url: str, target_dir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -174,9 +173,9 @@ def run_dbt(url: str, target_dir: Path, *args: str) -> subprocess.CompletedProce
     )
 
 
-def build_finance(url: str, target_dir: Path) -> subprocess.CompletedProcess:
-    """`dbt build` of the billing side only (staging/stripe, intermediate and marts/finance)."""
-    return run_dbt(url, target_dir, "build", "--select", *FINANCE_SELECTION)
+def build_finance(url: str, target_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """`dbt build` of the billing side only: the project's `finance` selector (selectors.yml)."""
+    return run_dbt(url, target_dir, "build", "--selector", "finance", *args)
 
 
 def ingest_simulated_stripe(url: str, company_dir: Path) -> None:

@@ -353,16 +353,23 @@ def _guard_cut_short(
 
 
 def _report_unmapped(conn: psycopg.Connection) -> int:
-    """Customers (not deleted) without the account id metadata key: counted and logged by id, kept."""
+    """Customers (not deleted) without the account id metadata key and not in the mapping
+    seed (``config.stripe_customer_accounts``, once dbt has loaded it): counted and logged
+    by id, kept."""
     key = account_id_metadata_key()
     with conn.transaction():
+        mapped = conn.execute("select to_regclass('config.stripe_customer_accounts')").fetchone()[0]
         ids = [r[0] for r in conn.execute(
             "select id from raw.stripe_customers where not coalesce((data->>'deleted')::boolean, false)"
-            " and coalesce(data->'metadata'->>%s, '') = '' order by id", (key,),
+            " and coalesce(data->'metadata'->>%s, '') = ''"
+            + (" and id not in (select customer_id from config.stripe_customer_accounts"
+               " where coalesce(trim(account_id), '') <> '')" if mapped else "")
+            + " order by id", (key,),
         )]
     if ids:
         log.warning(
-            "stripe customers: %d without metadata.%s (kept in raw; their Stripe id stands in as account id), "
+            "stripe customers: %d without metadata.%s nor a row in the seed stripe_customer_accounts (kept in raw;"
+            " their Stripe id stands in as account id), "
             "e.g. %s", len(ids), key, ", ".join(ids[:10]),
         )
     return len(ids)

@@ -1,8 +1,10 @@
 """Per object type, what the last Stripe extraction read: ``raw.stripe_extract_state``.
 
 One row per object type: ``read_up_to`` (the time the run started reading; the next events
-run starts there minus the look-back), ``interval_end`` (the end of the run's data
-interval, null outside Airflow: the instant the finance marts can be read up to), the
+run starts there minus the look-back), ``interval_end`` (the latest end of a data
+interval a run was for, null until a scheduled run: the instant the finance marts are
+computed as of, dbt macro ``finance_as_of_at``; it never moves back, as every run reads
+Stripe up to the moment it runs, so a backfill of an earlier day leaves it), the
 run's ``mode``, ``objects`` (listed by a full refresh, changed by an events run),
 ``live_rows_before`` (the table's non-deleted rows before a full refresh, what the
 cut-short guard compares with) and ``updated_at``.
@@ -39,11 +41,12 @@ def save(conn: psycopg.Connection, name: str, read_up_to: datetime, mode: str, o
     with conn.transaction():
         conn.execute(
             sql.SQL("""
-                insert into {} (object, read_up_to, mode, objects, live_rows_before, updated_at, interval_end)
+                insert into {} as s (object, read_up_to, mode, objects, live_rows_before, updated_at, interval_end)
                 values (%s, %s, %s, %s, %s, %s, %s)
                 on conflict (object) do update set read_up_to = excluded.read_up_to, mode = excluded.mode,
                     objects = excluded.objects, live_rows_before = excluded.live_rows_before,
-                    updated_at = excluded.updated_at, interval_end = excluded.interval_end
+                    updated_at = excluded.updated_at,
+                    interval_end = greatest(s.interval_end, excluded.interval_end)
             """).format(TABLE),
             (name, read_up_to, mode, objects, live_rows_before, datetime.now(timezone.utc), interval_end),
         )

@@ -169,6 +169,13 @@ def test_a_customer_without_the_metadata_key_is_loaded_and_reported(dataset, con
     assert "1 without metadata.account_id" in caplog.text and "cus_0003" in caplog.text
     assert "billing3@example.com" not in caplog.text
 
+    # once the mapping seed lists it (dbt loads seeds into config), it is mapped, not reported
+    conn.execute("create schema if not exists config")
+    conn.execute("create table config.stripe_customer_accounts (customer_id text, account_id text)")
+    conn.execute("insert into config.stripe_customer_accounts values ('cus_0003', 'acc_3')")
+    with serve(dataset.root, api_key=KEY) as server:
+        assert ingest(hook_for(server.base_url), conn, "customers", DAILY, None, None)["customers_without_account_id"] == 0
+
 
 def test_a_full_refresh_that_looks_cut_short_writes_nothing(tmp_path, conn, hook_for):
     ds = build_dataset(tmp_path, customers=30)

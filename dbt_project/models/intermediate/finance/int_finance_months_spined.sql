@@ -1,15 +1,12 @@
 {#- The months MRR is reported for: from the month of the first recurring line to the
-    month of the as-of time (var finance_as_of, default the latest invoice's creation).
+    month of the as-of time (macros/finance_as_of.sql: var finance_as_of, else the end of
+    the Stripe extraction's data interval, else the latest invoice's creation).
     Each month's status is read at its snapshot: the first instant of the next month, or
     the as-of time for the month still running. `billing_extracted_at`: the newest Stripe
     invoice extraction in raw, the watermark incremental mrr_monthly runs start from. -#}
 with as_of as (
     select
-        {% if var('finance_as_of') %}
-        '{{ var("finance_as_of") }}'::timestamptz
-        {% else %}
-        (select max(created_at) from {{ ref('stg_stripe__invoices') }})
-        {% endif %} as as_of_at,
+        {{ finance_as_of_at() }} as as_of_at,
         (select min(period_start_at) from {{ ref('int_invoice_lines_normalized') }}) as first_at,
         (select max(extracted_at) from {{ ref('stg_stripe__invoices') }}) as billing_extracted_at
 ),

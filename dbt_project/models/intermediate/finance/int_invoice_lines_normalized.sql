@@ -4,6 +4,13 @@
     one-off invoice items, metered prices, draft and void invoices. Tax is never added
     (`amount` excludes it) and refunds (credit notes) are not read.
 
+    Currencies: amounts are divided by the currency's minor unit (macros/currency.sql) and
+    converted to var finance_currency at the rate in force on the invoice's UTC date
+    (stg_finance__exchange_rates). A line without such a rate keeps null MRR and says why
+    in `excluded_reason`; the finance models leave it out and marts.finance_excluded_lines
+    lists it. A rate added later counts after a `--full-refresh` of this model and its
+    children (the rates are not part of the incremental window).
+
     Incremental (the JSON expansion of every invoice is the expensive part): a run
     replaces the lines of the invoices extracted since the newest extraction already in
     the table, and of the invoices of customers extracted since then (an account id can
@@ -45,6 +52,10 @@ prices as (
     select * from {{ ref('stg_stripe__prices') }}
 ),
 
+rates as (
+    select * from {{ ref('stg_finance__exchange_rates') }}
+),
+
 recurring_lines as (
     select
         lines.line_item_id,
@@ -54,6 +65,7 @@ recurring_lines as (
         lines.subscription_id,
         lines.subscription_item_id,
         lines.price_id,
+        lines.currency,
         lines.is_proration,
         lines.quantity,
         lines.amount,
@@ -64,6 +76,16 @@ recurring_lines as (
         -- when payment was due: at finalization when charged automatically
         coalesce(invoices.due_date, invoices.finalized_at, invoices.created_at) as due_at,
         invoices.paid_at,
+        case
+            when lines.currency = lower('{{ var("finance_currency") }}') then 1
+            else rates.rate
+        end as exchange_rate,
+        case
+            when lines.currency is null then 'line without a currency'
+            when lines.currency <> lower('{{ var("finance_currency") }}') and rates.rate is null
+                then 'no exchange rate from ' || lines.currency || ' to {{ var("finance_currency") | lower }} on or before '
+                    || (invoices.created_at at time zone 'UTC')::date
+        end as excluded_reason,
         prices.unit_amount,
         prices.recurring_interval,
         prices.recurring_interval_count,
@@ -74,6 +96,10 @@ recurring_lines as (
     -- left joins: a missing customer or price fails the relationships tests in staging
     left join customers on invoices.customer_id = customers.customer_id
     left join prices on lines.price_id = prices.price_id
+    left join rates
+        on rates.currency = lines.currency
+        and rates.rate_date <= (invoices.created_at at time zone 'UTC')::date
+        and (rates.next_rate_date is null or rates.next_rate_date > (invoices.created_at at time zone 'UTC')::date)
     where lines.parent_type = 'subscription_item_details'
       and invoices.invoice_status not in ('draft', 'void')
       and prices.price_type = 'recurring'
@@ -102,11 +128,12 @@ cycle_amounts as (
     from recurring_lines
 )
 
--- monthly amounts in currency units, to a millionth (rounded to cents per account later)
+-- monthly amounts in the reporting currency's units, to a millionth (rounded to cents per
+-- account later); null without an exchange rate
 select
     *,
-    ({{ to_monthly('contract_cycle_amount', 'recurring_interval', 'recurring_interval_count') }} / 100)::numeric(18, 6)
-        as contract_mrr,
-    ({{ to_monthly('net_cycle_amount', 'recurring_interval', 'recurring_interval_count') }} / 100)::numeric(18, 6)
-        as mrr
+    ({{ to_monthly('contract_cycle_amount', 'recurring_interval', 'recurring_interval_count') }}
+        / {{ stripe_minor_unit_divisor('currency') }} * exchange_rate)::numeric(18, 6) as contract_mrr,
+    ({{ to_monthly('net_cycle_amount', 'recurring_interval', 'recurring_interval_count') }}
+        / {{ stripe_minor_unit_divisor('currency') }} * exchange_rate)::numeric(18, 6) as mrr
 from cycle_amounts

@@ -2,6 +2,7 @@
     macros/lines_in_force.sql). -#}
 with lines as (
     select * from {{ ref('int_invoice_lines_normalized') }}
+    where excluded_reason is null  -- no exchange rate: listed in finance_excluded_lines
 ),
 
 months as (

@@ -22,6 +22,7 @@ with lines as (
     from {{ ref('int_invoice_lines_normalized') }} as l
     left join {{ ref('stg_stripe__prices') }} as pr on pr.price_id = l.price_id
     left join {{ ref('billing_products') }} as p on p.product_id = pr.product_id
+    where l.excluded_reason is null  -- no exchange rate (finance_excluded_lines)
 ),
 
 as_of as (
