@@ -147,8 +147,9 @@ def dbt(url: str, *args: str, target: Path, check: bool = True) -> subprocess.Co
 
 
 def build_product(url: str, target: Path, *extra: str) -> None:
-    """Parents (finance included) without their tests, then our seeds, models and tests."""
+    """Seeds (the parents' too), parents (finance included) without their tests, then our
+    seeds, models and tests."""
     vars_ = ["--vars", json.dumps({"product_as_of_date": "2024-06-30"})]
-    dbt(url, "seed", "--select", *PRODUCT_SEEDS, *vars_, target=target)
+    dbt(url, "seed", "--select", *PRODUCT_SEEDS, *(f"+{p}" for p in PRODUCT_PATHS), *vars_, target=target)
     dbt(url, "run", "--select", *(f"+{p}" for p in PRODUCT_PATHS), "--exclude", *PRODUCT_PATHS, *vars_, target=target)
     dbt(url, "build", "--select", *PRODUCT_PATHS, *PRODUCT_SEEDS, *vars_, *extra, target=target)
