@@ -28,6 +28,9 @@ false), in both modes.
 
 Cut short: a full refresh that lists fewer than ``(1 - max_count_drop)`` x the live
 (non-deleted) rows the table held stops before anything is written.
+Deletions a full refresh sees: an object raw holds as live that the complete listing no
+longer has was deleted (a cursor past the event retention missed its event): it is marked
+``"deleted": true`` in the same transaction.
 """
 
 from __future__ import annotations
@@ -301,8 +304,10 @@ def ingest(
     if reason:
         log.info("stripe %s: full_refresh extraction (%s)", name, reason)
         live_before = state.live_rows(conn, spec.tables[0])
-        listed = {"n": 0}
-        batches = _guard_cut_short(extract_pages(hook, spec), spec, live_before, plan, listed)
+        listed = {"n": 0, "ids": set(), "gone": 0}
+        batches = _mark_unlisted_deleted(
+            conn, spec, _guard_cut_short(extract_pages(hook, spec), spec, live_before, plan, listed), listed
+        )
         result["reason"] = reason
     else:
         since = cursor - plan.lookback
@@ -314,6 +319,10 @@ def ingest(
     counts = load.load_batches(conn, spec.tables, _counted(batches, spec, progress), extracted_at or started)
     if reason:
         result["listed"], result["live_rows_before"] = listed["n"], live_before
+        result["marked_deleted"] = listed["gone"]
+        if listed["gone"]:
+            log.warning("stripe %s: %d no longer listed by Stripe, marked deleted (e.g. %s)", name, listed["gone"],
+                        ", ".join(listed["gone_ids"]))
         state.save(conn, name, started, result["mode"], listed["n"], live_before, interval_end)
     else:
         result["events"] = stats
@@ -343,6 +352,7 @@ def _guard_cut_short(
     nothing is written) when far fewer objects were listed than the table held."""
     for batch in batches:
         listed["n"] += len(batch[spec.tables[0]])
+        listed["ids"].update(row.id for row in batch[spec.tables[0]])
         yield batch
     if live_before >= plan.min_rows_checked and listed["n"] < (1 - plan.max_count_drop) * live_before:
         raise StripeExtractCutShort(
@@ -350,6 +360,32 @@ def _guard_cut_short(
             f"a drop of more than {plan.max_count_drop:.0%}: the extract looks cut short, nothing was loaded. "
             f"If Stripe really holds that few, rerun with a higher max_count_drop."
         )
+
+
+def _mark_unlisted_deleted(
+    conn: psycopg.Connection, spec: StripeObjectSpec, batches: Iterator[dict[str, list[StripeRow]]],
+    listed: dict[str, Any],
+) -> Iterator[dict[str, list[StripeRow]]]:
+    """After a complete listing (the cut-short guard passed), the objects raw still holds
+    as live that Stripe no longer lists were deleted while no events were read (a cursor
+    past the 30-day retention): one more batch with their last state plus ``"deleted":
+    true``, as a deletion event would give (Stripe lists every status of these objects, so
+    only a deleted one is missing). Runs inside the load's transaction, on its connection,
+    between two pages' COPYs."""
+    from psycopg import sql
+
+    from retention.load.stripe import to_row
+
+    yield from batches
+    table = sql.Identifier("raw", spec.tables[0])
+    rows = conn.execute(
+        sql.SQL("select data from {} where not coalesce((data->>'deleted')::boolean, false)"
+                " and not (id = any(%s)) order by id").format(table),
+        (list(listed["ids"]),),
+    ).fetchall()
+    listed["gone"], listed["gone_ids"] = len(rows), [r[0]["id"] for r in rows[:10]]
+    if rows:
+        yield {spec.tables[0]: [to_row({**r[0], "deleted": True}) for r in rows]}
 
 
 def _report_unmapped(conn: psycopg.Connection) -> int:

@@ -104,11 +104,21 @@ def test_a_cursor_older_than_the_event_retention_falls_back_to_a_full_refresh(da
         daily_run(h, conn)
         stale = datetime.now(timezone.utc) - timedelta(days=31)
         stripe_state.save(conn, "customers", stale, "events", 0, None)
+        # deleted while no events were read: the full refresh no longer lists it
+        dataset.objects["customers"] = [c for c in dataset.objects["customers"] if c["id"] != "cus_0005"]
+        dataset.write()
         with caplog.at_level(logging.INFO, logger="retention.extract.stripe"):
             result = ingest(h, conn, "customers", DAILY, None, None)
+        again = ingest(h, conn, "customers", ExtractPlan(full_refresh=True), None, None)
     assert result["mode"] == "full_refresh" and "30-day event retention" in result["reason"]
     assert "older than Stripe's 30-day event retention" in caplog.text
     assert stripe_state.cursor(conn, "customers") > stale + timedelta(days=30)  # read up to now
+    customers = raw(conn, "stripe_customers")
+    assert customers["cus_0005"]["deleted"] is True and customers["cus_0005"]["email"]  # its last state, kept
+    assert result["marked_deleted"] == 1 and result["tables"]["stripe_customers"]["updated"] == 1
+    assert "1 no longer listed by Stripe, marked deleted (e.g. cus_0005)" in caplog.text
+    assert sum(not c.get("deleted") for c in customers.values()) == len(dataset.objects["customers"])
+    assert again["marked_deleted"] == 0 and again["tables"]["stripe_customers"]["updated"] == 0  # rerun: no change
 
 
 def test_the_server_serves_events_for_30_days_only_and_pages_them_newest_first(dataset):
