@@ -16,5 +16,5 @@ select
     properties ->> 'to_plan' as to_plan,
     properties ->> 'integration' as integration,
     properties
-from {{ source('segment', 'events') }}
+from {{ segment_source('events') }}
 where type = 'track'

@@ -10,4 +10,4 @@ select
         when (traits ->> 'created_at') ~ '^\d{4}-\d{2}-\d{2}' then (traits ->> 'created_at')::timestamptz
     end as account_created_at,
     traits
-from {{ source('segment', 'groups') }}
+from {{ segment_source('groups') }}

@@ -7,4 +7,4 @@ select
     nullif(trim(coalesce(traits ->> 'name',
         nullif(concat_ws(' ', traits ->> 'first_name', traits ->> 'last_name'), ''))), '') as user_name,
     traits
-from {{ source('segment', 'identifies') }}
+from {{ segment_source('identifies') }}
