@@ -13,6 +13,7 @@ import pytest
 
 from finance_raw import run_dbt
 from retention import warehouse
+from support.databases import create_database
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +40,7 @@ create table segment_prod.pages (id text, user_id text, "timestamp" timestamptz,
 
 @pytest.fixture(scope="module")
 def built(warehouse_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = warehouse.create_database(warehouse_server_url, "t_events_warehouse_mode")
+    url = create_database(warehouse_server_url, "t_events_warehouse_mode")
     with warehouse.connect(url, autocommit=True) as conn:
         conn.execute(WAREHOUSE_DDL)
         conn.execute("insert into segment_prod.tracks values"

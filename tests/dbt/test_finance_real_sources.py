@@ -20,6 +20,7 @@ from finance_raw import StripeData, build_finance, line
 from finance_scenarios import renew
 from retention import warehouse
 from retention.extract import stripe_state
+from support.databases import create_database
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +67,7 @@ def _monthly(url: str) -> dict[tuple[str, str], tuple[Decimal, str]]:
 
 @pytest.fixture(scope="module")
 def builds(warehouse_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    url = warehouse.create_database(warehouse_server_url, "t_finance_real_sources")
+    url = create_database(warehouse_server_url, "t_finance_real_sources")
     _company().load(url)
     with warehouse.connect(url, autocommit=True) as conn:
         conn.execute("create schema fx")
