@@ -61,8 +61,10 @@ def built(warehouse_server_url: str, tmp_path_factory: pytest.TempPathFactory) -
     assert raw_tables == 0
     result = run_dbt(url, tmp_path_factory.mktemp("dbt_target"), "build",
                      "--select", "stg_segment__events", "stg_segment__identifies", "stg_segment__groups",
+                     "product_events_present",
                      "--vars", "{events_source: warehouse, events_warehouse_schema: segment_prod}")
     assert result.returncode == 0, result.stdout[-4000:]
+    assert "PASS product_events_present" in result.stdout
     yield url
 
 
