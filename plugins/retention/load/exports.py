@@ -4,8 +4,10 @@
 Runs inside the caller's per-file transaction (:func:`retention.load.loader.load_file`).
 Every record, rejects included with their reason, is ``COPY``ed into a temporary
 staging table; the valid rows are then inserted with ``on conflict (key) do nothing``
-in line order, so the first row of a key by (file uri, line) is kept; a backfill (an
-earlier file loaded after a later one) supersedes the later file's rows.
+in key order (then line order, so the first row of a key by (file uri, line) is kept):
+concurrent loads of files sharing keys take them in the same order and cannot deadlock,
+and one file of a table publishes at a time, so a parallel load keeps what an in-order load
+keeps. A backfill (an earlier file loaded after a later one) supersedes the later file's rows.
 """
 
 from __future__ import annotations
@@ -88,6 +90,10 @@ def _publish(conn: psycopg.Connection, spec: ExportSource, file_id: int, uri: st
     """Staged rows -> ``raw.<table>``, first by (file uri, line): (loaded, superseded)."""
     cols = ", ".join(spec.columns)
     superseded = 0
+    # One file of a table publishes at a time (until its transaction ends): otherwise an
+    # earlier file could look for later files before a concurrent later one commits, then
+    # lose its shared keys to it on conflict. The exports are small; the COPY stays parallel.
+    conn.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"retention.publish:raw.{spec.table}",))
     if later_file_loaded(conn, spec.name, uri):
         per_file = conn.execute(
             f"with d as (delete from raw.{spec.table} t using raw.load_manifest m, _stage s "
@@ -100,7 +106,7 @@ def _publish(conn: psycopg.Connection, spec: ExportSource, file_id: int, uri: st
         superseded = uncount(conn, per_file)
     cur = conn.execute(
         f"insert into raw.{spec.table} ({cols}, _file_id, _line) "
-        f"select {cols}, %s, _line from _stage where _reason is null order by _line "
+        f"select {cols}, %s, _line from _stage where _reason is null order by {spec.key}, _line "
         f"on conflict ({spec.key}) do nothing",
         (file_id,),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from landed_files import DAY1, DAY2, identify, query, run_load, segment_file, snapshot, track
+from landed_files import DAY1, DAY2, identify, nps_file, query, run_load, segment_file, snapshot, track
 
 from retention.load.loader import load_workers
 from support.databases import create_database
@@ -57,6 +57,30 @@ def test_parallel_backfill_ends_like_an_in_order_load(fresh_db, warehouse_server
     # Superseded: a1 (of DAY3), a2, dup, i1 (of DAY2); once more if DAY1's second file
     # took dup from DAY2 before DAY1's first file took it from the second.
     assert backfill["superseded"] in (4, 5)
+
+
+def test_parallel_exports_sharing_keys_in_opposite_orders_finish_like_one_at_a_time(
+    fresh_db, warehouse_server_url, tmp_path
+):
+    """Four NPS exports list the same 3,000 response ids, two in each order: loaded four
+    at a time they neither deadlock nor keep anything one-at-a-time would not (the first
+    export keeps every id, even when a later one commits first)."""
+    ids = [f"r{i:05d}" for i in range(3000)]
+    for n, month in enumerate(("2024-09", "2024-10", "2024-11", "2024-12")):
+        nps_file(tmp_path, month, [
+            {"response_id": r, "account_id": "acc_000001", "score": n, "responded_at": f"{month}-03T12:00:00Z"}
+            for r in (ids if n % 2 else list(reversed(ids)))
+        ])
+    name = fresh_db.rsplit("/", 1)[1].split("?")[0]
+    sequential = create_database(warehouse_server_url, name + "_seq")
+    one = run_load(sequential, "nps", tmp_path)
+    by_score = "select score, count(*) from raw.nps_responses group by 1"
+    for attempt in range(3):  # a deadlock fails a file, and LoadFailed ends the run
+        parallel = create_database(warehouse_server_url, f"{name}_par{attempt}")
+        many = run_load(parallel, "nps", tmp_path, workers=4)
+        assert many["files_loaded"] == 4
+        assert query(parallel, by_score) == query(sequential, by_score) == [(0, 3000)]
+    assert one["files_loaded"] == 4
 
 
 def test_worker_count_comes_from_the_argument_then_the_environment():
