@@ -65,6 +65,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def simulated_company(preset: str, seed: int, data: Path | None, tmp_path: Path) -> Path:
+    """The company folder ``data``, else one in ``tmp_path``; simulated there if missing."""
+    company = data or tmp_path / f"{preset}-seed{seed}"
+    if not (company / "simulation.json").exists():
+        secs = _run([str(BIN / "retention"), "simulate", "--preset", preset, "--seed", str(seed),
+                     "--out", str(company)], {**os.environ})
+        print(f"simulate {preset}: {secs:.0f}s", flush=True)
+    return company
+
+
 def land_stripe(company: Path, env: dict[str, str]) -> float:
     key = "sk_test_bench_" + uuid.uuid4().hex[:8]
     port = _free_port()
@@ -184,12 +194,8 @@ def main(argv: list[str]) -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench_dbt_") as tmp:
         tmp_path = Path(tmp)
-        company = args.data or tmp_path / f"{args.preset}-seed{args.seed}"
+        company = simulated_company(args.preset, args.seed, args.data, tmp_path)
         env = {**os.environ}
-        if not (company / "simulation.json").exists():
-            secs = _run([str(BIN / "retention"), "simulate", "--preset", args.preset, "--seed", str(args.seed),
-                         "--out", str(company)], env)
-            print(f"simulate {args.preset}: {secs:.0f}s", flush=True)
         meta = json.loads((company / "simulation.json").read_text())
         last_day = date.fromisoformat(meta["end_date"])
 

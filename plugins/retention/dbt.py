@@ -71,6 +71,41 @@ def refresh_ls_file() -> Path:
     return ls_file()
 
 
+def bare_build_seconds(url: str, *build_args: str) -> float:
+    """Wall time of a bare ``dbt build`` (unit tests excluded, ``build_args`` added) on a
+    copy of the database of ``url``, made and dropped here: the dbt work ``transform_dbt``
+    orchestrates, without Airflow, to compare with it (``retention demo``,
+    ``benchmarks/bench_daily_cycle.py``). It parses the project from scratch, as a first
+    ``transform_dbt`` run does. No session may be connected to the database while it is
+    copied (Postgres ``create database ... template``)."""
+    import tempfile
+    import time
+    from dataclasses import replace
+
+    from retention import warehouse
+
+    params = warehouse.parse_url(url)
+    copy = f"{params.dbname}_bare_build"
+    with warehouse.connect(url, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{copy}" with (force)')
+        conn.execute(f'create database "{copy}" template "{params.dbname}"')
+    copy_url = warehouse.url_from_params(replace(params, dbname=copy))
+    env = {**os.environ, **warehouse.dbt_env(copy_url)}
+    try:
+        with tempfile.TemporaryDirectory(prefix="bare_build_") as tmp:
+            paths = ["--project-dir", str(project_dir()), "--profiles-dir", str(project_dir()),
+                     "--target-path", tmp, "--log-path", str(Path(tmp) / "logs")]
+            started = time.perf_counter()
+            result = subprocess.run([str(dbt_executable()), "build", "--exclude-resource-type", "unit_test",
+                                     *build_args, *paths], env=env, capture_output=True, text=True)
+            seconds = time.perf_counter() - started
+            if result.returncode != 0:
+                raise RuntimeError(f"bare dbt build failed:\n{result.stdout[-3000:]}")
+            return seconds
+    finally:
+        warehouse.drop_database(copy_url)
+
+
 def watch_after_build(group: Any) -> None:
     """Start the per-model tasks of a Cosmos ``ExecutionMode.WATCHER`` task group after its
     ``dbt build`` (the producer task) has finished, succeeded or failed.

@@ -1,0 +1,200 @@
+"""The daily cycle through Airflow on a simulated company: land a day, ingest, transform, sync.
+
+    nice python -m benchmarks.bench_daily_cycle [--preset large] [--seed 0] [--data DIR] [--keep PGDATA]
+
+1. raw with all but the last day of events, landed the production way (bench_dbt's
+   `land`: Stripe through the local Stripe server, files through `retention load`;
+   with --keep PGDATA reused from its `bench_landed` database);
+2. the history, set up the quick way: `dbt build --full-refresh` of the day before the
+   last, the marts published as `publish_marts` does, a first sync of every files and
+   webhook sync (to a local signed-webhook receiver) through the function `retention sync`
+   calls, and `vacuum (analyze)`, what autovacuum does by the next day;
+3. the cycle for the last day, each DAG through `airflow dags test` with `day` = that day,
+   timed: `ingest_stripe` (the local Stripe server), `ingest_events` (the day's files),
+   `transform_dbt` (daily: incremental models, windowed tests and raw gates) and
+   `sync_segments` (what changed);
+4. right before `transform_dbt`, in the same run: the raw gate stage reading every row
+   and reading the day's window, and the bare build of the same day, `dbt build
+   --exclude-resource-type unit_test` on a copy of the database
+   (`retention.dbt.bare_build_seconds`, as `retention demo` measures its first run). Both
+   it and `transform_dbt` parse the project from scratch (a new Airflow home has no
+   Cosmos cache).
+
+Prints each stage's wall time, the total, the bare build and the ratios. Targets (issue
+#16): transform_dbt daily <= 1.5 x the bare build; the whole cycle <= 2 minutes.
+docs/performance.md records a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from pathlib import Path
+
+from benchmarks.bench_dbt import PROJECT, dbt_build, land, simulated_company
+from retention import runtime, warehouse
+from retention.config import settings
+from retention.dbt import bare_build_seconds
+from tests.support.databases import drop_database
+
+TRANSFORM_RATIO_TARGET = 1.5
+CYCLE_TARGET_S = 120.0
+CYCLE_DAGS = ("ingest_stripe", "ingest_events", "transform_dbt", "sync_segments")
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    seconds: float
+
+
+def dags_test(dag_id: str, env: dict[str, str], conf: dict) -> float:
+    """Wall time of one `airflow dags test` run; exits with its log tail if it fails."""
+    started = time.perf_counter()
+    result = runtime.dags_test(dag_id, env, None, conf, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{dag_id} failed:\n{(result.stdout + result.stderr)[-4000:]}")
+    return time.perf_counter() - started
+
+
+def history_build(url: str, as_of: date, target: Path) -> float:
+    """The marts built from scratch and published as of ``as_of``, without Airflow."""
+    from retention.sync import publication
+
+    build = dbt_build({**os.environ, **warehouse.dbt_env(url)}, target, "--full-refresh",
+                      "--exclude-resource-type", "unit_test")
+    with warehouse.connect(url, autocommit=True) as conn:
+        publication.record(conn, as_of, "bench_daily_cycle history")
+    return build.wall
+
+
+def first_sync(url: str, syncs: list[str], env: dict[str, str]) -> None:
+    """Every sync once, in this process (what `retention sync` runs), so the cycle's sync
+    sends what changed."""
+    from retention.sync import runs
+
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        for name in syncs:
+            runs.run_one(url, name)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def raw_gate_seconds(url: str, day: date) -> tuple[float, float]:
+    """The raw gate stage as of ``day``, in this process (GX imported first): reading every
+    row (a full refresh) and reading the day's window (a daily run)."""
+    import great_expectations  # noqa: F401  (imported before the clock starts)
+
+    from retention.quality.gate import run_gates
+    from retention.quality.suites import RAW_GATES, GateSettings
+
+    times = []
+    for since in (None, day):
+        started = time.perf_counter()
+        run_gates(url, RAW_GATES, GateSettings(as_of=day, since=since))
+        times.append(time.perf_counter() - started)
+    return times[0], times[1]
+
+
+def sync_names() -> list[str]:
+    from retention.sync import config
+
+    return [s.name for s in config.load().syncs if s.destination.kind in ("files", "webhook")]
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="large")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", type=Path, help="simulated company folder (simulated there if missing)")
+    parser.add_argument("--keep", type=Path, help="embedded Postgres folder to keep the landed raw in and reuse")
+    args = parser.parse_args(argv)
+
+    from retention.hooks.stripe import connection_json
+    from retention.hooks.webhook import connection_json as webhook_connection
+    from retention.local_servers import serve as serve_local
+    from retention.simulate.stripe_server import serve as serve_stripe
+
+    with tempfile.TemporaryDirectory(prefix="bench_daily_") as tmp:
+        tmp_path = Path(tmp)
+        company = simulated_company(args.preset, args.seed, args.data, tmp_path)
+        meta = json.loads((company / "simulation.json").read_text())
+        day = date.fromisoformat(meta["end_date"])
+
+        pgdata = args.keep or tmp_path / "pg"
+        server_url = warehouse.start_embedded(pgdata)
+        try:
+            url, landed = land(company, day, server_url, dict(os.environ), reuse=args.keep is not None)
+            print(f"raw up to {day - timedelta(days=1)}: {landed}", flush=True)
+            cfg = settings({"RETENTION_HOME": str(PROJECT.parent), "AIRFLOW_HOME": str(tmp_path / "airflow"),
+                            "RETENTION_DATA_DIR": str(tmp_path / "data"),
+                            "RETENTION_REPORTS_DIR": str(tmp_path / "reports")})
+            env = runtime.child_env(url, cfg)
+            env["RETENTION_EVENTS_URI"] = str(company)
+            api_key = "sk_test_bench_" + secrets.token_hex(8)
+            secret = "whsec_bench_" + secrets.token_hex(16)
+            syncs = sync_names()
+            with serve_stripe(company, api_key=api_key) as stripe_api, \
+                    serve_local("webhook", secret=secret) as receiver:
+                env["AIRFLOW_CONN_STRIPE_DEFAULT"] = connection_json(stripe_api.base_url, api_key)
+                env["AIRFLOW_CONN_RETENTION_WEBHOOK_DEFAULT"] = webhook_connection(
+                    f"{receiver.base_url}/retention", secret)
+
+                history = history_build(url, day - timedelta(days=1), tmp_path / "history-target")
+                print(f"history: dbt build --full-refresh {history:.1f}s", flush=True)
+                started = time.perf_counter()
+                first_sync(url, syncs, {k: env[k] for k in ("RETENTION_DATA_DIR", "RETENTION_REPORTS_DIR",
+                                                            "AIRFLOW_CONN_RETENTION_WEBHOOK_DEFAULT")})
+                print(f"history: first sync {time.perf_counter() - started:.1f}s "
+                      f"({receiver.control.view('summary')['unique_records']} records at the webhook)", flush=True)
+                with warehouse.connect(url, autocommit=True) as conn:
+                    conn.execute("vacuum (analyze)")
+
+                stages: list[Stage] = []
+                for dag_id in CYCLE_DAGS:
+                    if dag_id == "transform_dbt":  # the same dbt work on a copy, before the pipeline does it
+                        bare = bare_build_seconds(url)
+                        print(f"bare dbt build of {day}: {bare:.1f}s", flush=True)
+                        gates = raw_gate_seconds(url, day)
+                        print(f"raw gates: every row {gates[0]:.1f}s, the day's window {gates[1]:.1f}s", flush=True)
+                    conf = {"syncs": syncs} if dag_id == "sync_segments" else {"day": day.isoformat()}
+                    stages.append(Stage(dag_id, dags_test(dag_id, env, conf)))
+                    print(f"cycle: {dag_id} {stages[-1].seconds:.1f}s", flush=True)
+            with warehouse.connect(url) as conn:
+                events = conn.execute("select count(*) from raw.events").fetchone()[0]
+            if args.keep:
+                drop_database(url)
+        finally:
+            warehouse.stop_embedded(pgdata)
+
+    total = sum(s.seconds for s in stages)
+    transform = next(s.seconds for s in stages if s.name == "transform_dbt")
+    ratio = transform / bare
+    print(f"\n| {meta['preset']} seed {meta['seed']}, {events:,} events, day {day} | wall |\n|---|---|")
+    for s in stages:
+        print(f"| {s.name} | {s.seconds:.1f}s |")
+    print(f"| **daily cycle** | **{total:.1f}s** |")
+    print(f"| bare `dbt build` of the same day | {bare:.1f}s |")
+    print(f"\nraw gate stage: {gates[0]:.1f}s reading every row, {gates[1]:.1f}s reading the day's window "
+          f"({gates[0] / gates[1]:.1f}x)")
+    print(f"\ntransform_dbt / bare build: {ratio:.2f} (target <= {TRANSFORM_RATIO_TARGET}): "
+          f"{'met' if ratio <= TRANSFORM_RATIO_TARGET else 'NOT met'}")
+    print(f"daily cycle: {total:.0f}s (target <= {CYCLE_TARGET_S:.0f}s): {'met' if total <= CYCLE_TARGET_S else 'NOT met'}")
+    return 0 if ratio <= TRANSFORM_RATIO_TARGET and total <= CYCLE_TARGET_S else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
