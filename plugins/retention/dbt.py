@@ -89,8 +89,7 @@ def bare_build_seconds(url: str, *build_args: str) -> float:
     with warehouse.connect(url, autocommit=True) as conn:
         conn.execute(f'drop database if exists "{copy}" with (force)')
         conn.execute(f'create database "{copy}" template "{params.dbname}"')
-    copy_url = warehouse.url_from_params(replace(params, dbname=copy))
-    env = {**os.environ, **warehouse.dbt_env(copy_url)}
+    env = {**os.environ, **warehouse.dbt_env(warehouse.url_from_params(replace(params, dbname=copy)))}
     try:
         with tempfile.TemporaryDirectory(prefix="bare_build_") as tmp:
             paths = ["--project-dir", str(project_dir()), "--profiles-dir", str(project_dir()),
@@ -103,7 +102,8 @@ def bare_build_seconds(url: str, *build_args: str) -> float:
                 raise RuntimeError(f"bare dbt build failed:\n{result.stdout[-3000:]}")
             return seconds
     finally:
-        warehouse.drop_database(copy_url)
+        with warehouse.connect(url, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{copy}" with (force)')
 
 
 def watch_after_build(group: Any) -> None:
