@@ -35,6 +35,16 @@ SERVICES = {
     "api-server": ["api-server"],
 }
 USER = "admin"
+# A test starts the services, lands files and waits: parse each DAG file once (it does
+# not change during the test) instead of every 30 s, which on 2 cores takes CPU from the
+# tasks; check for new task and run states without idling.
+SNAPPY = {
+    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
+    "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "3600",
+    "AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL": "3600",
+    "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+    "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "3600",
+}
 TERMINAL = {"success", "failed"}
 
 
@@ -63,6 +73,7 @@ def stack_env(env: dict[str, str], home: Path, port: int) -> tuple[dict[str, str
         "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        **SNAPPY,
     })
     return env, password
 
@@ -105,7 +116,7 @@ class AirflowAPI:
     base_url: str
     client: httpx.Client
     alive: Any = None  # raises if one of the services died
-
+    dag_ids: tuple[str, ...] = ()  # whose runs a timeout reports
 
     def get(self, path: str, **params: Any) -> Any:
         response = self.client.get(f"/api/v2{path}", params=params)
@@ -120,15 +131,44 @@ class AirflowAPI:
         response.raise_for_status()
         return response.json()
 
+    def every(self, path: str, key: str, **params: Any) -> list[dict]:
+        """Every item of a paginated list: the API returns at most its page limit (100 by
+        default, whatever ``limit`` asks), and a transform_dbt run has more tasks than that."""
+        items: list[dict] = []
+        while True:
+            page = self.get(path, offset=len(items), limit=100, **params)
+            items += page[key]
+            if not page[key] or len(items) >= page["total_entries"]:
+                return items
+
     def dag_runs(self, dag_id: str) -> list[dict]:
-        return self.get(f"/dags/{dag_id}/dagRuns", limit=100, order_by="run_after")["dag_runs"]
+        return self.every(f"/dags/{dag_id}/dagRuns", "dag_runs", order_by="run_after")
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
-        return self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", limit=500)["task_instances"]
+        return self.every(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", "task_instances")
+
+    def task_state(self, dag_id: str, run_id: str, task_id: str) -> str | None:
+        return self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")["state"]
 
     def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
         value = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value")["value"]
         return json.loads(value) if isinstance(value, str) else value  # the raw stored JSON
+
+    def state(self) -> str:
+        """Every run of :attr:`dag_ids`, with the tasks of those not finished (for failures)."""
+        lines = []
+        for dag_id in self.dag_ids:
+            for run in self.dag_runs(dag_id):
+                lines.append(f"{dag_id} {run['dag_run_id']} {run['run_type']} {run['state']} "
+                             f"queued {run.get('queued_at')} start {run['start_date']} end {run['end_date']}")
+                if run["state"] not in TERMINAL:
+                    tis = self.task_instances(dag_id, run["dag_run_id"])
+                    lines += [f"    {ti['task_id']}[{ti['map_index']}] {ti['state']}" for ti in tis
+                              if ti["state"] not in ("success", "skipped")]
+            queued = self.client.get(f"/api/v2/dags/{dag_id}/assets/queuedEvents")
+            if queued.status_code == 200 and queued.json()["total_entries"]:
+                lines.append(f"{dag_id} queued asset events: {queued.json()['queued_events']}")
+        return "\n".join(lines)
 
     def trigger(self, dag_id: str, **body: Any) -> dict:
         response = self.post(f"/dags/{dag_id}/dagRuns", {"logical_date": None, **body})
@@ -148,7 +188,7 @@ class AirflowAPI:
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+                raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}; now:\n{self.state()}")
             time.sleep(poll_s)
 
 
@@ -172,7 +212,7 @@ def airflow_stack(env: dict[str, str], logs: Path, dag_ids: list[str], timeout_s
             if dead:
                 raise AssertionError(f"airflow processes exited: {dead}; logs in {logs}")
 
-        api = AirflowAPI(base_url, client, running)
+        api = AirflowAPI(base_url, client, running, tuple(dag_ids))
 
         def token() -> str | None:
             try:
