@@ -173,8 +173,9 @@ def test_the_pipeline_runs_by_itself_under_the_scheduler(fresh_db, metadata_db, 
             # two runs loading the same tables at the same time.
             first = day1 - timedelta(days=9)
 
-            created = api.post("/backfills", {"dag_id": "ingest_events", "from_date": midnight(first),
-                                              "to_date": midnight(first + timedelta(days=2))})
+            # Its dates are when the runs are due: the run due at D+1 00:00 processes day D.
+            created = api.post("/backfills", {"dag_id": "ingest_events", "from_date": midnight(first + timedelta(days=1)),
+                                              "to_date": midnight(first + timedelta(days=3))})
             assert created.status_code == 200, created.text
             backfill_id = created.json()["id"]
 
