@@ -8,17 +8,17 @@
         {%- if is_incremental() %}
         coalesce(
             (select max(date) from {{ this }}) - {{ var('product_health_lookback_days') | int }},
-            (select min(activity_date) from {{ ref('account_usage_daily') }})
+            (select min(activity_date) from {{ ref('int_product__usage_daily') }})
         ) as score_from,
         {%- else %}
-        (select min(activity_date) from {{ ref('account_usage_daily') }}) as score_from,
+        (select min(activity_date) from {{ ref('int_product__usage_daily') }}) as score_from,
         {%- endif %}
         a.as_of_date as score_to
     from {{ ref('int_product__as_of') }} as a
 {%- endmacro %}
 
 {#- The config every incremental health model shares (int_product__health_inputs,
-    account_health_daily): whole days replaced from (last built day -
+    int_product__health_daily): whole days replaced from (last built day -
     product_health_lookback_days), the first rebuilt day recorded for the windowed tests,
     a unique index on the grain. `{{ config(**product_health_daily_config()) }}` -#}
 {% macro product_health_daily_config() -%}

@@ -9,7 +9,7 @@
       newest invoice extraction int_invoice_lines_normalized was built from, i.e. the rows
       its next incremental run consumes;
     * __new_events__(col): col (an event timestamp) is on or after the first day the
-      incremental account_usage_daily run reprocesses (its last day minus
+      incremental int_product__usage_daily run reprocesses (its last day minus
       product_usage_lookback_days), a literal, so raw.events prunes month partitions;
     * __rebuilt__(col): col is on or after the first value the last incremental run of
       the tested model rewrote (macros/rebuilt_window.sql; the model records it in a
@@ -45,7 +45,7 @@
         {%- set since = run_query('select max(invoice_extracted_at)::text from ' ~ anchor).columns[0].values()[0] if anchor else none -%}
         {{- return(column ~ " > timestamptz '" ~ since ~ "'" if since else 'true') -}}
     {%- else -%}
-        {%- set anchor = adapter.get_relation(database=target.database, schema='marts', identifier='account_usage_daily') -%}
+        {%- set anchor = adapter.get_relation(database=target.database, schema='intermediate', identifier='int_product__usage_daily') -%}
         {%- set query = "select to_char(max(activity_date) - " ~ (var('product_usage_lookback_days') | int) ~ ", 'YYYY-MM-DD') from " ~ anchor -%}
         {%- set since = run_query(query).columns[0].values()[0] if anchor else none -%}
         {{- return(column ~ " >= timestamptz '" ~ since ~ " 00:00:00+00'" if since else 'true') -}}

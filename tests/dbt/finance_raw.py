@@ -53,7 +53,7 @@ class StripeData:
 
     def price(
         self, pid: str, unit_amount: int | None, interval: str | None = "month", count: int = 1,
-        usage_type: str = "licensed", currency: str = "usd",
+        usage_type: str = "licensed", currency: str = "usd", product: str = "prod_app",
     ) -> str:
         recurring = (
             {"interval": interval, "interval_count": count, "usage_type": usage_type, "meter": None}
@@ -63,7 +63,7 @@ class StripeData:
         self.objects["prices"].append(
             {
                 "id": pid, "object": "price", "created": ts("2023-01-01"), "currency": currency,
-                "product": "prod_app", "type": "recurring" if interval else "one_time",
+                "product": product, "type": "recurring" if interval else "one_time",
                 "billing_scheme": "per_unit", "unit_amount": unit_amount, "recurring": recurring,
             }
         )

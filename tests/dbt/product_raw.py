@@ -100,7 +100,7 @@ def build_world(seed: int = 7) -> tuple[ProductData, StripeData]:
     hand-made edge accounts. Deterministic for a given seed."""
     rng = random.Random(seed)
     p, s = ProductData(), StripeData()
-    s.price("price_seat", 1000)
+    s.price("price_seat", 1000, product="prod_starter")  # per-seat in the seed billing_products
     for i in range(1, 13):
         acc = f"acc_{i:06d}"
         signup = date(2024, 1, 1) + timedelta(days=i)

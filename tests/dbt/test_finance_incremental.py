@@ -18,7 +18,7 @@ import pytest
 
 import finance_reference as ref
 import finance_scenarios
-from finance_raw import StripeData, build_finance, ts
+from finance_raw import StripeData, build_finance, run_dbt, ts
 from retention import warehouse
 from retention.load.stripe import load_batches, to_row
 from support.databases import create_database
@@ -49,8 +49,15 @@ def _invoice(objects: dict[str, list[dict]], account: str, subscription: str, cr
     return found
 
 
+SPELLS = ("select account_id, valid_from, valid_to, is_paying, mrr, contract_mrr, list_mrr, paid_seats, plan,"
+          " is_past_due from intermediate.int_billing_account_spells order by account_id, valid_from")
+
+
 def _build(url: str, target) -> None:
+    """The daily billing build, and the per-day billing spells that health and lifecycle read."""
     result = build_finance(url, target)
+    assert result.returncode == 0, result.stdout[-4000:]
+    result = run_dbt(url, target, "build", "--select", "billing_products", "int_billing_account_spells")
     assert result.returncode == 0, result.stdout[-4000:]
 
 
@@ -139,6 +146,19 @@ def test_daily_run_moves_a_customer_to_its_new_account(after_invoices, built):
     _assert_marts_match(url, final)
     accounts = set(_read(url, "select distinct account_id from marts.mrr_monthly").account_id)
     assert account in accounts and "acc_014" not in accounts
+
+
+def test_daily_billing_spells_equal_a_full_rebuild(after_invoices, built):
+    """After new, voided and late-paid invoices and a customer moved to another account (the
+    tests above, in this order), the incremental spells equal a rebuild from scratch: the
+    accounts whose lines changed were recomputed whole, and the old account is gone."""
+    url, _, _, _ = after_invoices
+    _, target, _ = built
+    daily = _read(url, SPELLS)
+    assert MOVED_CUSTOMER[1] in set(daily.account_id) and "acc_014" not in set(daily.account_id)
+    result = run_dbt(url, target, "run", "--full-refresh", "--select", "int_billing_account_spells")
+    assert result.returncode == 0, result.stdout[-4000:]
+    pd.testing.assert_frame_equal(daily, _read(url, SPELLS))
 
 
 def test_daily_run_tests_the_new_window_and_stops_on_a_bad_new_line(after_invoices, built):

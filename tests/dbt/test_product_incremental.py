@@ -1,8 +1,10 @@
 """Incremental product models: a run after late events equals a full rebuild.
 
-account_usage_daily: late events inside var product_usage_lookback_days (3) of the last built
-day are picked up; one older than that is not (the documented cost of reading only the
-look-back window), until the next --full-refresh. Health inputs and scores downstream follow.
+int_product__usage_daily: late events inside var product_usage_lookback_days (3) of the last
+built day are picked up; one older than that is not (the documented cost of reading only the
+look-back window), until the next --full-refresh. Every incremental model downstream follows
+(test_every_incremental_model_equals_a_full_rebuild; the billing ones after Stripe changes
+in tests/dbt/test_finance_incremental.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 from product_raw import ProductData, at, build_product, build_world, dbt
 
+from retention import dbt as retention_dbt
 from retention import warehouse
 from support.databases import create_database
 
@@ -40,7 +43,7 @@ def test_incremental_with_late_events_equals_full_build(warehouse_server_url: st
     world, _ = build_world()
     world.load(url)  # events up to 2024-06-30: the first run builds everything
     dbt(url, "seed", "--select", "product_event_catalogue", target=tmp_path)
-    run = ("run", "--select", "stg_segment__events", "account_usage_daily")
+    run = ("run", "--select", "stg_segment__events", "int_product__usage_daily", "account_usage_daily")
     dbt(url, *run, target=tmp_path)
     before = snapshot(url)
     assert before and max(day for _, day in before) == "2024-06-30"
@@ -77,49 +80,88 @@ def test_incremental_with_late_events_equals_full_build(warehouse_server_url: st
     assert new_day[:2] == (1, 1)
 
 
-HEALTH = "select * from marts.account_health_daily order by account_id, date"
-HEALTH_INPUTS = "select * from intermediate.int_product__health_inputs order by account_id, date"
-
-
 def table(url: str, sql: str) -> list[tuple]:
     with warehouse.connect(url) as conn:
         return conn.execute(sql).fetchall()
 
 
-def test_incremental_health_equals_full_build(warehouse_server_url: str, tmp_path: Path) -> None:
-    """A new day plus late events inside the look-back: the incremental product chain (usage,
-    health inputs, health scores with their 7 / 28-day changes) equals a full rebuild."""
-    url = create_database(warehouse_server_url, f"t_product_health_incr_{uuid.uuid4().hex[:6]}")
+# Every incremental model: its relation, and the lineage columns that record what a row
+# was computed with (they differ between a row kept by a daily run and its rebuilt copy).
+INCREMENTAL = {
+    "int_product__usage_daily": ("intermediate", ()),
+    "int_product__usage_monthly": ("intermediate", ()),
+    "int_product__health_signals": ("intermediate", ()),
+    "int_product__health_inputs": ("intermediate", ()),
+    "int_product__health_daily": ("intermediate", ()),
+    "int_product__activation": ("intermediate", ("usage_through",)),
+    "int_billing_account_spells": ("intermediate", ("line_count", "lines_extracted_at", "as_of_at")),
+    "account_stickiness_monthly": ("marts", ()),
+}
+# covered elsewhere: the billing models after Stripe changes (tests/dbt/test_finance_incremental.py);
+# the membership history is not rebuildable (full_refresh = false), checked here against segment_members
+ELSEWHERE = {"int_invoice_lines_normalized", "mrr_monthly", "segment_membership_history"}
+
+
+def rows_of(url: str, model: str) -> list[tuple]:
+    schema, lineage = INCREMENTAL[model]
+    with warehouse.connect(url) as conn:
+        cols = [r[0] for r in conn.execute(
+            "select column_name from information_schema.columns where table_schema = %s and table_name = %s "
+            "order by ordinal_position", (schema, model)).fetchall() if r[0] not in lineage]
+        listed = ", ".join(f'"{c}"' for c in cols)
+        return conn.execute(f"select {listed} from {schema}.{model} order by {listed}").fetchall()
+
+
+def test_every_incremental_model_is_checked_against_a_full_rebuild() -> None:
+    listing = [json.loads(line) for line in retention_dbt.ls_file().read_text().splitlines()]
+    incremental = {n["name"] for n in listing
+                   if n["resource_type"] == "model" and n["config"]["materialized"] == "incremental"}
+    assert incremental == set(INCREMENTAL) | ELSEWHERE
+
+
+def test_every_incremental_model_equals_a_full_rebuild(warehouse_server_url: str, tmp_path: Path) -> None:
+    """A new day, late events inside the look-back and a new account signing up: every
+    incremental product model after the daily run equals its full rebuild, the days before
+    the look-back are untouched, and the membership history's open entries are the members."""
+    url = create_database(warehouse_server_url, f"t_product_incr_all_{uuid.uuid4().hex[:6]}")
     product, stripe = build_world()
     stripe.load(url)
     product.load(url)
     build_product(url, tmp_path)
-    before = table(url, HEALTH)
-    assert max(r[1] for r in before).isoformat() == "2024-06-30"
+    health_before = table(url, "select * from marts.account_health_daily order by account_id, date")
+    assert max(r[1] for r in health_before).isoformat() == "2024-06-30"
 
     late = ProductData()
     late._seq = 10_000_000
     late.track("acc_000002", "usr_000002_01", "Report Created", at("2024-06-28"))  # late, inside look-back
     late.track("acc_000004", "usr_000004_09", "Automation Created", at("2024-06-29"))  # a seat new that day
     late.track("acc_000001", "usr_000001_01", "Campaign Sent", at("2024-07-01"), recipients=40)  # a new day
+    late.track("acc_000003", "usr_000003_01", "Report Created", at("2024-06-30", 23))  # week of Jul 1 / month end
+    users = late.account("acc_000099", "2024-06-29", "Late Co", "starter", 2)  # signs up inside the look-back
+    late.track("acc_000099", users[0], "Project Created", at("2024-06-29", 10))
+    late.track("acc_000099", users[1], "Report Created", at("2024-07-01", 10))
     late.load(url)
-    run = ("run", "--select", "account_usage_daily+", "--exclude", "path:models/staging", "path:models/marts/finance",
-           "--vars", json.dumps({"product_as_of_date": "2024-07-01"}))
-    dbt(url, *run, target=tmp_path)
-    incremental = table(url, HEALTH)
-    incremental_inputs = table(url, HEALTH_INPUTS)
-    assert max(r[1] for r in incremental).isoformat() == "2024-07-01"
-    kept = [r for r in before if r[1].isoformat() < "2024-06-27"]  # before the look-back: untouched
-    assert [r for r in incremental if r[1].isoformat() < "2024-06-27"] == kept
-    assert any(r[1].isoformat() == "2024-07-01" and r[6] is not None for r in incremental)  # change_7d read back
+    as_of = ["--vars", json.dumps({"product_as_of_date": "2024-07-01"})]
+    dbt(url, "run", *as_of, target=tmp_path)
+    daily = {m: rows_of(url, m) for m in INCREMENTAL}
+    health = table(url, "select * from marts.account_health_daily order by account_id, date")
+    assert [r for r in health if r[1].isoformat() < "2024-06-27"] == \
+        [r for r in health_before if r[1].isoformat() < "2024-06-27"]  # before the look-back: untouched
+    assert any(r[1].isoformat() == "2024-07-01" and r[6] is not None for r in health)  # change_7d read back
+    assert any(r[0] == "acc_000099" for r in daily["int_product__activation"])
+    with warehouse.connect(url) as conn:
+        members = {r[0] for r in conn.execute("select member_key from marts.segment_members")}
+        open_entries = {r[0] for r in conn.execute(
+            "select member_key from marts.segment_membership_history where exited_on is null")}
+    assert open_entries == members
 
-    dbt(url, *run, "--full-refresh", target=tmp_path)
-    assert table(url, HEALTH_INPUTS) == incremental_inputs
-    assert table(url, HEALTH) == incremental
+    dbt(url, "run", "--full-refresh", *as_of, target=tmp_path)
+    for model in INCREMENTAL:
+        assert rows_of(url, model) == daily[model], model
 
 
 def test_daily_tests_read_the_days_the_incremental_run_rewrote(warehouse_server_url: str, tmp_path: Path) -> None:
-    """account_health_daily's pre-hook records the first day an incremental run replaces;
+    """int_product__health_daily's pre-hook records the first day an incremental run replaces;
     its score / tier tests then read exactly the days from there on (a bad row inside fails,
     an untouched older row is not re-read), every row with tests_full_scan or after a full build."""
     url = create_database(warehouse_server_url, f"t_rebuilt_{uuid.uuid4().hex[:6]}")
@@ -131,21 +173,21 @@ def test_daily_tests_read_the_days_the_incremental_run_rewrote(warehouse_server_
     assert table(url, windows) == []  # the first build is a full one: no window
 
     as_of = ["--vars", json.dumps({"product_as_of_date": "2024-06-30"})]
-    dbt(url, "run", "--select", "account_usage_daily+", "--exclude", "path:models/staging",
+    dbt(url, "run", "--select", "int_product__usage_daily+", "--exclude", "path:models/staging",
         "path:models/marts/finance", *as_of, target=tmp_path)
     # last built day 2024-06-30 minus product_usage_lookback_days / product_health_lookback_days (3)
-    assert ("account_health_daily", "2024-06-27") in table(url, windows)
-    assert ("account_usage_daily", "2024-06-27") in table(url, windows)
+    assert ("int_product__health_daily", "2024-06-27") in table(url, windows)
+    assert ("int_product__usage_daily", "2024-06-27") in table(url, windows)
 
     def tier_test(*extra: str) -> bool:
-        proc = dbt(url, "test", "--select", "account_health_daily,test_name:accepted_values", *as_of, *extra,
+        proc = dbt(url, "test", "--select", "int_product__health_daily,test_name:accepted_values", *as_of, *extra,
                    target=tmp_path, check=False)
         return proc.returncode == 0
 
     def set_tier(day: str, tier: str) -> None:
         with warehouse.connect(url) as conn:
-            conn.execute("update marts.account_health_daily set tier = %s where ctid = "
-                         "(select min(ctid) from marts.account_health_daily where date = %s)", (tier, day))
+            conn.execute("update intermediate.int_product__health_daily set tier = %s where ctid = "
+                         "(select min(ctid) from intermediate.int_product__health_daily where date = %s)", (tier, day))
 
     assert tier_test()
     set_tier("2024-06-20", "purple")  # before the rewritten days
@@ -156,5 +198,5 @@ def test_daily_tests_read_the_days_the_incremental_run_rewrote(warehouse_server_
     assert not tier_test()
     set_tier("2024-06-27", "red")
 
-    dbt(url, "run", "--select", "account_health_daily", "--full-refresh", *as_of, target=tmp_path)
-    assert "account_health_daily" not in dict(table(url, windows))
+    dbt(url, "run", "--select", "int_product__health_daily", "--full-refresh", *as_of, target=tmp_path)
+    assert "int_product__health_daily" not in dict(table(url, windows))

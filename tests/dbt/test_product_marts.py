@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 from finance_raw import StripeData, ts
 from finance_scenarios import renew
@@ -269,3 +270,22 @@ def test_analysts_read_segment_definitions_and_descriptions(built: str) -> None:
                        select attnum from pg_attribute
                        where attrelid = 'marts.accounts'::regclass and attname = 'lifecycle_stage'))""").fetchone()
     assert table.startswith("One row per account") and "trialing" in column
+
+
+def test_analysts_read_the_views_over_intermediate_and_not_intermediate(built: str) -> None:
+    """marts.account_usage_daily / account_health_daily are views over intermediate tables:
+    readable with the analysts' role (a view runs with its owner's rights), while the
+    intermediate tables themselves are not."""
+    with warehouse.connect(built) as conn:
+        kinds = dict(conn.execute("select table_name, table_type from information_schema.tables "
+                                  "where table_schema = 'marts' and table_name like 'account_%'").fetchall())
+        scored = conn.execute("select count(*) from intermediate.int_product__health_daily").fetchone()[0]
+    assert kinds["account_health_daily"] == kinds["account_usage_daily"] == "VIEW"
+    assert kinds["account_activation"] == "BASE TABLE"
+    with warehouse.connect(built) as conn:
+        conn.execute("set role analyst_readonly")
+        assert conn.execute("select count(*) from marts.account_health_daily").fetchone()[0] == scored > 0
+        assert conn.execute("select count(*) from marts.account_usage_daily").fetchone()[0] > 0
+    with warehouse.connect(built) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("set role analyst_readonly")
+        conn.execute("select 1 from intermediate.int_product__health_daily limit 1")

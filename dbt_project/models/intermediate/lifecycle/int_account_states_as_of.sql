@@ -14,7 +14,7 @@ stages as (
 ),
 
 billing as (
-    select b.account_id, b.is_paying, b.mrr, b.contract_mrr, b.paid_seats, b.plan, b.is_past_due
+    select b.account_id, b.is_paying, b.mrr, b.contract_mrr, b.list_mrr, b.paid_seats, b.plan, b.is_past_due
     from {{ ref('int_billing_account_spells') }} as b
     cross join as_of as o
     where o.as_of_date >= b.valid_from and (b.valid_to is null or o.as_of_date <= b.valid_to)
@@ -40,6 +40,7 @@ select
     coalesce(b.is_paying, false) as is_paying,
     coalesce(b.mrr, 0)::numeric(14, 2) as mrr,
     coalesce(b.contract_mrr, 0)::numeric(14, 2) as contract_mrr,
+    coalesce(b.list_mrr, 0)::numeric(14, 2) as list_mrr,
     b.paid_seats,
     coalesce(b.plan, a.plan) as plan,
     p.first_paid_on,

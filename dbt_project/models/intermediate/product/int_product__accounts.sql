@@ -22,8 +22,8 @@ first_identify as (
 ),
 
 first_activity as (
-    select account_id, min(activity_date) as first_activity_date
-    from {{ ref('account_usage_daily') }}
+    select account_id, min(first_activity_date) as first_activity_date
+    from {{ ref('int_product__usage_monthly') }}
     group by 1
 ),
 

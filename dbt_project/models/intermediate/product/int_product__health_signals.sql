@@ -33,7 +33,7 @@ with bounds as (
 
 usage as (
     select u.account_id, u.activity_date, u.key_events, u.reach, u.key_features, u.active_user_ids
-    from {{ ref('account_usage_daily') }} as u
+    from {{ ref('int_product__usage_daily') }} as u
     where u.activity_date >= (select score_from - {{ 2 * window - 1 }} from bounds)
       and u.activity_date <= (select score_to from bounds)
 ),

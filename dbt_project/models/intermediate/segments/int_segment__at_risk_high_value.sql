@@ -3,10 +3,10 @@
 -- largest) for a person to call.
 with at_risk as (
     select h.account_id, h.health_score, h.tier, p.health_score as earlier_score, st.mrr
-    from {{ ref('account_health_daily') }} as h
+    from {{ ref('int_product__health_daily') }} as h
     cross join {{ product_segment_rule('at_risk_high_value') }}
     {{ segment_audience('h.account_id') }}
-    left join {{ ref('account_health_daily') }} as p
+    left join {{ ref('int_product__health_daily') }} as p
         on p.account_id = h.account_id and p.date = h.date - rule.days
     where h.date = rule.as_of_date
       and st.is_paying

@@ -12,10 +12,10 @@ select
         p.health_score, p.tier, rule.days
     ) as reason,
     null::integer as priority
-from {{ ref('account_health_daily') }} as h
+from {{ ref('int_product__health_daily') }} as h
 cross join {{ product_segment_rule('health_dropped') }}
 {{ segment_audience('h.account_id') }}
-inner join {{ ref('account_health_daily') }} as p
+inner join {{ ref('int_product__health_daily') }} as p
     on p.account_id = h.account_id and p.date = h.date - rule.days
 where h.date = rule.as_of_date
   and (

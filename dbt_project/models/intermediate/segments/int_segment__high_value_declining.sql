@@ -5,7 +5,7 @@ with usage as (
         u.account_id,
         coalesce(sum(u.key_events) filter (where u.activity_date > rule.as_of_date - rule.days), 0) as recent,
         coalesce(sum(u.key_events) filter (where u.activity_date <= rule.as_of_date - rule.days), 0) as previous
-    from {{ ref('account_usage_daily') }} as u
+    from {{ ref('int_product__usage_daily') }} as u
     cross join {{ product_segment_rule('high_value_declining') }}
     where u.activity_date > rule.as_of_date - 2 * rule.days and u.activity_date <= rule.as_of_date
     group by 1

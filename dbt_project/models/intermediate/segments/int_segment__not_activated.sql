@@ -13,7 +13,7 @@ select
         a.required_reached, a.milestones_required
     ) as reason,
     null::integer as priority
-from {{ ref('account_activation') }} as a
+from {{ ref('int_product__activation') }} as a
 cross join {{ product_segment_rule('not_activated') }}
 {{ segment_audience('a.account_id') }}
 where not a.is_activated

@@ -23,7 +23,7 @@ causes as (
                 filter (where x.cause_type not in ('onboarding', 'none_on_record'))
         ) as cause
     from churned as c
-    inner join {{ ref('churn_causes') }} as x on x.account_id = c.account_id and x.churned_on = c.churned_on
+    inner join {{ ref('int_product__churn_causes') }} as x on x.account_id = c.account_id and x.churned_on = c.churned_on
     group by 1, 2
 )
 

@@ -112,14 +112,7 @@ paying as (
         *,
         -- A customer pays above 0. A former payer at $0 stays a customer only when the
         -- matching switch says $0 is not churn (100%-off coupon vs $0 price).
-        mrr > 0
-        or (
-            has_subscription and paid_before
-            and case
-                when contract_mrr > 0 then not {{ var('finance_full_discount_is_churn') }}
-                else not {{ var('finance_zero_mrr_is_churn') }}
-            end
-        ) as is_paying
+        {{ finance_is_paying('mrr', 'contract_mrr', 'has_subscription', 'paid_before') }} as is_paying
     from with_history
 ),
 

@@ -6,8 +6,10 @@
     mau = distinct active users in the month;
   dau_wau = dau / wau, dau_mau = dau / mau. Days and weeks without activity count as 0.
   Rows: account-months with at least one active user.
-  Incremental: each run replaces the months from the newest one it holds (late events
-  inside the usage look-back land in the running or previous month's rows).
+  Incremental: each run replaces the months from the one before the newest it holds: late
+  events inside the usage look-back (3 days) and the last week of a month (a week belongs
+  to the month it starts in, and ends up to 6 days into the next) reach back at most one
+  month from the newest day, which is in or after that newest month.
 -#}
 {{
     config(
@@ -25,12 +27,12 @@ with as_of as (
 
 usage as (
     select u.account_id, u.activity_date, u.active_users, u.active_user_ids
-    from {{ ref('account_usage_daily') }} as u
+    from {{ ref('int_product__usage_daily') }} as u
     cross join as_of as o
     where u.activity_date <= o.as_of_date
       and u.active_users > 0
     {%- if is_incremental() %}
-      and u.activity_date >= (select max(month) from {{ this }})
+      and u.activity_date >= (select max(month) - interval '1 month' from {{ this }})
     {%- endif %}
 ),
 

@@ -11,14 +11,15 @@ with as_of as (
 
 health as (
     select h.account_id, h.health_score, h.tier, h.change_7d, h.change_28d
-    from {{ ref('account_health_daily') }} as h
+    from {{ ref('int_product__health_daily') }} as h
     inner join as_of as o on h.date = o.as_of_date
 ),
 
 last_key as (
-    select account_id, max(activity_date) as last_key_event_on
-    from {{ ref('account_usage_daily') }}
-    where key_events > 0
+    select m.account_id, max(m.last_key_event_date) as last_key_event_on
+    from {{ ref('int_product__usage_monthly') }} as m
+    cross join as_of as o
+    where m.month <= o.as_of_date
     group by 1
 ),
 

@@ -3,7 +3,7 @@
     of all churns in the window (an account can have several causes). -#}
 with window_churns as (
     select c.*
-    from {{ ref('churn_causes') }} as c
+    from {{ ref('int_product__churn_causes') }} as c
     cross join {{ ref('int_product__as_of') }} as o
     where c.churned_on > (o.as_of_date - make_interval(months => {{ var('product_churn_cause_months') }}))::date
       and c.churned_on <= o.as_of_date

@@ -34,7 +34,7 @@ reached as (
     union
     select p.account_id, 'key_feature', f.feature
     from population as p
-    inner join {{ ref('account_usage_daily') }} as u
+    inner join {{ ref('int_product__usage_daily') }} as u
         on u.account_id = p.account_id
         and u.activity_date >= p.signup_date and u.activity_date < p.signup_date + {{ within }}
     cross join lateral jsonb_array_elements_text(u.key_features) as f (feature)

@@ -16,8 +16,14 @@ with scored as (
         account_id,
         health_score,
         tier
-    from {{ ref('account_health_daily') }}
-    where is_month_end and is_paying and health_score is not null
+    from {{ ref('int_product__health_daily') }}
+    -- the month-ends as a list: index scans on date, not a pass over every scored day
+    where date = any(array(
+        select (m + interval '1 month' - interval '1 day')::date
+        from generate_series(
+            date_trunc('month', (select min(date) from {{ ref('int_product__health_daily') }})),
+            (select max(date) from {{ ref('int_product__health_daily') }}), interval '1 month') as m))
+      and is_month_end and is_paying and health_score is not null
 ),
 
 billing as (

@@ -25,7 +25,7 @@ as_of as (
 
 health as (
     select h.account_id, h.health_score, h.tier
-    from {{ ref('account_health_daily') }} as h
+    from {{ ref('int_product__health_daily') }} as h
     inner join as_of as o on h.date = o.as_of_date
 )
 

@@ -1,0 +1,88 @@
+{#-
+  account x day usage; the only model that reads the big events table.
+  Incremental: each run deletes and re-inserts the days from (last built day - lookback)
+  onwards, so events arriving up to `product_usage_lookback_days` late are counted.
+  The cut-off is fetched at compile time and inlined as a literal, so Postgres prunes
+  the month partitions of raw.events at plan time (a daily run reads 1-2 partitions).
+-#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['account_id', 'activity_date'],
+        on_schema_change='fail',
+        pre_hook="{{ record_rebuilt_from('activity_date', var('product_usage_lookback_days')) }}",
+        indexes=[{'columns': ['account_id', 'activity_date'], 'unique': true}, {'columns': ['activity_date']}],
+    )
+}}
+
+{%- set cutoff = none -%}
+{%- if is_incremental() and execute -%}
+    {%- set cutoff_sql -%}
+        select to_char(max(activity_date) - {{ var('product_usage_lookback_days') | int }}, 'YYYY-MM-DD') from {{ this }}
+    {%- endset -%}
+    {%- set cutoff = run_query(cutoff_sql).columns[0].values()[0] -%}
+{%- endif %}
+
+-- One scan of the events: pre-aggregate to account x day x event x user, then roll up.
+with event_users as (
+    select
+        e.account_id,
+        (e.occurred_at at time zone 'UTC')::date as activity_date,
+        e.event_name,
+        e.user_id,
+        count(*) as n_events,
+        sum(e.recipients) as recipients
+    from {{ ref('stg_segment__events') }} as e
+    where e.account_id is not null
+    {%- if cutoff is not none %}
+      and e.occurred_at >= timestamptz '{{ cutoff }} 00:00:00+00'
+    {%- endif %}
+    group by 1, 2, 3, 4
+),
+
+classified as (
+    select eu.*, c.feature_key, coalesce(c.is_key_feature, false) as is_key
+    from event_users as eu
+    left join {{ ref('product_event_catalogue') }} as c on c.event_name = eu.event_name
+),
+
+event_counts as (
+    select account_id, activity_date, jsonb_object_agg(event_name, n_events order by event_name) as event_counts
+    from (
+        select account_id, activity_date, event_name, sum(n_events)::integer as n_events
+        from classified
+        group by 1, 2, 3
+    ) as per_event
+    group by 1, 2
+),
+
+daily as (
+    select
+        account_id,
+        activity_date,
+        sum(n_events)::integer as total_events,
+        coalesce(sum(n_events) filter (where is_key), 0)::integer as key_events,
+        (count(distinct feature_key) filter (where is_key))::integer as key_features_used,
+        coalesce(jsonb_agg(distinct feature_key order by feature_key) filter (where is_key), '[]') as key_features,
+        (count(distinct user_id) filter (where is_key))::integer as active_users,
+        coalesce(jsonb_agg(distinct user_id order by user_id) filter (where is_key and user_id is not null), '[]')
+            as active_user_ids,
+        coalesce(sum(recipients), 0)::numeric as reach
+    from classified
+    group by 1, 2
+)
+
+select
+    d.account_id::text as account_id,
+    d.activity_date::date as activity_date,
+    d.total_events,
+    d.key_events,
+    d.key_features_used,
+    d.key_features,
+    d.active_users,
+    d.active_user_ids,
+    d.reach,
+    c.event_counts
+from daily as d
+inner join event_counts as c using (account_id, activity_date)
