@@ -1,4 +1,5 @@
 {{ config(severity='warn') }}
+-- depends_on: {{ ref('int_invoice_lines_normalized') }}, {{ ref('stg_stripe__prices') }}, {{ ref('billing_products') }}
 -- Every product billed as MRR (a recurring licensed line) is configured in the seed
 -- billing_products. One that is not counts as no plan and no seats (depth is absent from
 -- the health score, never inflated), so this warning names it for someone to add it.
