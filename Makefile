@@ -34,7 +34,7 @@ test-fast: venv
 	$(BIN)/python -m pytest -m "not slow"
 
 # The pipeline under a real scheduler, dag-processor, triggerer and API server
-# (tests/integration/test_scheduler.py): ~9 min of CPU (docs/scheduling.md), too long for `make test` on 2 cores.
+# (tests/integration/test_scheduler.py): ~8 min of CPU (docs/scheduling.md), too long for `make test` on 2 cores.
 test-scheduler: venv
 	$(BIN)/python -m pytest --scheduler -s tests/integration/test_scheduler.py
 
