@@ -23,10 +23,24 @@ STARTING = re.compile(r"\[DAG TEST\] starting task_id=(\S+) map_index=(-?\d+)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
+def metadata_url(env: Mapping[str, str]) -> str:
+    """Where the Airflow of ``env`` keeps its metadata, in Airflow's own order: the
+    environment variable, then ``[database] sql_alchemy_conn`` in ``$AIRFLOW_HOME/airflow.cfg``,
+    then Airflow's default SQLite file in that home."""
+    import configparser
+
+    home = Path(env["AIRFLOW_HOME"])
+    if env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
+        return env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(home / "airflow.cfg")
+    return cfg.get("database", "sql_alchemy_conn", fallback="").strip() or f"sqlite:///{home / 'airflow.db'}"
+
+
 def _engine(env: Mapping[str, str]):
     import sqlalchemy
 
-    url = env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or f"sqlite:///{Path(env['AIRFLOW_HOME']) / 'airflow.db'}"
+    url = metadata_url(env)
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         return None
     return sqlalchemy.create_engine(url)
