@@ -43,7 +43,7 @@ bench: venv
 
 # Re-resolve the lock after editing requirements/requirements.in.
 lock:
-	cd requirements && ../$(BIN)/uv pip compile requirements.in --override overrides.txt \
+	cd requirements && ../$(BIN)/uv pip compile requirements.in \
 		--python-version 3.11 --no-header --annotation-style line -o requirements.lock
 
 compose-check:
