@@ -6,6 +6,7 @@ import it at parse time.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 from airflow.sdk import Asset
@@ -13,11 +14,14 @@ from airflow.sdk import Asset
 from retention.notifications import FailureAlert
 
 OWNER = "data-platform"
+# First retry delay (doubled per retry, capped by max_retry_delay). Tests set
+# RETENTION_RETRY_DELAY_S low so a retried task does not sit idle for half a minute.
+RETRY_DELAY = timedelta(seconds=float(os.environ.get("RETENTION_RETRY_DELAY_S", "30")))
 
 DEFAULT_ARGS = {
     "owner": OWNER,
     "retries": 2,
-    "retry_delay": timedelta(seconds=30),
+    "retry_delay": RETRY_DELAY,
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=10),
     "on_failure_callback": FailureAlert(),  # one Slack (and email) alert per task that fails for good
