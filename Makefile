@@ -27,8 +27,9 @@ demo: venv
 
 # Test files run on every core (pytest-xdist), each file whole on one worker: its module
 # fixtures (a dbt build, an Airflow home) are built once, and no two files share a database.
+# Files go out in collection order, the longest first (tests/conftest.py), not by test count.
 test: venv
-	$(BIN)/python -m pytest -n auto --dist loadfile
+	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow"

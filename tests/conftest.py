@@ -74,12 +74,31 @@ def airflow_env(airflow_home: Path, tmp_path: Path) -> Callable[[str], dict[str,
     return make
 
 
+# `make test` runs the files on two workers, each file whole on one (`--dist loadfile`),
+# handed out in collection order (`--no-loadscope-reorder`): these, the longest measured
+# (`--durations` on a clean clone), are collected first, so that no long file starts
+# last and runs on alone while the other worker idles. The rest keep pytest's order.
+LONGEST_FIRST = (
+    "tests/integration/test_scheduler.py",
+    "tests/dags/test_ingest_events.py",
+    "tests/dbt/test_product_incremental.py",
+    "tests/dags/test_transform_dbt.py",
+    "tests/dags/test_ingest_stripe.py",
+    "tests/dags/test_transform_dbt_failures.py",
+    "tests/integration/test_second_postgres.py",
+    "tests/dbt/test_finance_incremental.py",
+    "tests/plugins/report/test_report.py",
+)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--scheduler", action="store_true",
                      help="also run the tests marked scheduler (the pipeline under a real scheduler)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {path: n for n, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable: files stay whole
     if config.getoption("--scheduler"):
         return
     skip = pytest.mark.skip(reason="the pipeline under a real scheduler takes minutes: make test-scheduler")
