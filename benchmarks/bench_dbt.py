@@ -1,21 +1,26 @@
 """Full dbt build vs the daily run, on a simulated company landed in raw the production way.
 
-    nice python -m benchmarks.bench_dbt [--preset large] [--seed 0] [--data DIR] [--keep PGDATA]
+    nice python -m benchmarks.bench_dbt [--preset large] [--seed 0] [--data DIR] [--keep PGDATA] [--runs N]
 
 1. `retention simulate` (skipped when --data already holds the company);
 2. raw: Stripe through the local Stripe server and `retention stripe-ingest`, events /
    NPS / support through `retention load`, all but the last day of events;
 3. full build: `dbt build --full-refresh` (seeds, every model, every test);
 4. the last day of events lands (`retention load --since`), `vacuum (analyze)` does what
-   autovacuum does by the next day, then the daily run: `dbt build`
-   --exclude-resource-type unit_test, without --full-refresh (incremental models process
-   what is new, tests on raw-sized staging look at the new window: docs/dbt.md), with the full
-   build's target folder, so dbt parses partially as a warm worker does. Stripe does not
-   change between the two builds (the local Stripe server serves all invoices at once).
+   autovacuum does by the next day, then the daily run: `dbt build --selector daily`
+   (no unit tests, no tests tagged full_build_only), without --full-refresh (incremental
+   models process what is new, tests on raw-sized staging look at the new window:
+   docs/dbt.md), with the full build's target folder, so dbt parses partially as a warm
+   worker does. Stripe does not change between the two builds (the local Stripe server
+   serves all invoices at once);
+5. the segments' turnover between the two builds: members added and removed per segment
+   and per membership sync of syncs.yml (what its change guard, `max_change_pct`, counts).
 
-Wall times of the dbt processes (start-up included), the summed node times from
-run_results.json and every model's time in both runs. Target: daily <= 10% of full.
-docs/dbt.md records a run.
+--runs N repeats 3-4 N times, each in a fresh copy of the landed raw, back to back, and
+prints every run's ratio (the target must hold in each). Wall times of the dbt processes
+(start-up included), the summed node times from run_results.json, the load average at
+each build's start and end, and every model's time in both builds of the last run.
+Target: daily <= 10% of full. docs/dbt.md records runs.
 
 --keep PGDATA keeps the embedded Postgres in PGDATA and the landed raw (step 2) in a
 database `bench_landed` there; later runs with the same --keep and --data copy it
@@ -33,11 +38,13 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
+import yaml
 
 from retention import warehouse
 from retention.hooks.stripe import connection_json
@@ -183,6 +190,102 @@ def land(company: Path, last_day: date, server_url: str, env: dict[str, str], *,
     return _copy_landed(server_url), landed
 
 
+def _load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def segment_members(url: str) -> dict[str, set[tuple[str, str]]]:
+    """segment_key -> {(member_key, account_id)} in marts.segment_members."""
+    members: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    with warehouse.connect(url) as conn:
+        for key, member, account in conn.execute("select segment_key, member_key, account_id from marts.segment_members"):
+            members[key].add((member, account))
+    return members
+
+
+def membership_syncs() -> dict[str, list[str]]:
+    """name -> segments of each membership sync in syncs.yml reading marts.segment_members
+    (enabled or not: the disabled ones are examples a team turns on)."""
+    spec = yaml.safe_load((REPO / "syncs.yml").read_text())
+    return {s["name"]: list(s["source"].get("segments") or []) for s in spec.get("syncs", [])
+            if s.get("mode") == "membership" and s["source"].get("segments")
+            and s["source"].get("model", "marts.segment_members") == "marts.segment_members"}
+
+
+def turnover(before: dict[str, set[tuple[str, str]]], after: dict[str, set[tuple[str, str]]]) -> str:
+    """Markdown: per segment, and per membership sync by account (its identity), members
+    added / removed between two builds and that as a share of the earlier members."""
+    rows = ["| segment or sync | members before | added | removed | (added + removed) / before |",
+            "|---|---|---|---|---|"]
+
+    def row(label: str, b: set, a: set) -> str:
+        added, removed = len(a - b), len(b - a)
+        share = f"{(added + removed) / len(b):.1%}" if b else "-"
+        return f"| {label} | {len(b)} | +{added} | -{removed} | {share} |"
+
+    for key in sorted(set(before) | set(after)):
+        rows.append(row(key, {m for m, _ in before.get(key, set())}, {m for m, _ in after.get(key, set())}))
+    for name, keys in membership_syncs().items():
+        accounts = [{acc for k in keys for _, acc in side.get(k, set())} for side in (before, after)]
+        rows.append(row(f"sync `{name}` ({', '.join(keys)}; accounts)", *accounts))
+    return "\n".join(rows)
+
+
+@dataclass(frozen=True)
+class Run:
+    full: Build
+    daily: Build
+    loads: tuple[str, str, str, str]  # load average: full build start, end; daily start, end
+    turnover: str
+
+    @property
+    def ratio(self) -> float:
+        return self.daily.wall / self.full.wall
+
+
+def one_run(company: Path, last_day: date, server_url: str, env: dict[str, str], target: Path,
+            excluded: list[str], *, reuse: bool) -> tuple[Run, dict[str, int], dict[str, int], str]:
+    """Land (or copy the landed raw), full build, the last day lands, the daily run."""
+    url, landed = land(company, last_day, server_url, env, reuse=reuse)
+    env = {**env, "WAREHOUSE_URL": url, **warehouse.dbt_env(url)}
+    with warehouse.connect(url) as conn:
+        counts = {t: conn.execute(f"select count(*) from raw.{t}").fetchone()[0]
+                  for t in ("events", "stripe_invoices", "stripe_subscriptions")}
+    print(f"{landed}: {counts}", flush=True)
+    load = [str(BIN / "retention"), "load", "--path", str(company)]
+    # one target folder: the daily run starts from the full build's saved manifest
+    # (partial parsing), as transform_dbt's workers keep theirs
+    full_load = _load()
+    full = dbt_build(env, target, "--full-refresh", *(["--exclude", *excluded] if excluded else []))
+    full_loads = (full_load, _load())
+    print(f"full build: {full.summary()}; load average {full_loads[0]} -> {full_loads[1]}", flush=True)
+    before = segment_members(url)
+    _run([*load, "--source", "events", "--since", last_day.isoformat(),
+          "--until", (last_day + timedelta(days=1)).isoformat()], env)
+    # A day passes between a build and the next daily run: autovacuum has analyzed
+    # and vacuumed what the build wrote. Do that now, so the daily run is not timed
+    # while autovacuum works through the tables the full build just wrote.
+    started = time.perf_counter()
+    with warehouse.connect(url, autocommit=True) as conn:
+        conn.execute("vacuum (analyze)")
+    print(f"vacuum (analyze) before the daily run: {time.perf_counter() - started:.0f}s", flush=True)
+    # selector `daily` (selectors.yml): no unit tests (fixed inputs, CI runs them), no tests
+    # that only a full build can fail (tag full_build_only)
+    daily_args = (["--selector", "daily"] if not excluded else
+                  ["--exclude-resource-type", "unit_test", "--exclude", "tag:full_build_only", *excluded])
+    daily_load = _load()
+    daily = dbt_build(env, target, *daily_args)
+    loads = (*full_loads, daily_load, _load())
+    print(f"daily run:  {daily.summary()}; load average {loads[2]} -> {loads[3]}", flush=True)
+    after = segment_members(url)
+    with warehouse.connect(url) as conn:
+        marts = {t: conn.execute(f"select count(*) from marts.{t}").fetchone()[0]
+                 for t in ("mrr_monthly", "mrr_movements", "cohort_retention", "account_usage_daily")}
+    if reuse:
+        drop_database(url)
+    return Run(full, daily, loads, turnover(before, after)), counts, marts, landed
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="large")
@@ -190,60 +293,46 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--data", type=Path, help="simulated company folder (simulated there if missing)")
     parser.add_argument("--exclude", nargs="+", default=[], help="dbt --exclude for both builds, e.g. slow_model+")
     parser.add_argument("--keep", type=Path, help="embedded Postgres folder to keep the landed raw in and reuse")
+    parser.add_argument("--runs", type=int, default=1,
+                        help="full build + daily run pairs, back to back (more than 1 needs --keep)")
     args = parser.parse_args(argv)
+    if args.runs > 1 and not args.keep:
+        parser.error("--runs above 1 reuses the landed raw: give --keep PGDATA")
 
+    runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="bench_dbt_") as tmp:
         tmp_path = Path(tmp)
         company = simulated_company(args.preset, args.seed, args.data, tmp_path)
-        env = {**os.environ}
         meta = json.loads((company / "simulation.json").read_text())
         last_day = date.fromisoformat(meta["end_date"])
 
         pgdata = args.keep or tmp_path / "pg"
         server_url = warehouse.start_embedded(pgdata)
         try:
-            url, landed = land(company, last_day, server_url, env, reuse=args.keep is not None)
-            env.update({"WAREHOUSE_URL": url, **warehouse.dbt_env(url)})
-            with warehouse.connect(url) as conn:
-                counts = {t: conn.execute(f"select count(*) from raw.{t}").fetchone()[0]
-                          for t in ("events", "stripe_invoices", "stripe_subscriptions")}
-            print(f"{landed}: {counts}", flush=True)
-            load = [str(BIN / "retention"), "load", "--path", str(company)]
-
-            excluded = ["--exclude", *args.exclude] if args.exclude else []
-            # one target folder: the daily run starts from the full build's saved manifest
-            # (partial parsing), as transform_dbt's workers keep theirs
-            full = dbt_build(env, tmp_path / "target", "--full-refresh", *excluded)
-            print(f"full build: {full.summary()}", flush=True)
-            _run([*load, "--source", "events", "--since", last_day.isoformat(),
-                  "--until", (last_day + timedelta(days=1)).isoformat()], env)
-            # A day passes between a build and the next daily run: autovacuum has analyzed
-            # and vacuumed what the build wrote. Do that now, so the daily run is not timed
-            # while autovacuum works through the tables the full build just wrote.
-            started = time.perf_counter()
-            with warehouse.connect(url, autocommit=True) as conn:
-                conn.execute("vacuum (analyze)")
-            print(f"vacuum (analyze) before the daily run: {time.perf_counter() - started:.0f}s", flush=True)
-            # unit tests check logic on fixed inputs: CI runs them, a production run need not
-            daily = dbt_build(env, tmp_path / "target", "--exclude-resource-type", "unit_test", *excluded)
-            print(f"daily run:  {daily.summary()}", flush=True)
-            with warehouse.connect(url) as conn:
-                marts = {t: conn.execute(f"select count(*) from marts.{t}").fetchone()[0]
-                         for t in ("mrr_monthly", "mrr_movements", "cohort_retention", "account_usage_daily")}
-            if args.keep:
-                drop_database(url)
+            for n in range(1, args.runs + 1):
+                print(f"\n## run {n} of {args.runs}", flush=True)
+                run, counts, marts, _ = one_run(company, last_day, server_url, {**os.environ},
+                                                tmp_path / f"target{n}", args.exclude, reuse=args.keep is not None)
+                runs.append(run)
+                print(f"run {n}: daily / full {run.ratio:.1%}", flush=True)
         finally:
             warehouse.stop_embedded(pgdata)
 
-    print("\n" + per_model_table(full, daily))
-    print("\nslowest tests, full build: " + slowest(full, "test."))
-    print("slowest tests, daily run:  " + slowest(daily, "test."))
-    ratio = daily.wall / full.wall
-    print(f"\n| preset | events | full build (wall) | daily run (wall) | daily / full |\n|---|---|---|---|---|\n"
-          f"| {meta['preset']} seed {meta['seed']} | {counts['events']:,} | {full.wall:.1f}s | {daily.wall:.1f}s | {ratio:.1%} |")
+    last = runs[-1]
+    print("\n" + per_model_table(last.full, last.daily))
+    print("\nslowest tests, full build: " + slowest(last.full, "test."))
+    print("slowest tests, daily run:  " + slowest(last.daily, "test."))
+    print("\nsegment turnover, full build (all but the last day) -> daily run (the last day):\n" + last.turnover)
+    print("\n| run | preset | events | full build (wall) | daily run (wall) | daily / full | load average (full: start -> end; daily) |"
+          "\n|---|---|---|---|---|---|---|")
+    for n, run in enumerate(runs, 1):
+        print(f"| {n} | {meta['preset']} seed {meta['seed']} | {counts['events']:,} | {run.full.wall:.1f}s | "
+              f"{run.daily.wall:.1f}s | {run.ratio:.1%} | {run.loads[0]} -> {run.loads[1]}; {run.loads[2]} -> {run.loads[3]} |")
     print(f"mart rows: {marts}" + (f"; excluded: {' '.join(args.exclude)}" if args.exclude else ""))
-    print(f"target daily/full <= {TARGET_RATIO:.0%}: {'met' if ratio <= TARGET_RATIO else 'NOT met'}")
-    return 0 if ratio <= TARGET_RATIO else 1
+    met = sum(run.ratio <= TARGET_RATIO for run in runs)
+    print(f"target daily/full <= {TARGET_RATIO:.0%} in every run: {met} of {len(runs)} "
+          f"({'met' if met == len(runs) else 'NOT met'})")
+    return 0 if met == len(runs) else 1
 
 
 if __name__ == "__main__":

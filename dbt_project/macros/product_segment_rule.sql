@@ -1,13 +1,14 @@
 {#- The parameters of one enabled segment rule (seed product_segment_rules) joined with
     the as-of date: `from {{ product_segment_rule('inactive') }}` gives one row with
     segment_key, stages (text[], default the current customers), days, months, threshold,
-    min_mrr, share and as_of_date, or none when disabled. -#}
+    min_mrr, share, stay_days (at least 1) and as_of_date, or none when disabled. -#}
 {% macro product_segment_rule(segment_key) -%}
 (
     select
         r.segment_key,
         coalesce(string_to_array(nullif(trim(r.stages), ''), ' '), array['trialing', 'active', 'past_due']) as stages,
-        r.days, r.months, r.threshold, r.min_mrr, r.share, o.as_of_date
+        r.days, r.months, r.threshold, r.min_mrr, r.share,
+        greatest(coalesce(r.stay_days, 1), 1) as stay_days, o.as_of_date
     from {{ ref('product_segment_rules') }} as r
     cross join {{ ref('int_product__as_of') }} as o
     where r.segment_key = '{{ segment_key }}' and r.enabled
@@ -25,4 +26,35 @@ inner join {{ ref('int_account_states_as_of') }} as st
 {#- Money for reasons: 1234.5 -> '$1234.50'. -#}
 {% macro product_money(expr) -%}
 ('$' || to_char(({{ expr }})::numeric, 'FM999999990.00'))
+{%- endmacro %}
+
+{#- Hysteresis (seed column stay_days, N): the days a rule is evaluated on, the as-of date
+    and the N - 1 days before it, as rows of `held_on` (alias `d`, column `day`). A rule
+    evaluated on each of them and passed through segment_latest_hold keeps an account
+    until the rule has failed on N consecutive days. Use after
+    `cross join {{ product_segment_rule(...) }}`. -#}
+{% macro segment_days() -%}
+cross join lateral (
+    select g::date as day
+    from generate_series(rule.as_of_date - (rule.stay_days - 1), rule.as_of_date, interval '1 day') as g
+) as d
+{%- endmacro %}
+
+{#- The members of a rule evaluated per day (relation `held`: the segment columns and
+    `day`): one row per member, from the latest day the rule held. When that is not the
+    as-of date, the reason still names that day's cause, with the day, and says the member
+    is kept. Ordered by `day` descending, then `order_by`. -#}
+{% macro segment_latest_hold(segment_key, held, order_by='h.account_id') -%}
+select distinct on (h.account_id, h.user_id)
+    h.segment_key,
+    h.account_id,
+    h.user_id,
+    h.user_email,
+    case when h.day = rule.as_of_date then h.reason
+        else format('%s (on %s; kept until the rule has failed %s days in a row)', h.reason, h.day, rule.stay_days)
+    end as reason,
+    h.priority
+from {{ held }} as h
+cross join {{ product_segment_rule(segment_key) }}
+order by h.account_id, h.user_id, h.day desc, {{ order_by }}
 {%- endmacro %}

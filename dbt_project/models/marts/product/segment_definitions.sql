@@ -11,5 +11,6 @@ select
     months::integer as months,
     threshold::numeric as threshold,
     min_mrr::numeric as min_mrr,
-    share::numeric as share
+    share::numeric as share,
+    stay_days::integer as stay_days
 from {{ ref('product_segment_rules') }}
