@@ -28,16 +28,24 @@ inner join {{ ref('int_account_states_as_of') }} as st
 ('$' || to_char(({{ expr }})::numeric, 'FM999999990.00'))
 {%- endmacro %}
 
-{#- Hysteresis (seed column stay_days, N): the days a rule is evaluated on, the as-of date
-    and the N - 1 days before it, as rows of `held_on` (alias `d`, column `day`). A rule
-    evaluated on each of them and passed through segment_latest_hold keeps an account
-    until the rule has failed on N consecutive days. Use after
-    `cross join {{ product_segment_rule(...) }}`. -#}
+{#- Hysteresis (seed column stay_days, N): a rule is evaluated on the as-of date and the
+    N - 1 days before it, and segment_latest_hold keeps an account until the rule has
+    failed on N consecutive days.
+    segment_days(): those days as rows of alias `d` (column `day`), for rules over inputs
+    without a row per day (usage). Use after `cross join {{ product_segment_rule(...) }}`.
+    segment_window(key, column): `column` (a date) is one of those days, with the bounds as
+    scalar subqueries, so Postgres reads them through an index on the date (a bound taken
+    from the joined rule row would not be an index condition). -#}
 {% macro segment_days() -%}
 cross join lateral (
     select g::date as day
     from generate_series(rule.as_of_date - (rule.stay_days - 1), rule.as_of_date, interval '1 day') as g
 ) as d
+{%- endmacro %}
+
+{% macro segment_window(segment_key, column, reach=0) -%}
+{{ column }} > (select rule.as_of_date - rule.stay_days - ({{ reach }}) from {{ product_segment_rule(segment_key) }})
+    and {{ column }} <= (select rule.as_of_date from {{ product_segment_rule(segment_key) }})
 {%- endmacro %}
 
 {#- The members of a rule evaluated per day (relation `held`: the segment columns and

@@ -19,14 +19,13 @@ with held as (
                 else '' end
         ) as reason,
         null::integer as priority,
-        d.day
+        h.date as day
     from {{ ref('int_product__health_daily') }} as h
     cross join {{ product_segment_rule('at_risk_high_value') }}
-    {{ segment_days() }}
     {{ segment_audience('h.account_id') }}
     left join {{ ref('int_product__health_daily') }} as p
         on p.account_id = h.account_id and p.date = h.date - rule.days
-    where h.date = d.day
+    where {{ segment_window('at_risk_high_value', 'h.date') }}
       and st.is_paying
       and st.mrr >= rule.min_mrr
       and (h.tier = 'red' or p.health_score - h.health_score >= rule.threshold)

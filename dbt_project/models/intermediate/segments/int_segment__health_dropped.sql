@@ -15,14 +15,13 @@ with held as (
             p.health_score, p.tier, rule.days
         ) as reason,
         null::integer as priority,
-        d.day
+        h.date as day
     from {{ ref('int_product__health_daily') }} as h
     cross join {{ product_segment_rule('health_dropped') }}
-    {{ segment_days() }}
     {{ segment_audience('h.account_id') }}
     inner join {{ ref('int_product__health_daily') }} as p
         on p.account_id = h.account_id and p.date = h.date - rule.days
-    where h.date = d.day
+    where {{ segment_window('health_dropped', 'h.date') }}
       and (
           (h.tier = 'red' and p.tier in ('yellow', 'green'))
           or p.health_score - h.health_score >= rule.threshold
