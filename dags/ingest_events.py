@@ -33,6 +33,11 @@ time (`max_active_tis_per_dag=1`) and holds a sole-writer lock on its source whi
 loads (`retention.schedule.sole_writer`), so backfill runs (several at once) never load
 the same tables concurrently.
 
+**Which sources** follows `RETENTION_EVENTS_SOURCE` (`retention.sources`,
+docs/sources.md): `files` (default) loads events, NPS and support; `warehouse` (events
+already in the warehouse, read in place by dbt) NPS and support only; `none` (billing
+only) nothing.
+
 Each load task returns its counts (files, rows, duplicates, quarantine per reason) as XCom.
 A landing error (the location does not exist, a file already loaded as another source)
 fails the task at once, without retries, with a message that says what to set. A file
@@ -49,8 +54,10 @@ from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
 from retention.airflow_defaults import DEFAULT_ARGS, RAW_ASSETS
 from retention.schedule import day_param, interval_task, publish_task
+from retention.sources import FILE_SOURCE_TABLES, mode
 
-EVENT_ASSETS = [RAW_ASSETS[t] for t in ("events", "identifies", "groups", "nps_responses", "support_tickets")]
+FILE_SOURCES = mode().file_sources
+EVENT_ASSETS = [RAW_ASSETS[t] for source in FILE_SOURCES for t in FILE_SOURCE_TABLES[source]]
 
 
 def load_task(source: str, landing_uri, interval):
@@ -122,8 +129,10 @@ def ingest_events():
 
     interval = interval_task()
     root = landing_location()
-    loads = [load_task(source, root, interval) for source in ("events", "nps", "support")]
-    raw_schema() >> loads >> publish_task(EVENT_ASSETS, interval)
+    loads = [load_task(source, root, interval) for source in FILE_SOURCES]
+    schema, published = raw_schema(), publish_task(EVENT_ASSETS, interval)
+    schema >> (loads or published)
+    loads >> published
 
 
 ingest_events_dag = ingest_events()

@@ -27,6 +27,11 @@ triggered with `full_refresh: true`; one that lists far fewer objects than the t
 held (`max_count_drop`) stops as cut short before writing anything.
 See `retention.extract.stripe` and docs/stripe_ingestion.md.
 
+**Raw tables:** the first task after `run_interval`, `raw_schema`, creates every raw table
+the project reads if missing (`retention.load.schema.ensure_schema`; a no-op once they
+exist), so a team whose events are in the warehouse, or who has none, builds without
+ever running `ingest_events` (docs/sources.md).
+
 Connections: `stripe_default` (password = secret API key, host = API base URL, empty for
 api.stripe.com) and `warehouse`.
 """
@@ -92,8 +97,17 @@ def ingest_task(name: str, interval):
     },
 )
 def ingest_stripe():
+    @task
+    def raw_schema() -> None:
+        from retention.hooks.warehouse import WarehouseHook
+        from retention.load.schema import ensure_schema
+
+        with WarehouseHook().get_conn(autocommit=True) as conn:
+            ensure_schema(conn)
+
     interval = interval_task()
     tasks = {name: ingest_task(name, interval) for name in STRIPE_OBJECTS}
+    interval >> raw_schema() >> list(tasks.values())
     # Both write raw.stripe_discounts: one after the other, never two writers at once.
     tasks["subscriptions"] >> tasks["invoices"]
     list(tasks.values()) >> publish_task(STRIPE_ASSETS, interval)

@@ -5,8 +5,13 @@ Runs every hour, independent of the pipeline, so a stalled source raises an aler
 when no downstream run happens (the raw gates only speak when new data lands). One task
 per source reads its bookkeeping table (`retention.quality.freshness`):
 
-* **events:** the newest file of events loaded with rows (`raw.load_manifest`);
+* **events:** the newest file of events loaded with rows (`raw.load_manifest`); in
+  warehouse-events mode, the newest `received_at` of the destination's `tracks` table;
+  with no events (`RETENTION_EVENTS_SOURCE=none`, billing only) no events check;
 * **stripe:** each object type's last extraction (`raw.stripe_extract_state`).
+
+Which sources it checks follows `RETENTION_EVENTS_SOURCE` (`retention.sources`,
+docs/sources.md).
 
 A source older than its limit (params `events_max_age_hours`, `stripe_max_age_hours`,
 default 26 h) fails its task at once with one line saying what is stale, by how much and
@@ -22,7 +27,10 @@ from datetime import datetime, timedelta, timezone
 from airflow.sdk import Param, dag, task
 
 from retention.airflow_defaults import DEFAULT_ARGS
-from retention.quality.freshness import CHECKS, DEFAULT_MAX_AGE_HOURS
+from retention.quality.freshness import DEFAULT_MAX_AGE_HOURS
+from retention.sources import mode
+
+SOURCES = mode().freshness_sources
 
 
 def check_task(source: str):
@@ -55,11 +63,11 @@ def check_task(source: str):
     params={
         f"{source}_max_age_hours": Param(DEFAULT_MAX_AGE_HOURS, type="number", exclusiveMinimum=0,
                                          description=f"alert when the newest {source} data is older than this")
-        for source in CHECKS
+        for source in SOURCES
     },
 )
 def monitor_freshness():
-    for source in CHECKS:
+    for source in SOURCES:
         check_task(source)
 
 

@@ -27,6 +27,11 @@ skip it); a retried or cleared model or test task runs its own `dbt run`/`dbt te
 * **Rendering:** from the committed `dbt_project/dbt_ls.json` (Cosmos `DBT_LS_FILE`), so
   parsing this file runs no dbt, opens no connection and touches no network. Refresh it
   with `python -m retention.dbt` after changing models.
+* **Sources** (`RETENTION_EVENTS_SOURCE`, `retention.sources`, docs/sources.md): with
+  events from landed files (default) a build waits for every raw Asset; with events
+  already in the warehouse (`warehouse`) or none (`none`, billing only) for Stripe's only.
+  `none` builds dbt's `finance` selector; `warehouse` gates the destination's `tracks`
+  table instead of `raw.events`.
 * **Quality gates (Great Expectations, SQL pushed down):** `gate_raw` validates the raw
   tables (schema, volume, freshness, duplicates, quarantine share) before any model
   runs; `gate_marts` validates the marts the sync reads (health scores, tiers, keys,
@@ -69,12 +74,16 @@ from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavi
 from cosmos.operators.local import DbtRunOperationLocalOperator
 
 from retention import dbt as retention_dbt
-from retention.airflow_defaults import DEFAULT_ARGS, MARTS_ASSET, RAW_ASSETS
+from retention.airflow_defaults import DEFAULT_ARGS, MARTS_ASSET
 from retention.config import WAREHOUSE_CONN_ID
 from retention.operators.quality import stage_gate_task
 from retention.schedule import anything_new_task, day_param, interval_task
+from retention.sources import mode
 
-RAW = list(RAW_ASSETS.values())
+# Which raw Assets a build waits for, what it builds and gates: RETENTION_EVENTS_SOURCE
+# (retention.sources, docs/sources.md).
+SOURCES = mode()
+RAW = SOURCES.awaited_assets()
 # Daily runs test only the new window; a full refresh tests every row. Grants: once, by
 # grant_marts (watchers that run their own model on a retry must not grant concurrently).
 DBT_VARS = {"tests_full_scan": "{{ params.full_refresh }}", "grants_on_run_end": False}
@@ -117,7 +126,8 @@ def transform_dbt():
         ),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_LS_FILE,
-            dbt_ls_path=retention_dbt.ls_file(),
+            dbt_ls_path=retention_dbt.ls_file(SOURCES.events_source),
+            selector=SOURCES.dbt_selector,  # the producer's `dbt build --selector` (billing only: finance)
             test_behavior=TestBehavior.AFTER_EACH,
             # a test on two models (relationships) gets its own task after both of them
             should_detach_multiple_parents_tests=True,

@@ -2,15 +2,16 @@
     `files` (default): the raw tables the ingestion loads from landed files
     (source('segment', ...)); `warehouse`: the tables a Segment or RudderStack warehouse
     destination already writes in schema var events_warehouse_schema, read in place
-    (models/staging/segment_warehouse, shaped like the raw tables). `table`: events,
-    identifies or groups. -#}
+    (models/staging/segment_warehouse, shaped like the raw tables); `none` (billing only:
+    only the `finance` selector is built, the product models still parse against the raw
+    tables). `table`: events, identifies or groups. -#}
 {% macro segment_source(table) -%}
     {%- if var('events_source') == 'warehouse' -%}
         {{ ref('base_segment_warehouse__' ~ table) }}
-    {%- elif var('events_source') == 'files' -%}
+    {%- elif var('events_source') in ('files', 'none') -%}
         {{ source('segment', table) }}
     {%- else -%}
-        {{ exceptions.raise_compiler_error("var events_source must be 'files' or 'warehouse', not '" ~ var('events_source') ~ "'") }}
+        {{ exceptions.raise_compiler_error("var events_source must be 'files', 'warehouse' or 'none', not '" ~ var('events_source') ~ "'") }}
     {%- endif -%}
 {%- endmacro %}
 

@@ -21,6 +21,17 @@ Environment variables
     ``RETENTION_HOME/reports``).
 ``AIRFLOW_HOME``
     Default ``RETENTION_HOME/.airflow`` (SQLite metadata, migrated automatically).
+``RETENTION_EVENTS_SOURCE``
+    Where product events come from, the pipeline's mode (docs/sources.md): ``files``
+    (default: ``ingest_events`` loads landed files into ``raw.*``), ``warehouse`` (a
+    Segment/RudderStack warehouse destination's tables, read in place by dbt) or ``none``
+    (billing only: the finance marts, no product marts). dbt reads the same variable
+    (var ``events_source`` in dbt_project.yml), the DAGs decide from it which raw Assets
+    ``transform_dbt`` waits for, what it builds and gates, and what ``monitor_freshness``
+    checks (:mod:`retention.sources`).
+``RETENTION_EVENTS_WAREHOUSE_SCHEMA``
+    Warehouse mode: the schema holding ``tracks``, ``identifies``, ``groups`` (default
+    ``segment``; dbt var ``events_warehouse_schema``).
 """
 
 from __future__ import annotations
@@ -32,6 +43,9 @@ from pathlib import Path
 WAREHOUSE_URL_VAR = "WAREHOUSE_URL"
 WAREHOUSE_CONN_ID = "warehouse"
 STRIPE_CONN_ID = "stripe_default"
+EVENTS_SOURCE_VAR = "RETENTION_EVENTS_SOURCE"
+EVENTS_WAREHOUSE_SCHEMA_VAR = "RETENTION_EVENTS_WAREHOUSE_SCHEMA"
+EVENTS_SOURCES = ("files", "warehouse", "none")
 
 
 def _default_home() -> Path:
@@ -49,6 +63,8 @@ class Settings:
     data_dir: Path
     reports_dir: Path
     airflow_home: Path
+    events_source: str = "files"
+    events_warehouse_schema: str = "segment"
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -87,4 +103,13 @@ def settings(environ: dict[str, str] | None = None) -> Settings:
         data_dir=Path(env.get("RETENTION_DATA_DIR") or home / ".data").resolve(),
         reports_dir=Path(env.get("RETENTION_REPORTS_DIR") or home / "reports").resolve(),
         airflow_home=Path(env.get("AIRFLOW_HOME") or home / ".airflow").resolve(),
+        events_source=_events_source(env),
+        events_warehouse_schema=(env.get(EVENTS_WAREHOUSE_SCHEMA_VAR) or "").strip() or "segment",
     )
+
+
+def _events_source(env) -> str:
+    value = (env.get(EVENTS_SOURCE_VAR) or "").strip().lower() or "files"
+    if value not in EVENTS_SOURCES:
+        raise ValueError(f"{EVENTS_SOURCE_VAR} must be one of {', '.join(EVENTS_SOURCES)}, not {value!r}")
+    return value

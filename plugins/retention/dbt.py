@@ -8,7 +8,10 @@ After adding, renaming or removing a model, seed or test, refresh it with::
 
     python -m retention.dbt
 
-(``tests/dbt/test_dbt_ls_file.py`` fails, saying so, when the listing is stale.)
+(``tests/dbt/test_dbt_ls_file.py`` fails, saying so, when the listing is stale.) There is
+one listing per events source (:mod:`retention.sources`): what dbt builds differs (the
+warehouse mode's models, the ``finance`` selector when there are no events), and a
+watcher task for a node the build never runs would wait for it forever.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from typing import Any
 from retention.config import settings
 
 LS_FILE_NAME = "dbt_ls.json"
+# The listing per RETENTION_EVENTS_SOURCE (files: LS_FILE_NAME).
+LS_FILE_NAMES = {"files": LS_FILE_NAME, "warehouse": "dbt_ls_warehouse.json", "none": "dbt_ls_finance.json"}
 # What Cosmos reads from each `dbt ls` line (cosmos.dbt.graph.parse_dbt_ls_output).
 LS_OUTPUT_KEYS = (
     "name", "unique_id", "resource_type", "depends_on", "original_file_path", "tags", "config", "fqn",
@@ -34,8 +39,9 @@ def project_dir() -> Path:
     return settings().dbt_project_dir
 
 
-def ls_file() -> Path:
-    return project_dir() / LS_FILE_NAME
+def ls_file(events_source: str = "files") -> Path:
+    """The committed listing ``transform_dbt`` renders from in mode ``events_source``."""
+    return project_dir() / LS_FILE_NAMES[events_source]
 
 
 def dbt_executable() -> Path:
@@ -43,17 +49,23 @@ def dbt_executable() -> Path:
     return Path(sys.executable).parent / "dbt"
 
 
-def list_resources(target_dir: Path) -> str:
-    """`dbt ls` of the project as sorted JSON lines. Needs no database: dbt only parses."""
+def list_resources(target_dir: Path, events_source: str = "files") -> str:
+    """`dbt ls` of the project as sorted JSON lines, what ``transform_dbt`` builds in mode
+    ``events_source`` (:mod:`retention.sources`). Needs no database: dbt only parses."""
+    from retention.config import EVENTS_SOURCE_VAR
+    from retention.sources import SourceMode
+
     placeholders = {  # profiles.yml requires these; `dbt ls` never connects
         "WAREHOUSE_HOST": "localhost", "WAREHOUSE_USER": "dbt_ls", "WAREHOUSE_DBNAME": "dbt_ls",
     }
-    env = {**placeholders, **os.environ}
+    env = {**placeholders, **os.environ, EVENTS_SOURCE_VAR: events_source}
+    selector = SourceMode(events_source).dbt_selector
     cmd = [
         str(dbt_executable()), "ls", "--quiet", "--output", "json", "--output-keys", *LS_OUTPUT_KEYS,
         "--resource-types", *LS_RESOURCE_TYPES,
         "--project-dir", str(project_dir()), "--profiles-dir", str(project_dir()),
         "--target-path", str(target_dir), "--log-path", str(target_dir / "logs"),
+        *(["--selector", selector] if selector else []),
     ]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if result.returncode != 0:
@@ -62,13 +74,14 @@ def list_resources(target_dir: Path) -> str:
     return "".join(json.dumps(obj, sort_keys=True) + "\n" for obj in sorted(lines, key=lambda o: o["unique_id"]))
 
 
-def refresh_ls_file() -> Path:
-    """Rewrite the committed listing from the project as it is now."""
+def refresh_ls_file() -> list[Path]:
+    """Rewrite the committed listings (one per events source) from the project as it is now."""
     import tempfile
 
-    with tempfile.TemporaryDirectory() as tmp:
-        ls_file().write_text(list_resources(Path(tmp)))
-    return ls_file()
+    for source in LS_FILE_NAMES:
+        with tempfile.TemporaryDirectory() as tmp:
+            ls_file(source).write_text(list_resources(Path(tmp), source))
+    return [ls_file(source) for source in LS_FILE_NAMES]
 
 
 def bare_build_seconds(url: str, *build_args: str) -> float:
@@ -171,4 +184,4 @@ def warehouse_profile_mapping(conn_id: str = "warehouse") -> Any:
 
 
 if __name__ == "__main__":  # pragma: no cover - a maintenance command
-    print(f"wrote {refresh_ls_file()}")
+    print("wrote " + ", ".join(map(str, refresh_ls_file())))

@@ -32,6 +32,7 @@ def _when(value: Any) -> str:
 
 
 def print_status() -> int:
+    from retention import sources
     from retention.quality import freshness
     from retention.sync import engine
 
@@ -46,9 +47,10 @@ def print_status() -> int:
         print(f"  {dag_id:<18} " + (f"{r['state'] or '-':<8} {r['run_type']:<15} started {_when(r['start_date'])}"
                                     f"  ended {_when(r['end_date'])}" if r else "no run yet"))
     max_age = timedelta(hours=freshness.DEFAULT_MAX_AGE_HOURS)
-    print("sources:")
+    source_mode = sources.mode()
+    print(f"sources ({source_mode.describe()}):")
     with warehouse.connect(url, autocommit=True) as conn:
-        for source in freshness.CHECKS:
+        for source in source_mode.freshness_sources:
             print("  " + freshness.check(conn, source, max_age).message())
     print("syncs:")
     rows = engine.status(url)

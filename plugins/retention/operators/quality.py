@@ -1,6 +1,6 @@
 """Quality-gate tasks for DAGs: one task per stage runs every gate of that stage.
 
-A stage (``raw``, ``marts``: :data:`retention.quality.suites.STAGES`) is validated in one
+A stage (``raw``, ``marts``: :func:`retention.quality.suites.stage_gates`) is validated in one
 task, so Great Expectations is imported and its file context loaded once per stage, not
 once per gate. The task runs every gate even when one fails, logs one line per gate,
 returns each gate's result as XCom (``gate``, ``success``, ``evaluated``, ``failed``: the
@@ -47,12 +47,12 @@ def _published_before() -> bool:
 
 
 def stage_gate_task(stage: str, **kwargs: Any):
-    """A task validating every gate of ``stage`` (see :data:`retention.quality.suites.STAGES`)."""
+    """A task validating every gate of ``stage`` in the configured mode (:func:`retention.quality.suites.stage_gates`)."""
     from airflow.sdk import task
 
-    from retention.quality.suites import STAGES
+    from retention.quality.suites import stage_gates
 
-    names = STAGES[stage]
+    names = stage_gates(stage)
 
     @task(task_id=f"gate_{stage}", multiple_outputs=False, doc_md=f"Quality gates: {', '.join(names)}", **kwargs)
     def gate() -> list[dict[str, Any]]:

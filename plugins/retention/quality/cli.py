@@ -11,7 +11,7 @@ from retention import warehouse
 from retention.cli import choice, iso_date
 from retention.config import settings
 from retention.quality.gate import file_context, run_gates
-from retention.quality.suites import GATES, STAGES, GateSettings
+from retention.quality.suites import GATES, STAGES, GateSettings, stage_gates
 
 Stage = choice("Stage", sorted(STAGES))
 Gate = choice("Gate", sorted(GATES))
@@ -21,7 +21,7 @@ def _run(stage: str = "raw", gate: list[str] | None = None, as_of: date | None =
          since: date | None = None) -> int:
     cfg = settings()
     url = warehouse.resolve_url(cfg)
-    names = gate or STAGES[stage]
+    names = gate or stage_gates(stage)  # the configured mode's (retention.sources)
     gate_settings = GateSettings(as_of=as_of or date.today(), since=since)
     outcomes = run_gates(
         url, names, gate_settings, context=file_context(cfg.expectations_dir), raise_on_failure=False

@@ -3,7 +3,7 @@
 The raw gates judge freshness as of the data a run processes, so they only speak when
 new data arrives. This module answers the other question: has anything arrived at all?
 Each :class:`SourceCheck` reads one cheap bookkeeping table (the load manifest, the
-Stripe extraction state) rather than the data itself, so the ``monitor_freshness`` DAG
+Stripe extraction state; in warehouse mode the destination's ``tracks``) rather than the data itself, so the ``monitor_freshness`` DAG
 can run it every hour on any volume.
 """
 
@@ -39,6 +39,28 @@ CHECKS: dict[str, SourceCheck] = {
 }
 
 
+def warehouse_events_check(schema: str) -> SourceCheck:
+    """Warehouse mode: the newest message the destination wrote into ``<schema>.tracks``
+    (its ``received_at``; no bookkeeping table to read, so this scans ``tracks``)."""
+    from psycopg import sql
+
+    table = sql.Identifier(schema, "tracks").as_string()
+    return SourceCheck(
+        "events", f"{schema}.tracks", f"select 'tracks', max(received_at) from {table}",
+        "check the Segment/RudderStack warehouse destination's syncs",
+    )
+
+
+def source_check(source: str, source_mode=None) -> SourceCheck:
+    """The check of ``source`` in the configured mode (:mod:`retention.sources`)."""
+    from retention.sources import mode
+
+    source_mode = source_mode or mode()
+    if source == "events" and source_mode.events_source == "warehouse":
+        return warehouse_events_check(source_mode.events_warehouse_schema)
+    return CHECKS[source]
+
+
 @dataclass(frozen=True)
 class Freshness:
     source: str
@@ -64,8 +86,10 @@ def _hours(age: timedelta) -> str:
     return f"{hours:.0f}h" if hours < 72 else f"{hours / 24:.1f}d"
 
 
-def check(conn: psycopg.Connection, source: str, max_age: timedelta, now: datetime | None = None) -> Freshness:
-    spec = CHECKS[source]
+def check(conn: psycopg.Connection, source: str, max_age: timedelta, now: datetime | None = None,
+          source_mode=None) -> Freshness:
+    """How fresh ``source`` is (``source_mode``: :func:`retention.sources.mode` unless given)."""
+    spec = source_check(source, source_mode)
     now = now or datetime.now(timezone.utc)
     if conn.execute("select to_regclass(%s)", (spec.table,)).fetchone()[0] is None:
         return Freshness(source, max_age, ((spec.table, None),), spec.hint)

@@ -117,6 +117,28 @@ def _raw_events(s: GateSettings) -> list:
     ]
 
 
+# What the warehouse-source staging reads of a Segment/RudderStack destination's `tracks`
+# table (docs/events_warehouse_mode.md).
+WAREHOUSE_TRACKS_COLUMNS = ["id", "event", "user_id", "anonymous_id", "timestamp", "received_at"]
+
+
+def _warehouse_tracks(s: GateSettings) -> list:
+    """Warehouse mode: the destination's ``tracks`` table, read in place by the staging
+    models, checked as ``raw.events`` is in files mode (schema, volume, keys, freshness)."""
+    import great_expectations.expectations as gxe
+
+    fresh_after = (s.as_of - timedelta(days=s.max_staleness_days)).isoformat()
+    return [
+        gxe.ExpectTableColumnsToMatchSet(column_set=WAREHOUSE_TRACKS_COLUMNS, exact_match=False),
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        gxe.ExpectColumnValuesToNotBeNull(column="id"),
+        gxe.ExpectColumnValuesToBeUnique(column="id"),
+        gxe.ExpectColumnValuesToNotBeNull(column="event"),
+        gxe.ExpectColumnValuesToNotBeNull(column="timestamp"),
+        gxe.ExpectColumnMaxToBeBetween(column="timestamp", min_value=fresh_after),
+    ]
+
+
 def _raw_quarantine(s: GateSettings) -> list:
     import great_expectations.expectations as gxe
 
@@ -221,16 +243,35 @@ def _account_health_daily(s: GateSettings) -> list:
     ]
 
 
+WAREHOUSE_EVENTS_GATE = "warehouse_tracks"
+
+
+def _warehouse_schema() -> str:
+    from retention.config import settings
+
+    return settings().events_warehouse_schema
+
+
 GATES: dict[str, Gate] = {
     g.name: g
     for g in (
         Gate("raw_events", "raw", "events", _raw_events, window_column="timestamp"),
+        # warehouse mode (retention.sources): in place of raw_events
+        Gate(WAREHOUSE_EVENTS_GATE, _warehouse_schema(), "tracks", _warehouse_tracks, window_column="timestamp"),
         Gate("raw_quarantine", "raw", "quarantine", _raw_quarantine),
         Gate("raw_stripe_invoices", "raw", "stripe_invoices", _raw_stripe_invoices),
         Gate("marts_segment_members", "marts", "segment_members", _segment_members),
         Gate("marts_account_health_daily", "marts", "account_health_daily", _account_health_daily),
     )
 }
+# The gates of files mode; retention.sources.SourceMode.gates gives each mode's.
 RAW_GATES = ("raw_events", "raw_quarantine", "raw_stripe_invoices")
 MARTS_GATES = ("marts_account_health_daily", "marts_segment_members")
-STAGES: dict[str, tuple[str, ...]] = {"raw": RAW_GATES, "marts": MARTS_GATES}
+STAGES = ("raw", "marts")
+
+
+def stage_gates(stage: str) -> tuple[str, ...]:
+    """The gates of ``stage`` in the configured mode (``RETENTION_EVENTS_SOURCE``)."""
+    from retention.sources import mode
+
+    return mode().gates(stage)
