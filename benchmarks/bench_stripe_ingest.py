@@ -15,7 +15,16 @@ process (peak RSS = the child's ``ru_maxrss``), two ways in the same run:
   ``to_dict()``, then one ``insert ... on conflict do update`` per object (``executemany``)
   into the same tables, in one transaction per type.
 
-Results print as a Markdown table; docs/stripe_ingestion.md records a run.
+Then **the daily run** (``--daily-share``, default 0.02): after ours' full extract, a day of
+changes is made to the same account (that share of customers, subscriptions and invoices:
+subscriptions cancelled, invoices paid, customers renamed, a price changed; half that many
+customers deleted and new customers, each with a subscription and an invoice), the local
+server turns them into events, and in one child process, on the same database, the daily
+run (``ingest`` per type through the Events API, what ``ingest_stripe`` does on a weekday)
+is timed against a full refresh of the same account right after it (what the weekly
+safety net, or a pipeline without events, does every day).
+
+Results print as Markdown tables; docs/stripe_ingestion.md records a run.
 """
 
 from __future__ import annotations
@@ -54,6 +63,28 @@ with warehouse.connect(sys.argv[1], autocommit=True) as conn:
         out[run + "_written"] = sum(c["inserted"] + c["updated"] + c["history_added"]
                                     for r in results for c in r["tables"].values())
     out["objects"] = sum(c["distinct"] for r in results for c in r["tables"].values())
+out["rss_mb"] = peak_rss_mb()
+print(json.dumps(out))
+"""
+CHILD_DAILY = """
+import json, sys, time
+from retention import warehouse
+from retention.extract.stripe import STRIPE_OBJECTS, ExtractPlan, ingest
+from retention.hooks.stripe import StripeHook
+out = {}
+with warehouse.connect(sys.argv[1], autocommit=True) as conn:
+    hook = StripeHook()
+    for run, plan in (("daily", ExtractPlan(full_refresh_weekday=None)), ("full", ExtractPlan(full_refresh=True))):
+        started = time.perf_counter()
+        results = [ingest(hook, conn, name, plan, None, None) for name in STRIPE_OBJECTS]
+        out[run] = time.perf_counter() - started
+        out[run + "_modes"] = sorted({r["mode"] for r in results})
+        out[run + "_written"] = sum(c["inserted"] + c["updated"] for r in results for c in r["tables"].values())
+        if run == "daily":
+            out["events_read"] = sum(r["events"]["events_read"] for r in results)
+            out["objects_changed"] = sum(r["events"]["objects_changed"] for r in results)
+        else:
+            out["listed"] = sum(r["listed"] for r in results)
 out["rss_mb"] = peak_rss_mb()
 print(json.dumps(out))
 """
@@ -106,9 +137,44 @@ def run_child(code: str, url: str, base_url: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def day_of_changes(dataset, share: float, now: int) -> dict[str, int]:
+    """Change ``share`` of the account's objects as one day in Stripe would (deterministic):
+    subscriptions cancelled, open invoices paid, customers renamed, one price changed; half
+    as many customers deleted and new ones signed up (a subscription and an invoice each).
+    Returns how many objects of each kind changed."""
+    import copy
+
+    objs = dataset.objects
+    n = max(1, round(share * len(objs["customers"])))
+    for sub in objs["subscriptions"][:n]:
+        sub.update(status="canceled", canceled_at=now, ended_at=now)
+    for inv in objs["invoices"][:n]:
+        inv.update(status="paid", amount_paid=inv.get("amount_due", 0), amount_remaining=0)
+    for cus in objs["customers"][n:2 * n]:
+        cus["name"] = f"{cus['name']} (renamed)"
+    objs["prices"][0]["nickname"] = "repriced"
+    gone = {c["id"] for c in objs["customers"][2 * n:2 * n + n // 2]}
+    objs["customers"] = [c for c in objs["customers"] if c["id"] not in gone]
+    new = n // 2
+    for i in range(new):
+        cus = dict(copy.deepcopy(objs["customers"][-1]), id=f"cus_new{i:05d}", created=now + i,
+                   metadata={"account_id": f"acc_new{i:05d}"})
+        sub = dict(copy.deepcopy(objs["subscriptions"][-1]), id=f"sub_new{i:05d}", customer=cus["id"], created=now + i,
+                   discounts=[])
+        inv = dict(copy.deepcopy(objs["invoices"][-1]), id=f"in_new{i:05d}", customer=cus["id"],
+                   subscription=sub["id"], created=now + i, discounts=[])
+        objs["customers"].append(cus)
+        objs["subscriptions"].append(sub)
+        objs["invoices"].append(inv)
+    dataset.write()
+    return {"subscriptions": n + new, "invoices": n + new, "customers": n + len(gone) + new, "prices": 1}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", default="2000,6000", help="comma-separated dataset sizes")
+    parser.add_argument("--daily-share", type=float, default=0.02,
+                        help="share of customers, subscriptions and invoices changed in the day of the daily run")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO / "tests"))
     from fakes.stripe_dataset import build_dataset
@@ -116,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     server_url = warehouse.resolve_url()
     print("| customers | objects | way | first load s | objects/s | rerun s | rerun writes | peak RSS MB |")
     print("|---:|---:|---|---:|---:|---:|---:|---:|")
+    daily_rows = []
     for customers in (int(n) for n in args.customers.split(",")):
         with tempfile.TemporaryDirectory(prefix="bench_stripe_") as tmp:
             dataset = build_dataset(Path(tmp), customers=customers)
@@ -125,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     ours = run_child(CHILD_OURS, ours_db, server.base_url)
                     base = run_child(CHILD_BASELINE, base_db, server.base_url)
+                    changed = day_of_changes(dataset, args.daily_share, int(time.time()))
+                    time.sleep(1.1)  # the server notices changed files by their modification time
+                    server_sees(server.base_url)
+                    daily = run_child(CHILD_DAILY, ours_db, server.base_url)
+                    daily_rows.append((customers, ours["objects"], sum(changed.values()), daily))
                 finally:
                     drop_database(ours_db)
                     drop_database(base_db)
@@ -134,7 +206,23 @@ def main(argv: list[str] | None = None) -> int:
               f"{base['objects'] / base['first']:.0f} | | | {base['rss_mb']:.0f} |")
         print(f"| {customers} | | **ratio baseline/ours** | **{base['first'] / ours['first']:.1f}x** | | | | |",
               flush=True)
+    print()
+    print("| customers | objects | objects changed in the day | events read | daily run s | rows written |"
+          " full refresh s | listed | **full / daily** | peak RSS MB |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for customers, objects, changed, d in daily_rows:
+        assert d["daily_modes"] == ["events"] and d["full_modes"] == ["full_refresh"], d
+        print(f"| {customers} | {objects} | {d['objects_changed']} ({changed} made) | {d['events_read']} | "
+              f"{d['daily']:.2f} | {d['daily_written']} | {d['full']:.2f} | {d['listed']} | "
+              f"**{d['full'] / d['daily']:.1f}x** | {d['rss_mb']:.0f} |", flush=True)
     return 0
+
+
+def server_sees(base_url: str) -> None:
+    """One request: the local server re-reads changed files (and makes their events) on the next request."""
+    import httpx
+
+    httpx.get(f"{base_url}/v1/customers", headers={"Authorization": f"Bearer {KEY}"}, timeout=60).raise_for_status()
 
 
 if __name__ == "__main__":

@@ -64,6 +64,10 @@ def test_daily_run_loads_its_day_partitions(fresh_db, airflow_env, tmp_path):
     assert query(fresh_db, "select source, status from raw.load_manifest order by 1") == [
         ("events", "loaded"), ("nps", "loaded"), ("support", "loaded"),
     ]
+    # each source landed its day completely: the product as-of never passes 11-18
+    landed_through = [(source, date(2024, 11, 19)) for source in ("events", "nps", "support")]
+    assert query(fresh_db, "select source, (interval_end at time zone 'UTC')::date from raw.landed_intervals"
+                           " order by 1") == landed_through
 
     # full=true picks up the older day partition, and leaves the loaded files alone
     # (two event files: on two workers, as the param asks).
@@ -71,6 +75,9 @@ def test_daily_run_loads_its_day_partitions(fresh_db, airflow_env, tmp_path):
     assert query(fresh_db, "select message_id from raw.events order by 1") == [("in1",), ("in2",), ("old1",)]
     assert query(fresh_db, "select count(*) from raw.load_manifest") == [(4,)]
     assert "files=2 late=0 since=None until=None workers=2" in out
+    # a load of every file has no end: what was landed completely stays as it was
+    assert query(fresh_db, "select source, (interval_end at time zone 'UTC')::date from raw.landed_intervals"
+                           " order by 1") == landed_through
 
 
 # --- the DAG's life on a simulated company with bad input ---------------------------

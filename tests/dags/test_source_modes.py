@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from fakes.stripe_dataset import build_dataset
 from retention import runtime, warehouse
 from retention.config import EVENTS_SOURCE_VAR
 from retention.hooks.stripe import connection_json
@@ -141,12 +140,16 @@ def _xcom(env: dict[str, str], dag_id: str, task_id: str):
 
 @pytest.mark.slow
 def test_a_billing_only_team_ingests_stripe_then_builds_its_finance_marts(fresh_db: str, airflow_env, tmp_path):
-    dataset = build_dataset(tmp_path / "company", customers=6)
+    company = tmp_path / "company"  # the simulator's tiny company: its Stripe account only is used
+    subprocess.run([str(Path(sys.executable).parent / "retention"), "simulate", "--preset", "tiny", "--seed", "3",
+                    "--out", str(company)], check=True, capture_output=True)
+    end_date = json.loads((company / "simulation.json").read_text())["parameters"]["end_date"]
+    day = json.dumps({"day": end_date})
     env = airflow_env(fresh_db)
     env[EVENTS_SOURCE_VAR] = "none"
-    with serve(dataset.root, api_key=KEY) as server:
+    with serve(company, api_key=KEY) as server:
         env["AIRFLOW_CONN_STRIPE_DEFAULT"] = connection_json(server.base_url, KEY)
-        ingest = subprocess.run([runtime.airflow_bin(), "dags", "test", "ingest_stripe", "2024-01-03"], env=env,
+        ingest = subprocess.run([runtime.airflow_bin(), "dags", "test", "ingest_stripe", "-c", day], env=env,
                                 capture_output=True, text=True, timeout=600)
     assert ingest.returncode == 0, (ingest.stdout + ingest.stderr)[-4000:]
     with warehouse.connect(fresh_db) as conn:
@@ -154,12 +157,11 @@ def test_a_billing_only_team_ingests_stripe_then_builds_its_finance_marts(fresh_
         assert conn.execute("select count(*) from raw.events").fetchone()[0] == 0
         assert conn.execute("select count(*) from raw.nps_responses").fetchone()[0] == 0
 
-    build = subprocess.run([runtime.airflow_bin(), "dags", "test", "transform_dbt", "-c", '{"day": "2024-01-03"}'],
+    build = subprocess.run([runtime.airflow_bin(), "dags", "test", "transform_dbt", "-c", day],
                            env=env, capture_output=True, text=True, timeout=900)
     output = build.stdout + build.stderr
     assert build.returncode == 0, output[-5000:]
-    interval = _xcom(env, "transform_dbt", "run_interval")
-    assert (interval["start"], interval["end"]) == ("2024-01-03", "2024-01-04")
+    assert _xcom(env, "transform_dbt", "run_interval")["as_of"] == end_date
     assert [g["gate"] for g in _xcom(env, "transform_dbt", "gate_raw")] == ["raw_stripe_invoices"]
     assert _xcom(env, "transform_dbt", "gate_marts") == []  # the marts gates read product marts: not built
     states = _states(env, "transform_dbt")
@@ -168,6 +170,9 @@ def test_a_billing_only_team_ingests_stripe_then_builds_its_finance_marts(fresh_
     with warehouse.connect(fresh_db) as conn:
         marts = {r[0] for r in conn.execute(
             "select table_name from information_schema.tables where table_schema = 'marts'")}
-        mrr = conn.execute("select count(*) from marts.mrr_monthly").fetchone()[0] if "mrr_monthly" in marts else 0
-    assert mrr > 0, sorted(marts)
+        rows, snapshot = conn.execute("select count(*), max(snapshot_at) from marts.mrr_monthly").fetchone()
+    assert rows > 20
+    # as of the end of the interval ingest_stripe recorded (the day after end_date), not the latest invoice
+    assert snapshot == datetime.combine(date.fromisoformat(end_date) + timedelta(days=1), datetime.min.time(),
+                                        timezone.utc)
     assert "account_health_daily" not in marts and "segment_members" not in marts

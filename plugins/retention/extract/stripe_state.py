@@ -2,8 +2,8 @@
 
 One row per object type: ``read_up_to`` (the time the run started reading; the next events
 run starts there minus the look-back), ``interval_end`` (the latest end of a data
-interval a run was for, null until a scheduled run: the instant the finance marts are
-computed as of, dbt macro ``finance_as_of_at``; it never moves back, as every run reads
+interval a run was for (a DAG run's, or ``retention stripe-ingest``'s: the same rule): the
+instant the finance marts are computed as of, dbt macro ``finance_as_of_at``; it never moves back, as every run reads
 Stripe up to the moment it runs, so a backfill of an earlier day leaves it), the
 run's ``mode``, ``objects`` (listed by a full refresh, changed by an events run),
 ``live_rows_before`` (the table's non-deleted rows before a full refresh, what the

@@ -39,7 +39,7 @@ from typing import Any
 
 import psycopg
 
-from retention.load import schema
+from retention.load import landed, schema
 from retention.load.events import OTHER_TABLES, MissingPartitions, load_events, lock_keys_exclusive, release_keys
 from retention.load.exports import EXPORTS, load_export
 from retention.load.landing import (
@@ -370,6 +370,7 @@ def load_source(
     ``workers > 1`` loads that many files at a time (:func:`load_files_parallel`); the
     rows kept are the same as with one. Raises :class:`LoadFailed` at the end when a
     file could not be loaded. ``progress`` hears of each file done (the CLI's bars).
+    With ``until``, a load without failed files records it (:mod:`retention.load.landed`).
     """
     rules = rules or Rules()
     schema.ensure_schema(conn)
@@ -402,6 +403,8 @@ def load_source(
     log.info("load done: %s", {k: v for k, v in counts.items() if not k.endswith("_uris")})
     if counts["files_failed"]:
         raise LoadFailed(run)
+    if until is not None:  # every file of the days before `until` is in (retention.load.landed)
+        landed.record(conn, source, until)
     return run
 
 

@@ -125,6 +125,22 @@ def test_cli_stripe_ingest_loads_through_the_same_function(dataset, fresh_db, mo
     with warehouse.connect(fresh_db) as conn:
         assert set(raw(conn, "stripe_prices")) == dataset.ids("prices")
         assert conn.execute("select to_regclass('raw.stripe_customers')").fetchone()[0] is None
+        # its interval is recorded as a DAG run's is: the last complete day, ending at midnight UTC
+        ends = dict(conn.execute("select object, interval_end from raw.stripe_extract_state"))
+    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    assert ends == {"coupons": today, "prices": today}
+
+
+def test_cli_stripe_ingest_day_sets_the_interval_end_which_never_moves_back(dataset, fresh_db, monkeypatch):
+    with serve(dataset.root, api_key=KEY) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_STRIPE_DEFAULT", connection_json(server.base_url, KEY))
+        monkeypatch.setenv("WAREHOUSE_URL", fresh_db)
+        assert run_cli("stripe-ingest", "--object", "prices", "--day", "2030-01-05") == 0
+        assert run_cli("stripe-ingest", "--object", "prices", "--day", "2030-01-02") == 0  # a backfill
+        assert run_cli("stripe-ingest", "--object", "prices", "--day", "2030-1-x") == 2
+    with warehouse.connect(fresh_db) as conn:
+        end, = conn.execute("select interval_end from raw.stripe_extract_state where object = 'prices'").fetchone()
+    assert end == datetime(2030, 1, 6, tzinfo=timezone.utc)
 
 
 def test_cli_stripe_ingest_reports_a_bad_key_without_a_traceback(dataset, fresh_db, monkeypatch, capsys):
