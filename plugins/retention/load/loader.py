@@ -39,7 +39,7 @@ from typing import Any
 
 import psycopg
 
-from retention.load import landed, schema
+from retention.load import landed as landed_intervals, schema
 from retention.load.events import OTHER_TABLES, MissingPartitions, load_events, lock_keys_exclusive, release_keys
 from retention.load.exports import EXPORTS, load_export
 from retention.load.landing import (
@@ -404,7 +404,7 @@ def load_source(
     if counts["files_failed"]:
         raise LoadFailed(run)
     if until is not None:  # every file of the days before `until` is in (retention.load.landed)
-        landed.record(conn, source, until)
+        landed_intervals.record(conn, source, until)
     return run
 
 
