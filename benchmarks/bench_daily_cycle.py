@@ -14,15 +14,19 @@
    `transform_dbt` (daily: incremental models, windowed tests and raw gates) and
    `sync_segments` (what changed);
 4. in the same run: right before `transform_dbt`, the bare build of the same day, `dbt build
-   --exclude-resource-type unit_test` on a copy of the database
-   (`retention.dbt.bare_build_seconds`, as `retention demo` measures its first run). Both
-   it and `transform_dbt` parse the project from scratch (a new Airflow home has no
-   Cosmos cache); after the cycle, the raw gate stage as of the day, reading every row
-   (a full refresh) and reading the day's window (a daily run).
+   --exclude-resource-type unit_test` on a copy of the database made here
+   (`retention.dbt.bare_build_seconds`, which `retention demo` also uses). Both it and
+   `transform_dbt` parse the project from scratch (a new Airflow home has no Cosmos
+   cache); after the cycle, the raw gate stage as of the day, reading every row (a full
+   refresh) and reading the day's window (a daily run).
 
-Prints each stage's wall time, the total, the bare build and the ratios. Targets (issue
-#16): transform_dbt daily <= 1.5 x the bare build; the whole cycle <= 2 minutes.
-docs/performance.md records a run.
+Prints, for each DAG, two times: the `airflow dags test` process's wall time (Airflow's
+start-up and DAG parsing included) and the DAG run's own duration from the metadata
+database (dag_run start to end: what the Airflow UI shows and what a deployment, whose
+scheduler has parsed the DAGs already, pays); the total of each, the bare build and the
+ratios. Targets (issue #16): transform_dbt daily <= 1.5 x the bare build; the whole
+cycle <= 2 minutes. docs/performance.md records runs and which time each target is
+judged on.
 """
 
 from __future__ import annotations
@@ -52,16 +56,35 @@ CYCLE_DAGS = ("ingest_stripe", "ingest_events", "transform_dbt", "sync_segments"
 @dataclass(frozen=True)
 class Stage:
     name: str
-    seconds: float
+    seconds: float  # the `airflow dags test` process
+    run_seconds: float  # the DAG run, start to end (metadata database)
 
 
-def dags_test(dag_id: str, env: dict[str, str], conf: dict) -> float:
-    """Wall time of one `airflow dags test` run; exits with its log tail if it fails."""
+def dags_test(dag_id: str, env: dict[str, str], conf: dict) -> Stage:
+    """One `airflow dags test` run, timed both ways; exits with its log tail if it fails."""
+    from retention.airflow_runs import run_seconds
+
     started = time.perf_counter()
     result = runtime.dags_test(dag_id, env, None, conf, capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"{dag_id} failed:\n{(result.stdout + result.stderr)[-4000:]}")
-    return time.perf_counter() - started
+    return Stage(dag_id, time.perf_counter() - started, run_seconds(env, dag_id) or float("nan"))
+
+
+def bare_build_on_copy(url: str) -> float:
+    """`retention.dbt.bare_build_seconds` on a copy of the database of ``url`` (made and
+    dropped here; no session may be connected to it while it is copied), so the bare
+    build does the same day's work as the pipeline right after it."""
+    copy = f"{warehouse.parse_url(url).dbname}_bare_build"
+    copy_url = warehouse.url_from_params(replace(warehouse.parse_url(url), dbname=copy))
+    with warehouse.connect(url, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{copy}" with (force)')
+        conn.execute(f'create database "{copy}" template "{warehouse.parse_url(url).dbname}"')
+    try:
+        return bare_build_seconds(copy_url)
+    finally:
+        with warehouse.connect(url, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{copy}" with (force)')
 
 
 def history_build(url: str, as_of: date, target: Path) -> float:
@@ -166,11 +189,12 @@ def main(argv: list[str]) -> int:
                 stages: list[Stage] = []
                 for dag_id in CYCLE_DAGS:
                     if dag_id == "transform_dbt":  # the same dbt work on a copy, before the pipeline does it
-                        bare = bare_build_seconds(url)
+                        bare = bare_build_on_copy(url)
                         print(f"bare dbt build of {day}: {bare:.1f}s", flush=True)
                     conf = {"syncs": syncs} if dag_id == "sync_segments" else {"day": day.isoformat()}
-                    stages.append(Stage(dag_id, dags_test(dag_id, env, conf)))
-                    print(f"cycle: {dag_id} {stages[-1].seconds:.1f}s", flush=True)
+                    stages.append(dags_test(dag_id, env, conf))
+                    print(f"cycle: {dag_id} {stages[-1].seconds:.1f}s (the DAG run {stages[-1].run_seconds:.1f}s)",
+                          flush=True)
             gates = raw_gate_seconds(url, day)
             print(f"raw gates: every row {gates[0]:.1f}s, the day's window {gates[1]:.1f}s", flush=True)
             with warehouse.connect(url) as conn:
@@ -181,19 +205,27 @@ def main(argv: list[str]) -> int:
             warehouse.stop_embedded(pgdata)
 
     total = sum(s.seconds for s in stages)
-    transform = next(s.seconds for s in stages if s.name == "transform_dbt")
-    ratio = transform / bare
-    print(f"\n| {meta['preset']} seed {meta['seed']}, {events:,} events, day {day} | wall |\n|---|---|")
+    total_run = sum(s.run_seconds for s in stages)
+    transform = next(s for s in stages if s.name == "transform_dbt")
+    print(f"\n| {meta['preset']} seed {meta['seed']}, {events:,} events, day {day} | `dags test` process | DAG run |"
+          "\n|---|---|---|")
     for s in stages:
-        print(f"| {s.name} | {s.seconds:.1f}s |")
-    print(f"| **daily cycle** | **{total:.1f}s** |")
-    print(f"| bare `dbt build` of the same day | {bare:.1f}s |")
+        print(f"| {s.name} | {s.seconds:.1f}s | {s.run_seconds:.1f}s |")
+    print(f"| **daily cycle** | **{total:.1f}s** | **{total_run:.1f}s** |")
+    print(f"| bare `dbt build` of the same day | {bare:.1f}s | |")
     print(f"\nraw gate stage: {gates[0]:.1f}s reading every row, {gates[1]:.1f}s reading the day's window "
           f"({gates[0] / gates[1]:.1f}x)")
-    print(f"\ntransform_dbt / bare build: {ratio:.2f} (target <= {TRANSFORM_RATIO_TARGET}): "
-          f"{'met' if ratio <= TRANSFORM_RATIO_TARGET else 'NOT met'}")
-    print(f"daily cycle: {total:.0f}s (target <= {CYCLE_TARGET_S:.0f}s): {'met' if total <= CYCLE_TARGET_S else 'NOT met'}")
-    return 0 if ratio <= TRANSFORM_RATIO_TARGET and total <= CYCLE_TARGET_S else 1
+    met = True
+    for label, seconds in (("process", transform.seconds), ("DAG run", transform.run_seconds)):
+        ratio = seconds / bare
+        met &= ratio <= TRANSFORM_RATIO_TARGET
+        print(f"transform_dbt ({label}) / bare build: {ratio:.2f} (target <= {TRANSFORM_RATIO_TARGET}): "
+              f"{'met' if ratio <= TRANSFORM_RATIO_TARGET else 'NOT met'}")
+    for label, seconds in (("processes", total), ("DAG runs", total_run)):
+        met &= seconds <= CYCLE_TARGET_S
+        print(f"daily cycle ({label}): {seconds:.0f}s (target <= {CYCLE_TARGET_S:.0f}s): "
+              f"{'met' if seconds <= CYCLE_TARGET_S else 'NOT met'}")
+    return 0 if met else 1
 
 
 if __name__ == "__main__":

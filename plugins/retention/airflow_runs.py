@@ -69,6 +69,23 @@ def last_dag_runs(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     return {row["dag_id"]: row for row in rows}
 
 
+def run_seconds(env: Mapping[str, str], dag_id: str) -> float | None:
+    """How long the newest run of ``dag_id`` took, from its first task's start to its last
+    task's end, as the metadata database (and the Airflow UI) records it: without the
+    ``airflow dags test`` process's own start-up and DAG parsing. (Not the run's
+    ``start_date``: ``airflow dags test`` sets it to the logical date.)"""
+    from datetime import datetime
+
+    rows = _query(env, "select min(start_date) as started, max(end_date) as ended from task_instance"
+                       " where dag_id = :dag_id and run_id = (select run_id from dag_run where dag_id = :dag_id"
+                       " order by id desc limit 1)", dag_id=dag_id)
+    if not rows or not rows[0]["started"] or not rows[0]["ended"]:
+        return None
+    started, ended = (datetime.fromisoformat(v) if isinstance(v, str) else v
+                      for v in (rows[0]["started"], rows[0]["ended"]))
+    return (ended - started).total_seconds()
+
+
 def split_by_task(lines: Iterable[str]) -> dict[tuple[str, int], list[str]]:
     """The output of ``airflow dags test`` cut into each task's part, by (task id, map index)."""
     parts: dict[tuple[str, int], list[str]] = {}

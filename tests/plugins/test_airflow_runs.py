@@ -42,3 +42,24 @@ def test_the_environment_wins_and_the_default_is_the_homes_sqlite_file(tmp_path)
     bare.mkdir()
     assert metadata_url({"AIRFLOW_HOME": str(bare)}) == f"sqlite:///{bare / 'airflow.db'}"
     assert last_dag_runs({"AIRFLOW_HOME": str(bare)}) == {}  # no database yet: nothing, not an error
+
+
+def test_a_runs_duration_spans_its_tasks_not_the_logical_date(tmp_path):
+    """`airflow dags test` sets dag_run.start_date to the logical date: a run's duration is
+    its first task's start to its last task's end (the benchmarks' "DAG run" time)."""
+    from retention.airflow_runs import run_seconds
+
+    url = _metadata_db(tmp_path / "airflow.db")
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text(
+            "create table task_instance (dag_id text, run_id text, task_id text, start_date text, end_date text)"))
+        conn.execute(sqlalchemy.text(
+            "insert into task_instance values"
+            " ('transform_dbt', 'new', 'a', '2026-12-07 00:43:48.5', '2026-12-07 00:44:00.0'),"
+            " ('transform_dbt', 'new', 'b', '2026-12-07 00:44:00.0', '2026-12-07 00:45:50.5'),"
+            " ('transform_dbt', 'old', 'a', '2024-06-30 00:00:00.0', '2026-12-07 00:00:00.0')"))
+        conn.execute(sqlalchemy.text("update dag_run set start_date = '2024-06-30 00:00:00'"))
+    engine.dispose()
+    assert run_seconds({"AIRFLOW_HOME": str(tmp_path)}, "transform_dbt") == 122.0
+    assert run_seconds({"AIRFLOW_HOME": str(tmp_path)}, "sync_segments") is None
