@@ -13,14 +13,16 @@ marts were not built for yet. So each day is built once, after the last of
 Rendered by astronomer-cosmos in its watcher execution mode (`ExecutionMode.WATCHER`):
 one task, `dbt.dbt_producer_watcher`, runs a single `dbt build` of the whole project (a
 failing model or test makes dbt skip everything downstream of it), and one task per model
-and seed, with one per model's data tests after it (`TestBehavior.AFTER_EACH`), reports
-that node's result from the build: the graph shows which model failed, and a failed
-node's downstream tasks do not run. These tasks start once the build has ended
-(`retention.dbt.watch_after_build`) and take a fraction of a second each. The build runs
-as a dbt subprocess (`InvocationMode.SUBPROCESS`: the in-process dbt runner made the build
-2.5 times slower, docs/performance.md). The producer is not retried (Cosmos would only
-skip it); a retried or cleared model or test task runs its own `dbt run`/`dbt test
---select` instead, and a cleared producer makes every task do so.
+and seed (`dbt.<model>_run`, `dbt.<seed>_seed`) reports that node's result **and its data
+tests'** from the build (`retention.operators.dbt_watch`): the graph shows which model
+failed or which model's tests failed (the task names the tests), and a failed node's
+downstream tasks do not run. These tasks start once the build has ended
+(`retention.dbt.wire_watchers`) and take a fraction of a second each. The build runs as a
+dbt subprocess (`InvocationMode.SUBPROCESS`: the in-process dbt runner made the build 2.5
+times slower, docs/performance.md). The producer is not retried (Cosmos would only skip
+it). A failed data test is final (the data would not change on a retry); a model that
+failed in the build is retried, and a retried or cleared task runs `dbt build --select
+<node>` on its own (the node and its tests); a cleared producer makes every task do so.
 
 * **Profile:** built at run time from the Airflow connection `warehouse`
   (`retention.dbt.warehouse_profile_mapping`); no credentials in the DAG or in dbt files.
@@ -47,10 +49,10 @@ skip it); a retried or cleared model or test task runs its own `dbt run`/`dbt te
   docs/scheduling.md): an Asset-triggered run or a manual run without a date, up to the
   last day every raw Asset has landed; a manual run dated D, day D; with the `day` param,
   that day.
-* **Grants:** `grant_marts` runs `grant_marts_readonly` once, after the whole build (the
-  build and the tasks that rerun a model skip the on-run-end hook: concurrent grants
-  failed each other with `tuple concurrently updated`), from the build's cached partial
-  parse.
+* **Grants:** the build's `on-run-end` hook runs `grant_marts_readonly` once per dbt
+  process, under a Postgres advisory lock (a task rebuilding its model on a retry may
+  grant at the same time as another; concurrent grants otherwise fail each other with
+  `tuple concurrently updated`).
 * **Daily vs full:** incremental models restate only the window new data can reach, and
   the heavy data tests read only that window (docs/dbt.md); trigger with
   `{"full_refresh": true}` to rebuild everything and test every row. Unit tests are
@@ -70,12 +72,12 @@ from datetime import datetime
 
 from airflow.sdk import AssetAny, Param, dag, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
-from cosmos.operators.local import DbtRunOperationLocalOperator
+from cosmos.constants import DbtResourceType, ExecutionMode, InvocationMode, LoadMode, TestBehavior
 
 from retention import dbt as retention_dbt
 from retention.airflow_defaults import DEFAULT_ARGS, MARTS_ASSET
 from retention.config import WAREHOUSE_CONN_ID
+from retention.operators.dbt_watch import node_build_task
 from retention.operators.quality import stage_gate_task
 from retention.schedule import anything_new_task, day_param, interval_task
 from retention.sources import mode
@@ -84,9 +86,8 @@ from retention.sources import mode
 # (retention.sources, docs/sources.md).
 SOURCES = mode()
 RAW = SOURCES.awaited_assets()
-# Daily runs test only the new window; a full refresh tests every row. Grants: once, by
-# grant_marts (watchers that run their own model on a retry must not grant concurrently).
-DBT_VARS = {"tests_full_scan": "{{ params.full_refresh }}", "grants_on_run_end": False}
+# Daily runs test only the new window; a full refresh tests every row.
+DBT_VARS = {"tests_full_scan": "{{ params.full_refresh }}"}
 PROFILE = ProfileConfig(
     profile_name="retention",
     target_name="warehouse",
@@ -128,9 +129,9 @@ def transform_dbt():
             load_method=LoadMode.DBT_LS_FILE,
             dbt_ls_path=retention_dbt.ls_file(SOURCES.events_source),
             selector=SOURCES.dbt_selector,  # the producer's `dbt build --selector` (billing only: finance)
-            test_behavior=TestBehavior.AFTER_EACH,
-            # a test on two models (relationships) gets its own task after both of them
-            should_detach_multiple_parents_tests=True,
+            # the build runs the tests; each model's task reports them (retention.dbt.wire_watchers)
+            test_behavior=TestBehavior.NONE,
+            node_converters={DbtResourceType.MODEL: node_build_task, DbtResourceType.SEED: node_build_task},
             emit_datasets=False,
         ),
         operator_args={
@@ -144,20 +145,7 @@ def transform_dbt():
         default_args=DEFAULT_ARGS,
     )
 
-    retention_dbt.watch_after_build(dbt)
-
-    grant_marts = DbtRunOperationLocalOperator(
-        task_id="grant_marts",
-        macro_name="grant_marts_readonly",
-        args={"run": True},
-        project_dir=retention_dbt.project_dir(),
-        profile_config=PROFILE,
-        dbt_executable_path=retention_dbt.dbt_executable(),
-        install_deps=False,
-        # the build's cached partial parse (same vars: others would make dbt parse it all again)
-        cache_dir=dbt.dbt_graph.cache_dir,
-        vars=DBT_VARS,
-    )
+    retention_dbt.wire_watchers(dbt)
 
     @task(outlets=[MARTS_ASSET], multiple_outputs=False)
     def publish_marts(interval: dict[str, str]) -> dict[str, str]:
@@ -178,7 +166,11 @@ def transform_dbt():
 
     interval = interval_task(RAW)
     anything_new = anything_new_task(interval, MARTS_ASSET)
-    anything_new >> stage_gate_task("raw") >> dbt >> grant_marts >> stage_gate_task("marts") >> publish_marts(interval)
+    gate_raw, gate_marts = stage_gate_task("raw"), stage_gate_task("marts")
+    anything_new >> gate_raw >> dbt >> gate_marts >> publish_marts(interval)
+    # The group ends in its nodes' tasks (retention.dbt.wire_watchers), which a failed raw gate
+    # skips: gate_marts needs gate_raw itself.
+    gate_raw >> gate_marts
 
 
 transform_dbt_dag = transform_dbt()

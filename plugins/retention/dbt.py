@@ -1,6 +1,6 @@
 """What the dbt orchestration shares: where the project lives, the Cosmos profile mapping
 for the ``warehouse`` connection, the committed ``dbt ls`` listing the DAG renders from,
-and how the watcher tasks wait for the build (:func:`watch_after_build`).
+and how the watcher tasks wait for the build (:func:`wire_watchers`).
 
 Rendering from a committed listing (Cosmos ``LoadMode.DBT_LS_FILE``) keeps DAG parsing
 cheap: no dbt process, no database and no network when the scheduler parses the file.
@@ -85,70 +85,95 @@ def refresh_ls_file() -> list[Path]:
 
 
 def bare_build_seconds(url: str, *build_args: str) -> float:
-    """Wall time of a bare ``dbt build`` (unit tests excluded, ``build_args`` added) on a
-    copy of the database of ``url``, made and dropped here: the dbt work ``transform_dbt``
-    orchestrates, without Airflow, to compare with it (``retention demo``,
-    ``benchmarks/bench_daily_cycle.py``). It parses the project from scratch, as a first
-    ``transform_dbt`` run does. No session may be connected to the database while it is
-    copied (Postgres ``create database ... template``)."""
+    """Wall time of a bare ``dbt build`` (unit tests excluded, ``build_args`` added) against
+    the database of ``url``: the dbt work ``transform_dbt`` orchestrates, without Airflow,
+    to compare with it (``retention demo`` runs it after ``transform_dbt`` on the same data;
+    ``benchmarks/bench_daily_cycle.py`` on a copy it makes). It parses the project from
+    scratch, as a first ``transform_dbt`` run does."""
     import tempfile
     import time
-    from dataclasses import replace
 
     from retention import warehouse
 
-    params = warehouse.parse_url(url)
-    copy = f"{params.dbname}_bare_build"
-    with warehouse.connect(url, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{copy}" with (force)')
-        conn.execute(f'create database "{copy}" template "{params.dbname}"')
-    env = {**os.environ, **warehouse.dbt_env(warehouse.url_from_params(replace(params, dbname=copy)))}
-    try:
-        with tempfile.TemporaryDirectory(prefix="bare_build_") as tmp:
-            paths = ["--project-dir", str(project_dir()), "--profiles-dir", str(project_dir()),
-                     "--target-path", tmp, "--log-path", str(Path(tmp) / "logs")]
-            started = time.perf_counter()
-            result = subprocess.run([str(dbt_executable()), "build", "--exclude-resource-type", "unit_test",
-                                     *build_args, *paths], env=env, capture_output=True, text=True)
-            seconds = time.perf_counter() - started
-            if result.returncode != 0:
-                raise RuntimeError(f"bare dbt build failed:\n{result.stdout[-3000:]}")
-            return seconds
-    finally:
-        with warehouse.connect(url, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{copy}" with (force)')
+    env = {**os.environ, **warehouse.dbt_env(url)}
+    with tempfile.TemporaryDirectory(prefix="bare_build_") as tmp:
+        paths = ["--project-dir", str(project_dir()), "--profiles-dir", str(project_dir()),
+                 "--target-path", tmp, "--log-path", str(Path(tmp) / "logs")]
+        started = time.perf_counter()
+        result = subprocess.run([str(dbt_executable()), "build", "--exclude-resource-type", "unit_test",
+                                 *build_args, *paths], env=env, capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"bare dbt build failed:\n{result.stdout[-3000:]}")
+    return seconds
 
 
-def watch_after_build(group: Any) -> None:
-    """Start the per-model tasks of a Cosmos ``ExecutionMode.WATCHER`` task group after its
-    ``dbt build`` (the producer task) has finished, succeeded or failed.
+def wire_watchers(group: Any) -> None:
+    """Finish a Cosmos ``ExecutionMode.WATCHER`` task group rendered with
+    ``TestBehavior.NONE`` and :func:`retention.operators.dbt_watch.node_build_task`: one
+    task per model and seed reporting the node and its data tests from the one ``dbt build``.
 
-    Cosmos starts them beside the producer, each waiting (deferred) for its model's
-    status. Run one task at a time (``airflow dags test``: the demo, the tests, the
-    benchmarks) a watcher that starts first waits for a build that cannot start, so here
-    the producer comes first, as Cosmos itself does in a ``DbtDag``: each task that waits
-    for no other model waits for the producer, whatever it ended in (``all_done``: a failed
-    build still says which model failed), and reads its status at once. Only when the
-    build did not run at all (a raw gate failed: it is ``upstream_failed``) are they
-    skipped, by :func:`skip_unless_built` (the group's ``pre_execute``). A retried or cleared producer is skipped by
-    Cosmos and every watcher then runs its own model (``dbt run``/``dbt test``
-    ``--select``): slower, but what a retry needs.
+    * The build runs the tests: Cosmos adds ``--resource-type`` flags to the producer's
+      command to leave them out under ``TestBehavior.NONE``; they are removed here, so a
+      failing test makes dbt skip what is downstream of it, as with ``dbt build``.
+    * Each task learns which tests are its own (its node's, and those on the sources it
+      reads) from Cosmos' dbt graph (``tests_per_model``).
+    * The tasks start after the build has finished, succeeded or failed. Cosmos starts them
+      beside the producer, each waiting for its node's status; run one task at a time
+      (``airflow dags test``: the demo, the tests, the benchmarks) a task that starts first
+      waits for a build that cannot start. So, as Cosmos itself does in a ``DbtDag``, each
+      task that waits for no other model waits for the producer, whatever it ended in
+      (``all_done``: a failed build still says which node failed) and reads its status at
+      once. Only when the build did not run at all (a raw gate failed: it is
+      ``upstream_failed``) are they skipped, by :func:`skip_unless_built` (the group's
+      ``pre_execute``).
+    * What follows the group waits for every node's task, not for the build: Cosmos' gate
+      after the producer (``dbt_producer_watcher_done``) runs whatever the build ended in
+      (``all_done``), so a model that failed in the build and succeeded on its retry does
+      not hold the marts back; a build that failed is reported by its nodes' tasks.
     """
     from airflow.sdk import TriggerRule
-    from cosmos.constants import PRODUCER_WATCHER_TASK_ID
+    from cosmos.constants import PRODUCER_WATCHER_DONE_TASK_ID, PRODUCER_WATCHER_TASK_ID
+
+    from retention.operators.dbt_watch import DbtNodeBuildWatcher
 
     tasks = [t for t in group.dag.tasks if t.task_id.startswith(f"{group.group_id}.")]
     producer = next(t for t in tasks if t.task_id == f"{group.group_id}.{PRODUCER_WATCHER_TASK_ID}")
+    producer.dbt_cmd_flags = _without_resource_types(producer.dbt_cmd_flags or [])
+    for task in tasks:
+        if task.task_id == f"{group.group_id}.{PRODUCER_WATCHER_DONE_TASK_ID}":
+            task.trigger_rule = TriggerRule.ALL_DONE
+    graph = group.dbt_graph
     in_group = {t.task_id for t in tasks}
     for task in tasks:
-        if getattr(task, "producer_task_id", None) == producer.task_id and not task.upstream_task_ids & in_group:
+        if not isinstance(task, DbtNodeBuildWatcher):
+            continue
+        node = graph.filtered_nodes[task.model_unique_id]
+        owners = [task.model_unique_id, *(d for d in node.depends_on if d.startswith("source."))]
+        task.tests_per_node = {
+            owner: {test: list(graph.nodes[test].depends_on) for test in graph.tests_per_model[owner]}
+            for owner in owners if graph.tests_per_model.get(owner)
+        }
+        if not task.upstream_task_ids & in_group:
             producer >> task
             task.trigger_rule = TriggerRule.ALL_DONE
 
 
+def _without_resource_types(flags: list[str]) -> list[str]:
+    kept, skip = [], False
+    for flag in flags:
+        if skip:
+            skip = False
+        elif flag == "--resource-type":
+            skip = True
+        else:
+            kept.append(flag)
+    return kept
+
+
 def skip_unless_built(context: Any) -> None:
     """``pre_execute`` of the watcher task group's tasks: skip a watcher that starts right
-    after the producer (:func:`watch_after_build`) when the producer never ran
+    after the producer (:func:`wire_watchers`) when the producer never ran
     (``upstream_failed``): it would wait forever for a build that will not come."""
     from airflow.sdk.exceptions import AirflowSkipException
     from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance

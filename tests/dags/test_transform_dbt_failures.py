@@ -1,12 +1,20 @@
-"""transform_dbt when a dbt data test fails (Cosmos' watcher mode, `airflow dags test`):
-the one `dbt build` fails, the failing model's test task says so, retries by running the
-model's tests again on its own (Cosmos' fallback) and then fails for good, and nothing
-downstream of it runs, while models that do not depend on it are built."""
+"""transform_dbt when things fail inside the one `dbt build` (Cosmos' watcher producer;
+`airflow dags test`, real Airflow, dbt and Postgres), in one run:
+
+* a dbt data test fails (an NPS score of 11): its model's task fails for good, naming the
+  test, and nothing downstream of it runs, while models that do not depend on it are
+  built and reported from the same build;
+* a model fails in the build for a passing reason (its table is locked past the
+  session's `lock_timeout`): its task fails, and its retry rebuilds the model and its
+  tests on its own (`dbt build --select`) and succeeds."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -20,37 +28,77 @@ from retention import runtime, warehouse  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
+PRODUCER = "dbt.dbt_producer_watcher"
 
-def test_a_failing_dbt_test_stops_what_is_downstream(fresh_db: str, airflow_env):
+
+def _hold_lock_until_built(url: str, table: str, meta_db: Path, stop: threading.Event) -> None:
+    """Hold an exclusive lock on ``table`` until the producer (the one `dbt build`) has
+    ended: the build's statement on it times out; the model's retry then finds it free."""
+    with warehouse.connect(url) as conn:
+        conn.execute(f"lock table {table} in access exclusive mode")
+        while not stop.is_set():
+            time.sleep(1)
+            if not meta_db.exists():
+                continue
+            try:
+                with sqlite3.connect(meta_db, timeout=1) as meta:
+                    row = meta.execute("select state from task_instance where dag_id = 'transform_dbt'"
+                                       " and task_id = ? and state in ('success', 'failed')", (PRODUCER,)).fetchone()
+            except sqlite3.OperationalError:  # Airflow is writing: look again
+                continue
+            if row:
+                break
+        conn.rollback()
+
+
+def test_a_failing_test_stops_downstream_and_a_retry_repairs_a_failed_model(fresh_db: str, airflow_env):
     product, stripe = product_raw.build_world()
     product.nps_response("acc_000004", "u_bad", 11, "2024-06-25")  # NPS is 0-10: accepted_values fails
     stripe.load(fresh_db)
     product.load(fresh_db)
+    with warehouse.connect(fresh_db, autocommit=True) as conn:  # a leaf mart, there from an earlier build
+        conn.execute("create schema if not exists marts")
+        conn.execute("create table marts.segment_definitions (earlier int)")
     env = airflow_env(fresh_db)
-
-    result = subprocess.run(
-        [runtime.airflow_bin(), "dags", "test", "transform_dbt", "2024-06-30"], env=env, capture_output=True,
-        text=True, timeout=1200,
-    )
+    env["PGOPTIONS"] = "-c lock_timeout=3s"  # every warehouse session of the run
+    stop = threading.Event()
+    locker = threading.Thread(target=_hold_lock_until_built, daemon=True, args=(
+        fresh_db, "marts.segment_definitions", Path(env["AIRFLOW_HOME"]) / "airflow.db", stop))
+    locker.start()
+    try:
+        result = subprocess.run(
+            [runtime.airflow_bin(), "dags", "test", "transform_dbt", "2024-06-30"], env=env, capture_output=True,
+            text=True, timeout=1200,
+        )
+    finally:
+        stop.set()
+        locker.join(timeout=30)
     log = result.stdout + result.stderr
     assert result.returncode != 0
 
     states = _last_run_states(env)
     tries = _last_run_states(env, "try_number")
     assert states["gate_raw"] == "success"  # GX does not judge NPS: the dbt test is what catches it
-    assert states["dbt.dbt_producer_watcher"] == "failed" and tries["dbt.dbt_producer_watcher"] == 1
-    assert states["dbt.stg_nps__responses.run"] == "success"  # the model built; its test failed
-    assert states["dbt.stg_nps__responses.test"] == "failed"
-    assert tries["dbt.stg_nps__responses.test"] == 3  # retried twice, each retry running the model's tests
-    assert log.count("dbt test completed successfully for model") == 0
+    assert states[PRODUCER] == "failed" and tries[PRODUCER] == 1
+    # the model built; its test failed: final (the data would not change on a retry), named
+    assert states["dbt.stg_nps__responses_run"] == "failed" and tries["dbt.stg_nps__responses_run"] == 1
+    assert "its data tests failed: accepted_values_stg_nps__responses_score" in log
     # downstream of the failing test: never run
-    for task in ("dbt.int_product__health_signals_run", "dbt.accounts_run", "grant_marts", "gate_marts"):
+    for task in ("dbt.int_product__health_signals_run", "dbt.accounts_run", "gate_marts"):
         assert states.get(task) == "upstream_failed", (task, states.get(task))
     assert states.get("publish_marts") in (None, "upstream_failed")
-    # independent of it: built and tested from the same dbt build
-    for model in ("mrr_monthly", "mrr_movements"):
-        assert states[f"dbt.{model}.run"] == "success" and states[f"dbt.{model}.test"] == "success"
+    # independent of it: built and tested by the same dbt build (no dbt process of their own)
+    for model in ("mrr_monthly", "mrr_movements", "stg_stripe__invoices"):
+        assert states[f"dbt.{model}_run"] == "success" and tries[f"dbt.{model}_run"] == 1
+    # the locked model failed in the build; its retry built it (and its tests) alone
+    assert states["dbt.segment_definitions_run"] == "success"
+    assert tries["dbt.segment_definitions_run"] == 2, tries["dbt.segment_definitions_run"]
+    assert "model.retention.segment_definitions: try 2 after the build; running `dbt build --select`" in log
     with warehouse.connect(fresh_db) as conn:
         assert conn.execute("select to_regclass('marts.mrr_movements')").fetchone()[0] is not None
         assert conn.execute("select to_regclass('marts.accounts')").fetchone()[0] is None
         assert conn.execute("select to_regclass('activation.mart_publications')").fetchone()[0] is None
+        assert conn.execute("select count(*) from marts.segment_definitions").fetchone()[0] > 0
+        assert conn.execute(
+            "select count(*) from information_schema.columns where table_schema = 'marts'"
+            " and table_name = 'segment_definitions' and column_name = 'earlier'").fetchone()[0] == 0
