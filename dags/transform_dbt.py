@@ -13,10 +13,12 @@ marts were not built for yet. So each day is built once, after the last of
 Rendered by astronomer-cosmos in its watcher execution mode (`ExecutionMode.WATCHER`):
 one task, `dbt.dbt_producer_watcher`, runs a single `dbt build` of the whole project (a
 failing model or test makes dbt skip everything downstream of it), and one task per model
-and seed (`dbt.<model>_run`, `dbt.<seed>_seed`) reports that node's result **and its data
-tests'** from the build (`retention.operators.dbt_watch`): the graph shows which model
-failed or which model's tests failed (the task names the tests), and a failed node's
-downstream tasks do not run. These tasks start once the build has ended
+(`dbt.<model>_run`), one for the seeds (`dbt.seeds`) and one for the staging models
+(`dbt.staging`), reports its nodes' results **and their data tests'** from the build
+(`retention.operators.dbt_watch`): the graph shows which model failed or which model's
+tests failed (the task names the tests), and a failed node's downstream tasks do not run
+(a failure among the seeds or staging models stops everything downstream of their
+group's task). These tasks start once the build has ended
 (`retention.dbt.wire_watchers`) and take a fraction of a second each. The build runs as a
 dbt subprocess (`InvocationMode.SUBPROCESS`: the in-process dbt runner made the build 2.5
 times slower, docs/performance.md). The producer is not retried (Cosmos would only skip
@@ -77,7 +79,7 @@ from cosmos.constants import DbtResourceType, ExecutionMode, InvocationMode, Loa
 from retention import dbt as retention_dbt
 from retention.airflow_defaults import DEFAULT_ARGS, MARTS_ASSET
 from retention.config import WAREHOUSE_CONN_ID
-from retention.operators.dbt_watch import node_build_task
+from retention.operators.dbt_watch import NodeBuildTasks
 from retention.operators.quality import stage_gate_task
 from retention.schedule import anything_new_task, day_param, interval_task
 from retention.sources import mode
@@ -113,6 +115,7 @@ PROFILE = ProfileConfig(
     },
 )
 def transform_dbt():
+    node_tasks = NodeBuildTasks()  # a task per model; one for the seeds, one for the staging models
     dbt = DbtTaskGroup(
         group_id="dbt",
         project_config=ProjectConfig(dbt_project_path=retention_dbt.project_dir()),
@@ -131,7 +134,7 @@ def transform_dbt():
             selector=SOURCES.dbt_selector,  # the producer's `dbt build --selector` (billing only: finance)
             # the build runs the tests; each model's task reports them (retention.dbt.wire_watchers)
             test_behavior=TestBehavior.NONE,
-            node_converters={DbtResourceType.MODEL: node_build_task, DbtResourceType.SEED: node_build_task},
+            node_converters={DbtResourceType.MODEL: node_tasks, DbtResourceType.SEED: node_tasks},
             emit_datasets=False,
         ),
         operator_args={
@@ -145,7 +148,7 @@ def transform_dbt():
         default_args=DEFAULT_ARGS,
     )
 
-    retention_dbt.wire_watchers(dbt)
+    retention_dbt.wire_watchers(dbt, node_tasks)
 
     @task(outlets=[MARTS_ASSET], multiple_outputs=False)
     def publish_marts(interval: dict[str, str]) -> dict[str, str]:

@@ -108,23 +108,26 @@ def bare_build_seconds(url: str, *build_args: str) -> float:
     return seconds
 
 
-def wire_watchers(group: Any) -> None:
+def wire_watchers(group: Any, converter: Any) -> None:
     """Finish a Cosmos ``ExecutionMode.WATCHER`` task group rendered with
-    ``TestBehavior.NONE`` and :func:`retention.operators.dbt_watch.node_build_task`: one
-    task per model and seed reporting the node and its data tests from the one ``dbt build``.
+    ``TestBehavior.NONE`` and ``converter`` (a
+    :class:`retention.operators.dbt_watch.NodeBuildTasks`): one task per model, and one per
+    group of seeds or staging models, reporting its nodes and their data tests from the
+    one ``dbt build``.
 
     * The build runs the tests: Cosmos adds ``--resource-type`` flags to the producer's
       command to leave them out under ``TestBehavior.NONE``; they are removed here, so a
       failing test makes dbt skip what is downstream of it, as with ``dbt build``.
-    * Each task learns which tests are its own (its node's, and those on the sources it
-      reads) from Cosmos' dbt graph (``tests_per_model``).
+    * Each task learns which tests are its own (its nodes', and those on the sources they
+      read) from Cosmos' dbt graph (``tests_per_model``), and the group tasks get the
+      dependencies Cosmos could not draw for nodes it did not render.
     * The tasks start after the build has finished, succeeded or failed. Cosmos starts them
       beside the producer, each waiting for its node's status; run one task at a time
       (``airflow dags test``: the demo, the tests, the benchmarks) a task that starts first
       waits for a build that cannot start. So, as Cosmos itself does in a ``DbtDag``, each
-      task that waits for no other model waits for the producer, whatever it ended in
-      (``all_done``: a failed build still says which node failed) and reads its status at
-      once. Only when the build did not run at all (a raw gate failed: it is
+      task that waits for no other task of the group waits for the producer, whatever it
+      ended in (``all_done``: a failed build still says which node failed) and reads its
+      status at once. Only when the build did not run at all (a raw gate failed: it is
       ``upstream_failed``) are they skipped, by :func:`skip_unless_built` (the group's
       ``pre_execute``).
     * What follows the group waits for every node's task, not for the build: Cosmos' gate
@@ -144,16 +147,21 @@ def wire_watchers(group: Any) -> None:
         if task.task_id == f"{group.group_id}.{PRODUCER_WATCHER_DONE_TASK_ID}":
             task.trigger_rule = TriggerRule.ALL_DONE
     graph = group.dbt_graph
-    in_group = {t.task_id for t in tasks}
-    for task in tasks:
-        if not isinstance(task, DbtNodeBuildWatcher):
-            continue
-        node = graph.filtered_nodes[task.model_unique_id]
-        owners = [task.model_unique_id, *(d for d in node.depends_on if d.startswith("source."))]
+    watchers = [t for t in tasks if isinstance(t, DbtNodeBuildWatcher)]
+    task_of = {node: task for task in watchers for node in task.node_ids}
+    for task in watchers:
+        task.producer_task_id = producer.task_id  # Cosmos sets it only on the tasks it rendered
+        nodes = [graph.filtered_nodes[n] for n in task.node_ids]
+        reads = {d for node in nodes for d in node.depends_on}
+        owners = [*task.node_ids, *sorted(d for d in reads if d.startswith("source."))]
         task.tests_per_node = {
             owner: {test: list(graph.nodes[test].depends_on) for test in graph.tests_per_model[owner]}
             for owner in owners if graph.tests_per_model.get(owner)
         }
+        for upstream in {task_of[d] for d in reads if d in task_of} - {task}:
+            upstream >> task
+    in_group = {t.task_id for t in watchers}
+    for task in watchers:
         if not task.upstream_task_ids & in_group:
             producer >> task
             task.trigger_rule = TriggerRule.ALL_DONE

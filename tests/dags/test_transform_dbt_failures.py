@@ -1,9 +1,10 @@
 """transform_dbt when things fail inside the one `dbt build` (Cosmos' watcher producer;
 `airflow dags test`, real Airflow, dbt and Postgres), in one run:
 
-* a dbt data test fails (an NPS score of 11): its model's task fails for good, naming the
-  test, and nothing downstream of it runs, while models that do not depend on it are
-  built and reported from the same build;
+* a dbt data test fails (an NPS score of 11, a staging model): the staging models' task
+  fails for good, naming the model and the test, and nothing downstream of it runs;
+  inside the build dbt still built the models that do not depend on it (Airflow, rendering
+  the staging models as one task, marks them upstream_failed);
 * a model fails in the build for a passing reason (its table is locked past the
   session's `lock_timeout`): its task fails, and its retry rebuilds the model and its
   tests on its own (`dbt build --select`) and succeeds."""
@@ -81,19 +82,19 @@ def test_a_failing_test_stops_downstream_and_a_retry_repairs_a_failed_model(fres
     assert states["gate_raw"] == "success"  # GX does not judge NPS: the dbt test is what catches it
     assert states[PRODUCER] == "failed" and tries[PRODUCER] == 1
     # the model built; its test failed: final (the data would not change on a retry), named
-    assert states["dbt.stg_nps__responses_run"] == "failed" and tries["dbt.stg_nps__responses_run"] == 1
-    assert "its data tests failed: accepted_values_stg_nps__responses_score" in log
+    assert states["dbt.staging"] == "failed" and tries["dbt.staging"] == 1
+    assert "data tests failed: stg_nps__responses: accepted_values_stg_nps__responses_score" in log
+    assert states["dbt.seeds"] == "success"
     # downstream of the failing test: never run
     for task in ("dbt.int_product__health_signals_run", "dbt.accounts_run", "gate_marts"):
         assert states.get(task) == "upstream_failed", (task, states.get(task))
     assert states.get("publish_marts") in (None, "upstream_failed")
-    # independent of it: built and tested by the same dbt build (no dbt process of their own)
-    for model in ("mrr_monthly", "mrr_movements", "stg_stripe__invoices"):
-        assert states[f"dbt.{model}_run"] == "success" and tries[f"dbt.{model}_run"] == 1
+    # independent of it inside dbt (built by the build), downstream of the staging task in Airflow
+    assert states["dbt.mrr_movements_run"] == "upstream_failed"
     # the locked model failed in the build; its retry built it (and its tests) alone
     assert states["dbt.segment_definitions_run"] == "success"
     assert tries["dbt.segment_definitions_run"] == 2, tries["dbt.segment_definitions_run"]
-    assert "model.retention.segment_definitions: try 2 after the build; running `dbt build --select`" in log
+    assert "dbt.segment_definitions_run: try 2 after the build; running `dbt build --select`" in log
     with warehouse.connect(fresh_db) as conn:
         assert conn.execute("select to_regclass('marts.mrr_movements')").fetchone()[0] is not None
         assert conn.execute("select to_regclass('marts.accounts')").fetchone()[0] is None
