@@ -176,3 +176,4 @@ def test_a_billing_only_team_ingests_stripe_then_builds_its_finance_marts(fresh_
     assert snapshot == datetime.combine(date.fromisoformat(end_date) + timedelta(days=1), datetime.min.time(),
                                         timezone.utc)
     assert "account_health_daily" not in marts and "segment_members" not in marts
+
