@@ -64,6 +64,7 @@ def test_each_dag_follows_the_mode(source: str, monkeypatch: pytest.MonkeyPatch)
     waited = {a.name for a in transform.RAW}
     tasks = set(dag.task_dict)
     gates = dag.task_dict["gate_raw"].doc_md
+    assert dag.task_dict["dbt.dbt_producer_watcher"].selector == ("finance" if source == "none" else None)
     _, freshness = _dag("monitor_freshness", source, monkeypatch)
     _, events = _dag("ingest_events", source, monkeypatch)
     loads = {t for t in events.task_dict if t.startswith("load_")}
@@ -72,17 +73,17 @@ def test_each_dag_follows_the_mode(source: str, monkeypatch: pytest.MonkeyPatch)
         assert waited == stripe | {"raw.events", "raw.identifies", "raw.groups", "raw.nps_responses",
                                    "raw.support_tickets"}
         assert gates == "Quality gates: raw_events, raw_quarantine, raw_stripe_invoices"
-        assert _builds(tasks, "stg_segment__events") and not _builds(tasks, "base_segment_warehouse__events")
+        assert _builds(tasks, "account_health_daily") and _builds(tasks, "mrr_monthly")
         assert loads == {"load_events", "load_nps", "load_support"}
     elif source == "warehouse":
         assert waited == stripe  # nothing lands the events: a build waits for Stripe only
         assert gates == "Quality gates: warehouse_tracks, raw_quarantine, raw_stripe_invoices"
-        assert _builds(tasks, "base_segment_warehouse__events") and _builds(tasks, "account_health_daily")
+        assert _builds(tasks, "account_health_daily") and _builds(tasks, "mrr_monthly")
         assert loads == {"load_nps", "load_support"}
     else:
         assert waited == stripe
         assert gates == "Quality gates: raw_stripe_invoices"
-        assert _builds(tasks, "mrr_monthly") and _builds(tasks, "stg_stripe__invoices")
+        assert _builds(tasks, "mrr_monthly")
         product = [t for t in tasks if any(m in t for m in ("stg_segment", "usage", "health", "segment_members"))]
         assert product == []
         assert loads == set()
