@@ -14,7 +14,7 @@
    `transform_dbt` (daily: incremental models, windowed tests and raw gates) and
    `sync_segments` (what changed);
 4. in the same run: right before `transform_dbt`, the bare build of the same day, `dbt build
-   --exclude-resource-type unit_test` on a copy of the database made here
+   --exclude-resource-type unit_test` on a copy of the database
    (`retention.dbt.bare_build_seconds`, which `retention demo` also uses). Both it and
    `transform_dbt` parse the project from scratch (a new Airflow home has no Cosmos
    cache); after the cycle, the raw gate stage as of the day, reading every row (a full
@@ -38,7 +38,7 @@ import secrets
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -69,22 +69,6 @@ def dags_test(dag_id: str, env: dict[str, str], conf: dict) -> Stage:
     if result.returncode != 0:
         raise SystemExit(f"{dag_id} failed:\n{(result.stdout + result.stderr)[-4000:]}")
     return Stage(dag_id, time.perf_counter() - started, run_seconds(env, dag_id) or float("nan"))
-
-
-def bare_build_on_copy(url: str) -> float:
-    """`retention.dbt.bare_build_seconds` on a copy of the database of ``url`` (made and
-    dropped here; no session may be connected to it while it is copied), so the bare
-    build does the same day's work as the pipeline right after it."""
-    copy = f"{warehouse.parse_url(url).dbname}_bare_build"
-    copy_url = warehouse.url_from_params(replace(warehouse.parse_url(url), dbname=copy))
-    with warehouse.connect(url, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{copy}" with (force)')
-        conn.execute(f'create database "{copy}" template "{warehouse.parse_url(url).dbname}"')
-    try:
-        return bare_build_seconds(copy_url)
-    finally:
-        with warehouse.connect(url, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{copy}" with (force)')
 
 
 def history_build(url: str, as_of: date, target: Path) -> float:
@@ -189,7 +173,7 @@ def main(argv: list[str]) -> int:
                 stages: list[Stage] = []
                 for dag_id in CYCLE_DAGS:
                     if dag_id == "transform_dbt":  # the same dbt work on a copy, before the pipeline does it
-                        bare = bare_build_on_copy(url)
+                        bare = bare_build_seconds(url)
                         print(f"bare dbt build of {day}: {bare:.1f}s", flush=True)
                     conf = {"syncs": syncs} if dag_id == "sync_segments" else {"day": day.isoformat()}
                     stages.append(dags_test(dag_id, env, conf))

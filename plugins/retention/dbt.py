@@ -85,27 +85,40 @@ def refresh_ls_file() -> list[Path]:
 
 
 def bare_build_seconds(url: str, *build_args: str) -> float:
-    """Wall time of a bare ``dbt build`` (unit tests excluded, ``build_args`` added) against
-    the database of ``url``: the dbt work ``transform_dbt`` orchestrates, without Airflow,
-    to compare with it (``retention demo`` runs it after ``transform_dbt`` on the same data;
-    ``benchmarks/bench_daily_cycle.py`` on a copy it makes). It parses the project from
-    scratch, as a first ``transform_dbt`` run does."""
+    """Wall time of a bare ``dbt build`` (unit tests excluded, ``build_args`` added) on a
+    copy of the database of ``url``, made and dropped here: the dbt work ``transform_dbt``
+    orchestrates, without Airflow, to compare with it (``retention demo``,
+    ``benchmarks/bench_daily_cycle.py``). A copy, because a build on the warehouse itself
+    would rebuild the marts after their publication, and the sync then rightly refuses to
+    send them (the demo's sync did). It parses the project from scratch, as a first
+    ``transform_dbt`` run does. No session may be connected to the database while it is
+    copied (Postgres ``create database ... template``)."""
     import tempfile
     import time
+    from dataclasses import replace
 
     from retention import warehouse
 
-    env = {**os.environ, **warehouse.dbt_env(url)}
-    with tempfile.TemporaryDirectory(prefix="bare_build_") as tmp:
-        paths = ["--project-dir", str(project_dir()), "--profiles-dir", str(project_dir()),
-                 "--target-path", tmp, "--log-path", str(Path(tmp) / "logs")]
-        started = time.perf_counter()
-        result = subprocess.run([str(dbt_executable()), "build", "--exclude-resource-type", "unit_test",
-                                 *build_args, *paths], env=env, capture_output=True, text=True)
-        seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        raise RuntimeError(f"bare dbt build failed:\n{result.stdout[-3000:]}")
-    return seconds
+    params = warehouse.parse_url(url)
+    copy = f"{params.dbname}_bare_build"
+    with warehouse.connect(url, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{copy}" with (force)')
+        conn.execute(f'create database "{copy}" template "{params.dbname}"')
+    env = {**os.environ, **warehouse.dbt_env(warehouse.url_from_params(replace(params, dbname=copy)))}
+    try:
+        with tempfile.TemporaryDirectory(prefix="bare_build_") as tmp:
+            paths = ["--project-dir", str(project_dir()), "--profiles-dir", str(project_dir()),
+                     "--target-path", tmp, "--log-path", str(Path(tmp) / "logs")]
+            started = time.perf_counter()
+            result = subprocess.run([str(dbt_executable()), "build", "--exclude-resource-type", "unit_test",
+                                     *build_args, *paths], env=env, capture_output=True, text=True)
+            seconds = time.perf_counter() - started
+            if result.returncode != 0:
+                raise RuntimeError(f"bare dbt build failed:\n{result.stdout[-3000:]}")
+            return seconds
+    finally:
+        with warehouse.connect(url, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{copy}" with (force)')
 
 
 def wire_watchers(group: Any, converter: Any) -> None:
