@@ -35,9 +35,9 @@ test-fast: venv
 	$(BIN)/python -m pytest -m "not slow"
 
 # The pipeline under a real scheduler, dag-processor, triggerer and API server
-# (tests/integration/test_scheduler.py): ~8 min of CPU (docs/scheduling.md), too long for `make test` on 2 cores.
+# (tests/integration/test_scheduler.py, part of `make test` too) on its own, printing its stage times.
 test-scheduler: venv
-	$(BIN)/python -m pytest --scheduler -s tests/integration/test_scheduler.py
+	$(BIN)/python -m pytest -s tests/integration/test_scheduler.py
 
 bench: venv
 	$(BIN)/python -m benchmarks

@@ -91,17 +91,6 @@ LONGEST_FIRST = (
 )
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--scheduler", action="store_true",
-                     help="also run the tests marked scheduler (the pipeline under a real scheduler)")
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     rank = {path: n for n, path in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable: files stay whole
-    if config.getoption("--scheduler"):
-        return
-    skip = pytest.mark.skip(reason="the pipeline under a real scheduler takes minutes: make test-scheduler")
-    for item in items:
-        if item.get_closest_marker("scheduler"):
-            item.add_marker(skip)
