@@ -14,8 +14,9 @@ from airflow.sdk import Asset
 from retention.notifications import FailureAlert
 
 OWNER = "data-platform"
-# First retry delay (doubled per retry, capped by max_retry_delay). Tests set
-# RETENTION_RETRY_DELAY_S low so a retried task does not sit idle for half a minute.
+# Delay before each retry: constant, as Airflow 3.3 reads retry_exponential_backoff=True
+# as a multiplier of 1. Tests set RETENTION_RETRY_DELAY_S low so that a retried task does
+# not sit idle for half a minute.
 RETRY_DELAY = timedelta(seconds=float(os.environ.get("RETENTION_RETRY_DELAY_S", "30")))
 
 DEFAULT_ARGS = {
