@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -32,9 +33,11 @@ pytestmark = pytest.mark.slow
 PRODUCER = "dbt.dbt_producer_watcher"
 
 
-def _hold_lock_until_built(url: str, table: str, meta_db: Path, stop: threading.Event) -> None:
+def _hold_lock_until_built(url: str, table: str, meta_db: Path, since: str, stop: threading.Event) -> None:
     """Hold an exclusive lock on ``table`` until the producer (the one `dbt build`) has
-    ended: the build's statement on it times out; the model's retry then finds it free."""
+    ended: the build's statement on it times out; the model's retry then finds it free.
+    The Airflow home is the session's: only a producer that ended ``since`` (UTC, as
+    Airflow's SQLite stores it) counts, not an earlier test's run of the DAG."""
     with warehouse.connect(url) as conn:
         conn.execute(f"lock table {table} in access exclusive mode")
         while not stop.is_set():
@@ -44,7 +47,8 @@ def _hold_lock_until_built(url: str, table: str, meta_db: Path, stop: threading.
             try:
                 with sqlite3.connect(meta_db, timeout=1) as meta:
                     row = meta.execute("select state from task_instance where dag_id = 'transform_dbt'"
-                                       " and task_id = ? and state in ('success', 'failed')", (PRODUCER,)).fetchone()
+                                       " and task_id = ? and state in ('success', 'failed') and end_date >= ?",
+                                       (PRODUCER, since)).fetchone()
             except sqlite3.OperationalError:  # Airflow is writing: look again
                 continue
             if row:
@@ -64,7 +68,8 @@ def test_a_failing_test_stops_downstream_and_a_retry_repairs_a_failed_model(fres
     env["PGOPTIONS"] = "-c lock_timeout=3s"  # every warehouse session of the run
     stop = threading.Event()
     locker = threading.Thread(target=_hold_lock_until_built, daemon=True, args=(
-        fresh_db, "marts.segment_definitions", Path(env["AIRFLOW_HOME"]) / "airflow.db", stop))
+        fresh_db, "marts.segment_definitions", Path(env["AIRFLOW_HOME"]) / "airflow.db",
+        datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"), stop))
     locker.start()
     try:
         result = subprocess.run(
