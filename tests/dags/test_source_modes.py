@@ -113,13 +113,24 @@ def test_warehouse_mode_gates_and_monitors_the_destination_tracks_table(fresh_db
     assert not bad.success
     assert {"expect_column_values_to_be_unique", "expect_column_values_to_not_be_null",
             "expect_column_max_to_be_between"} <= {f.split("(")[0] for f in bad.failed}, bad.failed
-
     wh = SourceMode("warehouse", "segment")
     with warehouse.connect(fresh_db, autocommit=True) as conn:
         assert check(conn, "events", timedelta(hours=26), now=now + timedelta(hours=1), source_mode=wh).ok
         stale = check(conn, "events", timedelta(hours=26), now=now + timedelta(days=3), source_mode=wh)
     assert stale.message().startswith("events is stale: newest tracks 3.0d ago (limit 26h)")
     assert "warehouse destination" in stale.message()
+    # the newest day's volume collapsed against the trailing week (as raw_events is judged)
+    with warehouse.connect(fresh_db, autocommit=True) as conn:
+        conn.execute("truncate segment.tracks")
+        conn.execute("insert into segment.tracks select 'v' || d || '_' || i, 'Report Viewed', 'u1', null, 'acc_1',"
+                     " t, t from generate_series(1, 9) d, generate_series(1, 100) i,"
+                     " lateral (select timestamptz '2025-03-01 12:00+00' + (d - 1) * interval '1 day' as t) ts"
+                     " where d < 9 or i <= 5")
+    [collapsed] = run_gates(fresh_db, [WAREHOUSE_EVENTS_GATE], GateSettings(as_of=date(2025, 3, 9)),
+                            raise_on_failure=False)
+    assert not collapsed.success
+    assert collapsed.failed == ["newest day's event volume >= ratio x trailing 7-day average"], collapsed.failed
+
 
 
 def _states(env: dict[str, str], dag_id: str) -> dict[str, str]:

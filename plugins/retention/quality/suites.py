@@ -80,6 +80,33 @@ class Gate:
     window_column: str | None = None
 
 
+def _daily_volume(s: GateSettings) -> object:
+    """Distribution: the newest day's event volume (by ``timestamp``) has not collapsed
+    against the trailing week; shared by ``raw.events`` and a destination's ``tracks``."""
+    import great_expectations.expectations as gxe
+
+    # GX leaves `{batch}` unaliased in a query with a join, and Postgres before 16
+    # rejects an unaliased subquery in FROM: every `{batch}` in such a query is aliased.
+    return gxe.UnexpectedRowsExpectation(
+        description="newest day's event volume >= ratio x trailing 7-day average",
+        unexpected_rows_query=f"""
+            with daily as (
+                select date_trunc('day', "timestamp") as day, count(*) as n
+                from {{batch}} as batch_rows
+                where "timestamp" < date '{s.as_of.isoformat()}' + 1
+                group by 1
+            ), ranked as (
+                select day, n, row_number() over (order by day desc) as rk from daily
+            )
+            select newest.day, newest.n, avg(prior.n) as trailing_avg
+            from ranked newest join ranked prior on prior.rk between 2 and 8
+            where newest.rk = 1
+            group by newest.day, newest.n
+            having count(*) >= 3 and newest.n < {s.min_daily_volume_ratio} * avg(prior.n)
+        """,
+    )
+
+
 def _raw_events(s: GateSettings) -> list:
     import great_expectations.expectations as gxe
 
@@ -93,27 +120,7 @@ def _raw_events(s: GateSettings) -> list:
         gxe.ExpectColumnValuesToBeInSet(column="type", value_set=["track"]),
         # Freshness: the newest event is recent relative to the run's date.
         gxe.ExpectColumnMaxToBeBetween(column="timestamp", min_value=fresh_after),
-        # Distribution: the newest day's volume has not collapsed against the trailing week.
-        # GX leaves `{batch}` unaliased in a query with a join, and Postgres before 16
-        # rejects an unaliased subquery in FROM: every `{batch}` in such a query is aliased.
-        gxe.UnexpectedRowsExpectation(
-            description="newest day's event volume >= ratio x trailing 7-day average",
-            unexpected_rows_query=f"""
-                with daily as (
-                    select date_trunc('day', "timestamp") as day, count(*) as n
-                    from {{batch}} as batch_rows
-                    where "timestamp" < date '{s.as_of.isoformat()}' + 1
-                    group by 1
-                ), ranked as (
-                    select day, n, row_number() over (order by day desc) as rk from daily
-                )
-                select newest.day, newest.n, avg(prior.n) as trailing_avg
-                from ranked newest join ranked prior on prior.rk between 2 and 8
-                where newest.rk = 1
-                group by newest.day, newest.n
-                having count(*) >= 3 and newest.n < {s.min_daily_volume_ratio} * avg(prior.n)
-            """,
-        ),
+        _daily_volume(s),
     ]
 
 
@@ -124,7 +131,8 @@ WAREHOUSE_TRACKS_COLUMNS = ["id", "event", "user_id", "anonymous_id", "timestamp
 
 def _warehouse_tracks(s: GateSettings) -> list:
     """Warehouse mode: the destination's ``tracks`` table, read in place by the staging
-    models, checked as ``raw.events`` is in files mode (schema, volume, keys, freshness)."""
+    models, checked as ``raw.events`` is in files mode (schema, volume, keys, freshness,
+    the newest day's volume against the trailing week)."""
     import great_expectations.expectations as gxe
 
     fresh_after = (s.as_of - timedelta(days=s.max_staleness_days)).isoformat()
@@ -136,6 +144,7 @@ def _warehouse_tracks(s: GateSettings) -> list:
         gxe.ExpectColumnValuesToNotBeNull(column="event"),
         gxe.ExpectColumnValuesToNotBeNull(column="timestamp"),
         gxe.ExpectColumnMaxToBeBetween(column="timestamp", min_value=fresh_after),
+        _daily_volume(s),
     ]
 
 
