@@ -116,6 +116,27 @@ def raw_gate_seconds(url: str, day: date) -> tuple[float, float]:
     return times[0], times[1]
 
 
+def slowest_nodes(run_results: Path, top: int = 12) -> str:
+    """The ``top`` slowest nodes of a dbt build, from its ``run_results.json``, and the sum of all."""
+    results = json.loads(run_results.read_text())["results"]
+    ranked = sorted(results, key=lambda r: r["execution_time"], reverse=True)
+    listed = ", ".join(f"{r['unique_id'].split('.', 2)[-1]} {r['execution_time']:.1f}s" for r in ranked[:top])
+    return f"{len(results)} nodes, {sum(r['execution_time'] for r in results):.1f}s in all; {listed}"
+
+
+def task_breakdown(env: dict[str, str], dag_id: str) -> str:
+    """Each task's seconds in the newest run of ``dag_id``; ``transform_dbt``'s per-model
+    tasks (``dbt.*_run``) summed into one figure."""
+    from retention.airflow_runs import task_seconds
+
+    tasks = task_seconds(env, dag_id)
+    nodes = {t: s for t, s in tasks.items() if t.startswith("dbt.") and t.endswith("_run")}
+    parts = [f"{t} {s:.1f}s" for t, s in sorted(tasks.items(), key=lambda kv: -kv[1]) if t not in nodes]
+    if nodes:
+        parts.append(f"{len(nodes)} per-model tasks {sum(nodes.values()):.1f}s")
+    return ", ".join(parts)
+
+
 def sync_names() -> list[str]:
     from retention.sync import config
 
@@ -173,12 +194,13 @@ def main(argv: list[str]) -> int:
                 stages: list[Stage] = []
                 for dag_id in CYCLE_DAGS:
                     if dag_id == "transform_dbt":  # the same dbt work on a copy, before the pipeline does it
-                        bare = bare_build_seconds(url)
-                        print(f"bare dbt build of {day}: {bare:.1f}s", flush=True)
+                        bare = bare_build_seconds(url, results=tmp_path / "bare_run_results.json")
+                        print(f"bare dbt build of {day}: {bare:.1f}s; its slowest nodes: "
+                              f"{slowest_nodes(tmp_path / 'bare_run_results.json')}", flush=True)
                     conf = {"syncs": syncs} if dag_id == "sync_segments" else {"day": day.isoformat()}
                     stages.append(dags_test(dag_id, env, conf))
-                    print(f"cycle: {dag_id} {stages[-1].seconds:.1f}s (the DAG run {stages[-1].run_seconds:.1f}s)",
-                          flush=True)
+                    print(f"cycle: {dag_id} {stages[-1].seconds:.1f}s (the DAG run {stages[-1].run_seconds:.1f}s): "
+                          f"{task_breakdown(env, dag_id)}", flush=True)
             gates = raw_gate_seconds(url, day)
             print(f"raw gates: every row {gates[0]:.1f}s, the day's window {gates[1]:.1f}s", flush=True)
             with warehouse.connect(url) as conn:

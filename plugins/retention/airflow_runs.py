@@ -86,6 +86,17 @@ def run_seconds(env: Mapping[str, str], dag_id: str) -> float | None:
     return (ended - started).total_seconds()
 
 
+def task_seconds(env: Mapping[str, str], dag_id: str) -> dict[str, float]:
+    """How long each task of the newest run of ``dag_id`` took (its last try), by task id."""
+    from datetime import datetime
+
+    rows = _query(env, "select task_id, start_date, end_date from task_instance where dag_id = :dag_id"
+                       " and run_id = (select run_id from dag_run where dag_id = :dag_id order by id desc limit 1)"
+                       " and start_date is not null and end_date is not null", dag_id=dag_id)
+    parse = lambda v: datetime.fromisoformat(v) if isinstance(v, str) else v  # noqa: E731 (SQLite gives text)
+    return {row["task_id"]: (parse(row["end_date"]) - parse(row["start_date"])).total_seconds() for row in rows}
+
+
 def split_by_task(lines: Iterable[str]) -> dict[tuple[str, int], list[str]]:
     """The output of ``airflow dags test`` cut into each task's part, by (task id, map index)."""
     parts: dict[tuple[str, int], list[str]] = {}
