@@ -14,16 +14,17 @@ from airflow.sdk import Asset
 from retention.notifications import FailureAlert
 
 OWNER = "data-platform"
-# Delay before each retry: constant, as Airflow 3.3 reads retry_exponential_backoff=True
-# as a multiplier of 1. Tests set RETENTION_RETRY_DELAY_S low so that a retried task does
-# not sit idle for half a minute.
+# Delay before the first retry, doubled for each further one (Airflow 3.3 reads
+# retry_exponential_backoff as the multiplier: True would be 1, a constant delay), at most
+# max_retry_delay. Tests set RETENTION_RETRY_DELAY_S low so that a retried task does not
+# sit idle for half a minute.
 RETRY_DELAY = timedelta(seconds=float(os.environ.get("RETENTION_RETRY_DELAY_S", "30")))
 
 DEFAULT_ARGS = {
     "owner": OWNER,
     "retries": 2,
     "retry_delay": RETRY_DELAY,
-    "retry_exponential_backoff": True,
+    "retry_exponential_backoff": 2.0,
     "max_retry_delay": timedelta(minutes=10),
     "on_failure_callback": FailureAlert(),  # one Slack (and email) alert per task that fails for good
 }
