@@ -32,6 +32,11 @@ Environment variables
 ``RETENTION_EVENTS_WAREHOUSE_SCHEMA``
     Warehouse mode: the schema holding ``tracks``, ``identifies``, ``groups`` (default
     ``segment``; dbt var ``events_warehouse_schema``).
+``RETENTION_GX_RESULTS_KEEP_DAYS``
+    How many days of Great Expectations validation results (and their Data Docs pages)
+    the quality gates keep in ``expectations/uncommitted/`` (default 14; ``0`` keeps
+    every result). The Data Docs index reads every stored result, so an unbounded history
+    makes each gate slower (docs/quality.md, "Stored results and Data Docs").
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ STRIPE_CONN_ID = "stripe_default"
 EVENTS_SOURCE_VAR = "RETENTION_EVENTS_SOURCE"
 EVENTS_WAREHOUSE_SCHEMA_VAR = "RETENTION_EVENTS_WAREHOUSE_SCHEMA"
 EVENTS_SOURCES = ("files", "warehouse", "none")
+GX_RESULTS_KEEP_DAYS_VAR = "RETENTION_GX_RESULTS_KEEP_DAYS"
+GX_RESULTS_KEEP_DAYS = 14
 
 
 def _default_home() -> Path:
@@ -65,6 +72,7 @@ class Settings:
     airflow_home: Path
     events_source: str = "files"
     events_warehouse_schema: str = "segment"
+    gx_results_keep_days: int = GX_RESULTS_KEEP_DAYS  # 0: keep every result
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -105,7 +113,17 @@ def settings(environ: dict[str, str] | None = None) -> Settings:
         airflow_home=Path(env.get("AIRFLOW_HOME") or home / ".airflow").resolve(),
         events_source=_events_source(env),
         events_warehouse_schema=(env.get(EVENTS_WAREHOUSE_SCHEMA_VAR) or "").strip() or "segment",
+        gx_results_keep_days=_keep_days(env),
     )
+
+
+def _keep_days(env) -> int:
+    value = (env.get(GX_RESULTS_KEEP_DAYS_VAR) or "").strip()
+    if not value:
+        return GX_RESULTS_KEEP_DAYS
+    if not value.isdigit():
+        raise ValueError(f"{GX_RESULTS_KEEP_DAYS_VAR} must be a whole number of days (0: keep every result), not {value!r}")
+    return int(value)
 
 
 def _events_source(env) -> str:

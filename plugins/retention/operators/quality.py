@@ -67,9 +67,10 @@ def stage_gate_task(stage: str, **kwargs: Any):
         checks = gate_settings(ctx, stage)
         log.info("gate_%s as of %s: %s; raw.events read %s", stage, checks.as_of, ", ".join(names),
                  f"from {checks.window_start()} (daily run)" if checks.since else "whole (first build or full refresh)")
+        cfg = settings()
         outcomes = run_gates(
-            WarehouseHook().url, names, checks,
-            context=file_context(settings().expectations_dir), raise_on_failure=False,
+            WarehouseHook().url, names, checks, context=file_context(cfg.expectations_dir),
+            raise_on_failure=False, keep_days=cfg.gx_results_keep_days,
         )
         results = [asdict(o) for o in outcomes]
         failed = [o for o in outcomes if not o.success]

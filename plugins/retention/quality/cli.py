@@ -24,7 +24,8 @@ def _run(stage: str = "raw", gate: list[str] | None = None, as_of: date | None =
     names = gate or stage_gates(stage)  # the configured mode's (retention.sources)
     gate_settings = GateSettings(as_of=as_of or date.today(), since=since)
     outcomes = run_gates(
-        url, names, gate_settings, context=file_context(cfg.expectations_dir), raise_on_failure=False
+        url, names, gate_settings, context=file_context(cfg.expectations_dir), raise_on_failure=False,
+        keep_days=cfg.gx_results_keep_days,
     )
     for o in outcomes:
         status = "passed" if o.success else "FAILED: " + ", ".join(o.failed)

@@ -15,6 +15,12 @@ gate's table, ``<schema>.<table> (window)``: its rows from the Postgres setting
 and ``expectations/great_expectations.yml`` that stores it, never change from run to run,
 and Postgres, comparing the partition key with a value known when the query starts,
 reads only the partitions of the window.
+
+With a file context (the DAGs, the CLI), each call stores its results and builds the Data
+Docs once, after its gates, for those results: the site's index lists every stored result
+(GX reads each one back), so :func:`prune_results` first removes those older than
+``keep_days`` (``RETENTION_GX_RESULTS_KEEP_DAYS``), and GX drops their pages in the same
+build. The cost of a gate stage then stays flat over months (docs/quality.md).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import quote
 from typing import TYPE_CHECKING
@@ -164,6 +170,28 @@ def _raised(exception_info) -> str | None:
     return None
 
 
+def prune_results(context: AbstractDataContext, keep_days: int, now: datetime | None = None) -> int:
+    """Remove the stored validation results whose run is older than ``keep_days`` days
+    (GX's own run time of each result); 0 keeps every result. Returns how many were removed.
+
+    Their Data Docs pages go at the next build (GX removes pages whose result is gone)."""
+    if keep_days <= 0:
+        return 0
+    store = context.validation_results_store
+    cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=keep_days)
+    removed = 0
+    for key in store.list_keys():
+        run_time = key.run_id.run_time
+        if run_time.tzinfo is None:
+            run_time = run_time.replace(tzinfo=timezone.utc)
+        if run_time < cutoff:
+            store.remove_key(key)
+            removed += 1
+    if removed:
+        log.info("removed %d stored validation results older than %d days", removed, keep_days)
+    return removed
+
+
 def run_gates(
     url: str,
     gate_names: Iterable[str],
@@ -171,8 +199,12 @@ def run_gates(
     *,
     context: AbstractDataContext | None = None,
     raise_on_failure: bool = True,
+    keep_days: int = 0,
 ) -> list[GateOutcome]:
-    """Validate each gate's table; raise :class:`QualityGateFailed` listing every failure."""
+    """Validate each gate's table; raise :class:`QualityGateFailed` listing every failure.
+
+    With a file context, results older than ``keep_days`` (0: none) are removed before the
+    Data Docs are built for this call's results (:func:`prune_results`)."""
     import great_expectations as gx
     from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
@@ -193,8 +225,9 @@ def run_gates(
         outcomes.append(outcome)
         validated += [*result.run_results, ExpectationSuiteIdentifier(name=name)]
     if validated and _is_file_context(context):
-        # Once per run, not once per gate (GX's UpdateDataDocsAction): each build renders the
-        # site's index from every stored result, which took 3/4 of a daily raw stage
+        # Once per call, not once per gate (GX's UpdateDataDocsAction): each build renders the
+        # site's index from every stored result, so the old ones are removed first
+        prune_results(context, keep_days)
         context.build_data_docs(resource_identifiers=validated)
     failures = [o for o in outcomes if not o.success]
     if failures and raise_on_failure:

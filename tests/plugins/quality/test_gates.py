@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from retention import warehouse
-from retention.quality.gate import QualityGateFailed, file_context, run_gates
+from retention.config import GX_RESULTS_KEEP_DAYS, GX_RESULTS_KEEP_DAYS_VAR, settings
+from retention.quality.gate import QualityGateFailed, file_context, prune_results, run_gates
 from retention.quality.suites import GateSettings
 
 AS_OF = date(2026, 3, 31)
@@ -247,3 +248,59 @@ def test_a_daily_run_reads_only_the_newly_landed_events(fresh_db):
     _partitioned_events(fresh_db, [("m0_0", "2026-03-31T18:00:00+00:00")])  # a duplicate landed today
     with pytest.raises(QualityGateFailed, match=r"expect_column_values_to_be_unique\(message_id\)"):
         run_gates(fresh_db, ["raw_events"], daily)
+
+
+# Stored results are kept for the configured days; the Data Docs stay current.
+
+def _stored(root: Path) -> set[str]:
+    base = root / "uncommitted" / "validations"
+    return {p.relative_to(base).as_posix().removesuffix(".json") for p in base.rglob("*.json")}
+
+
+def _pages(root: Path) -> set[str]:
+    base = root / "uncommitted" / "data_docs" / "local_site" / "validations"
+    return {p.relative_to(base).as_posix().removesuffix(".html") for p in base.rglob("*.html")}
+
+
+def test_old_results_are_pruned_and_the_data_docs_show_the_newest_even_failing(fresh_db, tmp_path):
+    _raw_events(fresh_db, _steady_week())
+    root = tmp_path / "expectations"
+    shutil.copytree(REPO / "expectations", root, ignore=shutil.ignore_patterns("uncommitted"))
+    context = file_context(root)
+
+    [passed] = run_gates(fresh_db, ["raw_events"], GateSettings(as_of=AS_OF), context=context, keep_days=14)
+    assert passed.success
+    [recent] = _stored(root)
+    assert _pages(root) == {recent}
+
+    # A result from 30 days ago (same suite, GX's layout: suite/run name/run time/batch), with its page.
+    suite, run_name, _, batch = recent.split("/")
+    old_time = (datetime.now(timezone.utc) - timedelta(days=30)).strftime("%Y%m%dT%H%M%S.%fZ")
+    old = f"{suite}/{run_name}/{old_time}/{batch}"
+    validations = root / "uncommitted" / "validations"
+    (validations / old).parent.mkdir(parents=True)
+    shutil.copy(validations / f"{recent}.json", validations / f"{old}.json")
+    context.build_data_docs()
+    assert _pages(root) == {recent, old}
+    assert prune_results(context, 0) == 0 and prune_results(context, 31) == 0  # 0: keep every result
+
+    # The next run fails (stale as of a later day): the 30-day-old result goes, with its page;
+    # the recent one stays; the failing one is stored and linked from the index as failed.
+    [failed] = run_gates(fresh_db, ["raw_events"], GateSettings(as_of=date(2026, 5, 31)),
+                         context=context, raise_on_failure=False, keep_days=14)
+    assert not failed.success
+    [newest] = _stored(root) - {recent}
+    assert _stored(root) == {recent, newest} and _pages(root) == {recent, newest}
+    index = (root / "uncommitted" / "data_docs" / "local_site" / "index.html").read_text()
+    assert old_time not in index
+    link = "'_table_row_link_path': 'validations/{}.html', '_validation_success_text': '{}'"
+    assert link.format(recent, "Success") in index
+    assert link.format(newest, "Failed") in index
+
+
+def test_keep_days_setting():
+    assert settings({}).gx_results_keep_days == GX_RESULTS_KEEP_DAYS
+    assert settings({GX_RESULTS_KEEP_DAYS_VAR: "0"}).gx_results_keep_days == 0
+    assert settings({GX_RESULTS_KEEP_DAYS_VAR: " 30 "}).gx_results_keep_days == 30
+    with pytest.raises(ValueError, match=GX_RESULTS_KEEP_DAYS_VAR):
+        settings({GX_RESULTS_KEEP_DAYS_VAR: "two weeks"})
