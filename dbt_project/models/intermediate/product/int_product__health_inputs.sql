@@ -12,6 +12,7 @@
   here are final.
 -#}
 {{ config(**product_health_daily_config()) }}
+{{ replace_where(product_health_rebuilt_days()) }}
 {%- set window = var('product_health_window_days') | int -%}
 
 with bounds as (

@@ -18,12 +18,12 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['date'],
+        incremental_strategy='replace_where',
         on_schema_change='fail',
         indexes=[{'columns': ['account_id', 'date'], 'unique': true}, {'columns': ['date']}],
     )
 }}
+{{ replace_where(product_health_rebuilt_days()) }}
 {%- set window = var('product_health_window_days') | int -%}
 {%- set nps_days = var('product_health_nps_lookback_days') | int -%}
 

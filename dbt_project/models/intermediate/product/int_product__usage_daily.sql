@@ -1,15 +1,16 @@
 {#-
   account x day usage; the only model that reads the big events table.
   Incremental: each run deletes and re-inserts the days from (last built day - lookback)
-  onwards, so events arriving up to `product_usage_lookback_days` late are counted.
+  onwards, so events arriving up to `product_usage_lookback_days` late are counted
+  (replace_where on those days: the delete reads them through the date index, where
+  delete+insert's `(account_id, activity_date) in (<batch>)` scanned every row).
   The cut-off is fetched at compile time and inlined as a literal, so Postgres prunes
   the month partitions of raw.events at plan time (a daily run reads 1-2 partitions).
 -#}
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['account_id', 'activity_date'],
+        incremental_strategy='replace_where',
         on_schema_change='fail',
         pre_hook="{{ record_rebuilt_from('activity_date', var('product_usage_lookback_days')) }}",
         indexes=[{'columns': ['account_id', 'activity_date'], 'unique': true}, {'columns': ['activity_date']}],
@@ -23,6 +24,7 @@
     {%- endset -%}
     {%- set cutoff = run_query(cutoff_sql).columns[0].values()[0] -%}
 {%- endif %}
+{{ replace_where("activity_date >= date '" ~ cutoff ~ "'" if cutoff is not none else 'true') }}
 
 -- One scan of the events: pre-aggregate to account x day x event x user, then roll up.
 with event_users as (

@@ -40,18 +40,36 @@ reached as (
     cross join lateral jsonb_array_elements_text(u.key_features) as f (feature)
 ),
 
+-- counted per driver from the reached rows, the rest by difference from the population
+-- (not drivers x population joined to reached: the planner expected millions of rows there
+-- and hashed them for a second on every run)
+totals as (
+    select count(*) as accounts, count(*) filter (where is_retained) as retained
+    from population
+),
+
+reached_counts as (
+    select
+        r.driver_type,
+        r.driver,
+        count(*) as accounts_reached,
+        count(*) filter (where p.is_retained) as retained_reached
+    from reached as r
+    inner join population as p using (account_id)
+    group by 1, 2
+),
+
 outcomes as (
     select
         d.driver_type,
         d.driver,
-        count(*) filter (where r.account_id is not null) as accounts_reached,
-        count(*) filter (where r.account_id is not null and p.is_retained) as retained_reached,
-        count(*) filter (where r.account_id is null) as accounts_not_reached,
-        count(*) filter (where r.account_id is null and p.is_retained) as retained_not_reached
+        coalesce(c.accounts_reached, 0) as accounts_reached,
+        coalesce(c.retained_reached, 0) as retained_reached,
+        t.accounts - coalesce(c.accounts_reached, 0) as accounts_not_reached,
+        t.retained - coalesce(c.retained_reached, 0) as retained_not_reached
     from drivers as d
-    cross join population as p
-    left join reached as r on r.account_id = p.account_id and r.driver_type = d.driver_type and r.driver = d.driver
-    group by 1, 2
+    cross join totals as t
+    left join reached_counts as c on c.driver_type = d.driver_type and c.driver = d.driver
 )
 
 select
