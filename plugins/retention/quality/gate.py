@@ -14,7 +14,14 @@ gate's table, ``<schema>.<table> (window)``: its rows from the Postgres setting
 ``retention.gate_since`` on, which the connection sets (libpq ``options``). So the query,
 and ``expectations/great_expectations.yml`` that stores it, never change from run to run,
 and Postgres, comparing the partition key with a value known when the query starts,
-reads only the partitions of the window.
+reads only the partitions of the window. The window's assets live in a datasource of their
+own, :data:`WINDOW_DATASOURCE`, with GX's ``create_temp_table``: GX copies the window into
+a temporary table once per gate and runs every check on it. Otherwise GX runs each check
+on the window query again, and reads the query's columns by running it whole and fetching
+every row (its column reflection for a query has no ``LIMIT``): the raw stage on a daily
+window of ~260,000 events took 2.5 times as long (docs/performance.md, "Gates"). The
+whole-table assets stay in :data:`DATASOURCE`, without temporary tables, so a full refresh
+never copies a table.
 
 With a file context (the DAGs, the CLI), each call stores its results and builds the Data
 Docs once, after its gates, for those results: the site's index lists every stored result
@@ -44,6 +51,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DATASOURCE = "warehouse"
+WINDOW_DATASOURCE = "warehouse_window"  # the daily windows' query assets: a temporary table per gate
 URL_ENV = "GX_WAREHOUSE_URL"
 WINDOW_SETTING = "retention.gate_since"
 # Failure details carry counts and expectation names only: never sample values, which
@@ -80,11 +88,12 @@ def configure_checkpoint(
     start = settings.window_start() if gate.window_column else None
     os.environ[URL_ENV] = gx_url(url, start)
     # Get-or-create keeps the ids committed in expectations/great_expectations.yml stable.
+    source_name = DATASOURCE if start is None else WINDOW_DATASOURCE
     try:
-        datasource = context.data_sources.get(DATASOURCE)
+        datasource = context.data_sources.get(source_name)
     except KeyError:
         datasource = context.data_sources.add_sql(
-            name=DATASOURCE, connection_string="${" + URL_ENV + "}"
+            name=source_name, connection_string="${" + URL_ENV + "}", create_temp_table=start is not None
         )
     asset_name = f"{gate.schema}.{gate.table}"
     if start is not None:

@@ -72,6 +72,11 @@ def test_file_context_writes_results_but_no_credentials(fresh_db, tmp_path):
     # Trust auth ignores the password, so the run succeeds and we can look for leaks.
     [outcome] = run_gates(url, ["raw_events"], GateSettings(as_of=AS_OF), context=file_context(root))
     assert outcome.success
+    # a daily run's window too: both find their assets committed in great_expectations.yml
+    [daily] = run_gates(url, ["raw_events"], GateSettings(as_of=AS_OF, since=AS_OF), context=file_context(root))
+    assert daily.success
+    yml = "great_expectations.yml"
+    assert (root / yml).read_text() == (REPO / "expectations" / yml).read_text(), "the GX config drifted"
     assert list((root / "uncommitted" / "validations").rglob("*.json")), "no validation result stored"
     assert (root / "uncommitted" / "data_docs" / "local_site" / "index.html").exists()
     for path in root.rglob("*"):
