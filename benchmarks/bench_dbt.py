@@ -40,7 +40,7 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -106,10 +106,11 @@ def land_stripe(company: Path, env: dict[str, str]) -> float:
 
 @dataclass(frozen=True)
 class Build:
-    """One timed `dbt build`: process wall time and each node's execution time."""
+    """One timed `dbt build`: process wall time, each node's execution time, its longest chain."""
 
     wall: float
     nodes: dict[str, float]  # "model.mrr_monthly", "test.unique_...", "seed.product_..."
+    chain: str = ""
 
     @property
     def in_nodes(self) -> float:
@@ -127,7 +128,50 @@ def dbt_build(env: dict[str, str], target: Path, *extra: str) -> Build:
     for r in results:
         kind, _project, *name = r["unique_id"].split(".")
         nodes[f"{kind}.{name[0] if kind == 'test' else '.'.join(name)}"] = r["execution_time"]
-    return Build(wall, nodes)
+    return Build(wall, nodes, critical_chain(results, json.loads((target / "manifest.json").read_text())))
+
+
+def critical_chain(results: list[dict], manifest: dict) -> str:
+    """The chain the build waited on, back from the model that finished last: each node's
+    blocker is whichever of its parents, or of its parents' tests (`dbt build` starts a node
+    once those passed), finished last. Per node: seconds from the first node's start to its
+    own, the wait for a free thread after its blocker finished, and its execution time. A
+    long wait means dbt's scheduler (shallower nodes first) gave the threads to other nodes."""
+    def at(stamp: str) -> float:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+    span: dict[str, tuple[float, float, float]] = {}  # unique_id -> (start, end, execution time)
+    for r in results:
+        timing = {t["name"]: t for t in r["timing"]}
+        start = (timing.get("compile") or timing.get("execute") or {}).get("started_at")
+        end = (timing.get("execute") or {}).get("completed_at")
+        if start and end:
+            span[r["unique_id"]] = (at(start), at(end), r["execution_time"])
+    models = [u for u in span if u.startswith("model.")]
+    if not models:
+        return ""
+    tests_of: dict[str, list[str]] = defaultdict(list)
+    for uid, node in manifest["nodes"].items():
+        if node["resource_type"] == "test":
+            for parent in node["depends_on"]["nodes"]:
+                tests_of[parent].append(uid)
+
+    def blocker(uid: str) -> str | None:
+        parents = manifest["nodes"][uid]["depends_on"].get("nodes", [])
+        with_tests = not uid.startswith("test.")  # a test waits for its parents, not for their other tests
+        candidates = [b for p in parents for b in (p, *(tests_of[p] if with_tests else ()))
+                      if b in span and span[b][1] <= span[uid][0]]  # finished before it started
+        return max(candidates, key=lambda b: span[b][1], default=None)
+
+    t0 = min(start for start, _, _ in span.values())
+    chain, uid = [], max(models, key=lambda u: span[u][1])
+    while uid:
+        previous = blocker(uid)
+        start, _, seconds = span[uid]
+        ready = span[previous][1] if previous else t0
+        chain.append(f"{uid.split('.')[2]} at {start - t0:.1f}s (waited {max(start - ready, 0):.1f}s, ran {seconds:.1f}s)")
+        uid = previous
+    return " -> ".join(reversed(chain))
 
 
 def per_model_table(full: Build, daily: Build) -> str:
@@ -320,6 +364,7 @@ def main(argv: list[str]) -> int:
 
     last = runs[-1]
     print("\n" + per_model_table(last.full, last.daily))
+    print("\nlongest chain, daily run: " + last.daily.chain)
     print("\nslowest tests, full build: " + slowest(last.full, "test."))
     print("slowest tests, daily run:  " + slowest(last.daily, "test."))
     print("\nsegment turnover, full build (all but the last day) -> daily run (the last day):\n" + last.turnover)
