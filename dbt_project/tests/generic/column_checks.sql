@@ -6,7 +6,8 @@
       not_null: [col, ...]            col is null fails
       unique: [col, ...]              each column unique on its own, nulls ignored (dbt's unique)
       unique_combination: [[a, b]]    each list unique as a combination (nulls equal)
-      accepted_values: {col: [v, ...]} compared as text; null passes (dbt's accepted_values)
+      accepted_values: {col: [v, ...]} quoted literals Postgres reads as the column's type (as
+                                      dbt's accepted_values: booleans, numbers); null passes
       expressions: ["sql", ...]       a row where the expression is not true fails (null too:
                                       expression_is_true)
     Why one node: a dbt test costs a node (dbt's per-node work and a query) however small its
@@ -15,6 +16,8 @@
     of the seeds and small marts delayed the models downstream (docs/dbt.md, "What the daily
     run tests"). -#}
 {% test column_checks(model, not_null=[], unique=[], unique_combination=[], accepted_values={}, expressions=[], column_name=None) %}
+{#- dbt's "Got N results" and any warn_if / error_if count failing rows, as with the one-check tests -#}
+{{ config(fail_calc='coalesce(sum(failing_rows), 0)') }}
 {%- set checks = [] -%}
 {%- for c in not_null -%}
     {%- do checks.append(('not_null: ' ~ c, 'count(*) filter (where ' ~ c ~ ' is null)')) -%}
@@ -28,7 +31,7 @@
 {%- for c, values in accepted_values.items() -%}
     {%- set listed = [] -%}
     {%- for v in values -%}{%- do listed.append("'" ~ (v | string | replace("'", "''")) ~ "'") -%}{%- endfor -%}
-    {%- do checks.append(('accepted_values: ' ~ c, 'count(*) filter (where ' ~ c ~ '::text not in (' ~ listed | join(', ') ~ '))')) -%}
+    {%- do checks.append(('accepted_values: ' ~ c, 'count(*) filter (where ' ~ c ~ ' not in (' ~ listed | join(', ') ~ '))')) -%}
 {%- endfor -%}
 {%- for e in expressions -%}
     {%- do checks.append(('expression: ' ~ e, 'count(*) filter (where not coalesce((' ~ e ~ '), false))')) -%}

@@ -137,7 +137,7 @@ class DbtNodeBuildWatcher(DbtConsumerWatcherSensor):
                     continue
                 test_event = self._pull(ti, get_dbt_event_xcom_key(test))  # only failed tests have one
                 if test_event is not None and not is_dbt_node_status_success(test_event.get("status")):
-                    owner_failed.append(f"{_test_name(test)}: {test_event.get('msg')}")
+                    owner_failed.append(f"{_test_name(test)}: {test_event.get('msg')}{_checks_hint(test)}")
             if not owner_failed and not owner_not_run:
                 owner_failed.append(f"a test of {owner} (see the log of {self.producer_task_id})")
             failed += [f"{DbtNode.get_resource_name_from_unique_id(owner)}: {f}" for f in owner_failed]
@@ -155,6 +155,16 @@ class DbtNodeBuildWatcher(DbtConsumerWatcherSensor):
 
 def _test_name(unique_id: str) -> str:
     return unique_id.split(".")[2]
+
+
+def _checks_hint(unique_id: str) -> str:
+    """Where a failing ``column_checks`` test (several checks of one table in one node,
+    dbt_project/tests/generic/column_checks.sql) says which of its checks failed."""
+    name = _test_name(unique_id)
+    if not name.endswith("_column_checks"):
+        return ""
+    return (f" (failing rows of several checks: `retention dbt test --select {name} --store-failures`"
+            " lists each failing check and its rows)")
 
 
 class NodeBuildTasks:
