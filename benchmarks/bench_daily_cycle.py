@@ -67,7 +67,9 @@ def dags_test(dag_id: str, env: dict[str, str], conf: dict) -> Stage:
     started = time.perf_counter()
     result = runtime.dags_test(dag_id, env, None, conf, capture_output=True, text=True)
     if result.returncode != 0:
-        raise SystemExit(f"{dag_id} failed:\n{(result.stdout + result.stderr)[-4000:]}")
+        saved = Path(tempfile.gettempdir()) / f"bench_daily_cycle.{dag_id}.log"
+        saved.write_text(result.stdout + result.stderr)
+        raise SystemExit(f"{dag_id} failed (its whole output: {saved}):\n{(result.stdout + result.stderr)[-4000:]}")
     return Stage(dag_id, time.perf_counter() - started, run_seconds(env, dag_id) or float("nan"))
 
 

@@ -120,7 +120,8 @@ def test_every_incremental_model_is_checked_against_a_full_rebuild() -> None:
 
 
 def test_every_incremental_model_equals_a_full_rebuild(warehouse_server_url: str, tmp_path: Path) -> None:
-    """A new day, late events inside the look-back and a new account signing up: every
+    """A new day, late events inside the look-back, events retracted inside it and a new
+    account signing up: every
     incremental product model after the daily run equals its full rebuild, the days before
     the look-back are untouched, and the membership history's open entries are the members."""
     url = create_database(warehouse_server_url, f"t_product_incr_all_{uuid.uuid4().hex[:6]}")
@@ -141,9 +142,21 @@ def test_every_incremental_model_equals_a_full_rebuild(warehouse_server_url: str
     late.track("acc_000099", users[0], "Project Created", at("2024-06-29", 10))
     late.track("acc_000099", users[1], "Report Created", at("2024-07-01", 10))
     late.load(url)
+    # events retracted inside the look-back (an erasure, a file re-landed without them): the
+    # daily run replaces those days, so the account's day of usage goes as in a full rebuild
+    usage_on = "select count(*) from intermediate.int_product__usage_daily where account_id = %s and activity_date = %s"
+    with warehouse.connect(url) as conn:
+        retracted = conn.execute(
+            "select account_id, (timestamp at time zone 'UTC')::date from raw.events where account_id <> 'acc_000002'"
+            " and timestamp >= '2024-06-28' and timestamp < '2024-06-29' order by 1 limit 1").fetchone()
+        assert conn.execute(usage_on, retracted).fetchone()[0] == 1
+        conn.execute("delete from raw.events where account_id = %s and (timestamp at time zone 'UTC')::date = %s",
+                     retracted)
     as_of = ["--vars", json.dumps({"product_as_of_date": "2024-07-01"})]
     dbt(url, "run", *as_of, target=tmp_path)
     daily = {m: rows_of(url, m) for m in INCREMENTAL}
+    with warehouse.connect(url) as conn:
+        assert conn.execute(usage_on, retracted).fetchone()[0] == 0
     health = table(url, "select * from marts.account_health_daily order by account_id, date")
     assert [r for r in health if r[1].isoformat() < "2024-06-27"] == \
         [r for r in health_before if r[1].isoformat() < "2024-06-27"]  # before the look-back: untouched

@@ -119,6 +119,7 @@ def configure_checkpoint(
     suite = context.suites.add_or_update(
         gx.ExpectationSuite(name=gate.name, expectations=gate.expectations(settings))
     )
+    _drop_unreadable(context, gate.name)
     validation = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=gate.name, data=batch, suite=suite)
     )
@@ -177,6 +178,23 @@ def _raised(exception_info) -> str | None:
         if isinstance(info, dict) and info.get("raised_exception"):
             return str(info.get("exception_message") or "error").strip().splitlines()[0]
     return None
+
+
+def _drop_unreadable(context: AbstractDataContext, name: str) -> None:
+    """Remove the stored checkpoint and validation definition of ``name`` if their references
+    no longer resolve, so they are generated again: e.g. written before the daily windows'
+    assets moved to :data:`WINDOW_DATASOURCE`. GX reads a stored one back before overwriting
+    it, and would fail the gate on a reference to an asset that is not there any more."""
+    for store in (context.checkpoint_store, context.validation_definition_store):
+        key = store.get_key(name=name, id=None)
+        if not store.has_key(key=key):
+            continue
+        try:
+            store.get(key=key)
+        except ValueError as exc:  # pydantic's ValidationError: a reference that does not resolve
+            log.info("gate %s: its stored %s no longer resolves (%s); generating it again",
+                     name, type(store).__name__, str(exc).splitlines()[-1].strip())
+            store.remove_key(key=key)
 
 
 def prune_results(context: AbstractDataContext, keep_days: int, now: datetime | None = None) -> int:

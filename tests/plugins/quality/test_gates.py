@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
@@ -82,6 +83,25 @@ def test_file_context_writes_results_but_no_credentials(fresh_db, tmp_path):
     for path in root.rglob("*"):
         if path.is_file():
             assert "pw-should-not-leak" not in path.read_text(errors="ignore"), path
+
+
+def test_a_definition_stored_by_an_earlier_layout_is_generated_again(fresh_db, tmp_path):
+    """Validation definitions are generated files: one written when the daily window's asset
+    sat in the whole-table datasource (before `warehouse_window`) must not fail the gate."""
+    _raw_events(fresh_db, _steady_week())
+    root = tmp_path / "expectations"
+    shutil.copytree(REPO / "expectations", root, ignore=shutil.ignore_patterns("uncommitted", "*.json"))
+    [daily] = run_gates(fresh_db, ["raw_events"], GateSettings(as_of=AS_OF, since=AS_OF), context=file_context(root))
+    assert daily.success
+    stored = root / "validation_definitions" / "raw_events.json"
+    definition = json.loads(stored.read_text())
+    assert definition["data"]["datasource"]["name"] == "warehouse_window"
+    definition["data"]["datasource"] = {"name": "warehouse", "id": "a27a9f96-a2db-4b86-9e12-0050fc3b5c5a"}
+    stored.write_text(json.dumps(definition))
+
+    [again] = run_gates(fresh_db, ["raw_events"], GateSettings(as_of=AS_OF, since=AS_OF), context=file_context(root))
+    assert again.success
+    assert json.loads(stored.read_text())["data"]["datasource"]["name"] == "warehouse_window"
 
 
 def _manifest_with_quarantine(url: str, files: list[tuple[str, int, int]]) -> None:
