@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from benchmarks.bench_dbt import PROJECT, dbt_build, land, simulated_company
+from benchmarks.bench_dbt import PROJECT, Build, dbt_build, land, node_seconds, simulated_company, slowest
 from retention import runtime, warehouse
 from retention.config import settings
 from retention.dbt import bare_build_seconds
@@ -120,10 +120,8 @@ def raw_gate_seconds(url: str, day: date) -> tuple[float, float]:
 
 def slowest_nodes(run_results: Path, top: int = 12) -> str:
     """The ``top`` slowest nodes of a dbt build, from its ``run_results.json``, and the sum of all."""
-    results = json.loads(run_results.read_text())["results"]
-    ranked = sorted(results, key=lambda r: r["execution_time"], reverse=True)
-    listed = ", ".join(f"{r['unique_id'].split('.', 2)[-1]} {r['execution_time']:.1f}s" for r in ranked[:top])
-    return f"{len(results)} nodes, {sum(r['execution_time'] for r in results):.1f}s in all; {listed}"
+    build = Build(0.0, node_seconds(json.loads(run_results.read_text())["results"]))
+    return f"{len(build.nodes)} nodes, {build.in_nodes:.1f}s in all; {slowest(build, '', top)}"
 
 
 def task_breakdown(env: dict[str, str], dag_id: str) -> str:

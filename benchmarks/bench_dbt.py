@@ -124,11 +124,16 @@ def dbt_build(env: dict[str, str], target: Path, *extra: str) -> Build:
     wall = _run([str(BIN / "dbt"), "build", *extra, "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
                  "--target-path", str(target), "--log-path", str(target / "logs")], env)
     results = json.loads((target / "run_results.json").read_text())["results"]
+    return Build(wall, node_seconds(results), critical_chain(results, json.loads((target / "manifest.json").read_text())))
+
+
+def node_seconds(results: list[dict]) -> dict[str, float]:
+    """Each node's execution time from dbt's ``run_results.json`` results, by "kind.name"."""
     nodes = {}
     for r in results:
         kind, _project, *name = r["unique_id"].split(".")
         nodes[f"{kind}.{name[0] if kind == 'test' else '.'.join(name)}"] = r["execution_time"]
-    return Build(wall, nodes, critical_chain(results, json.loads((target / "manifest.json").read_text())))
+    return nodes
 
 
 def critical_chain(results: list[dict], manifest: dict) -> str:
