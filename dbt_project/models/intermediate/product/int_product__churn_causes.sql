@@ -10,17 +10,16 @@
     none_on_record   none of the above
 -#}
 {{ config(materialized='table') }}
+-- The MRR of the paying spell that ended the day before is joined here, once, not to the
+-- causes afterwards: the daily run reads the spells tables just rebuilt (no statistics
+-- yet), and a join of two derived results planned on default estimates became a nested
+-- loop over churns x causes (13 million comparisons, most of this model's second).
 with churns as (
-    select l.account_id, l.valid_from as churned_on
+    select l.account_id, l.valid_from as churned_on, b.mrr as last_mrr
     from {{ ref('int_account_lifecycle_spells') }} as l
+    left join {{ ref('int_billing_account_spells') }} as b
+        on b.account_id = l.account_id and b.is_paying and b.valid_to = l.valid_from - 1
     where l.lifecycle_stage = 'churned'
-),
-
-last_mrr as (
-    select c.account_id, c.churned_on, b.mrr
-    from churns as c
-    inner join {{ ref('int_billing_account_spells') }} as b
-        on b.account_id = c.account_id and b.is_paying and b.valid_to = c.churned_on - 1
 ),
 
 onboarding as (
@@ -80,10 +79,9 @@ causes as (
 select
     c.account_id::text as account_id,
     c.churned_on::date as churned_on,
-    m.mrr::numeric(14, 2) as last_mrr,
+    c.last_mrr::numeric(14, 2) as last_mrr,
     coalesce(x.cause_type, 'none_on_record')::text as cause_type,
     coalesce(x.cause, 'none on record')::text as cause,
     coalesce(x.detail, 'none on record')::text as detail
 from churns as c
 left join causes as x using (account_id, churned_on)
-left join last_mrr as m using (account_id, churned_on)
