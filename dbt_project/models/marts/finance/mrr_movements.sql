@@ -1,7 +1,12 @@
 {#- One row per month: MRR bridge, logo counts and rates (METRICS.md, Rates).
     start + new + expansion + reactivation - contraction - churn = end, to the cent. -#}
+-- only the columns read below: the CTE is read seven times, so Postgres keeps it whole.
+-- account_id compared bytewise (collation "C"; equality is the same in every deterministic
+-- collation): the self-join below sorts every account-month by it, and the database's
+-- collation made those sorts most of this model's time.
 with monthly as (
-    select * from {{ ref('mrr_monthly') }}
+    select account_id collate "C" as account_id, month, mrr, previous_mrr, movement, movement_amount, is_paying
+    from {{ ref('mrr_monthly') }}
 ),
 
 months as (
@@ -28,22 +33,24 @@ bridge as (
 ),
 
 {%- set windows = [('1m', 1), ('t3m', 3), ('t12m', 12)] %}
-{%- for name, k in windows %}
-trailing_{{ name }} as (
-    -- accounts paying {{ k }} month(s) before, and what they pay now (0 when gone)
+-- for each window of k months: the accounts paying k months before, and what they pay now
+-- (0 when gone). The three windows in one join, on the month as a date: a hash join (a
+-- date = timestamp condition can only be merged: two sorts of every account-month per window)
+trailing_windows as (
     select
-        then_.month + interval '{{ k }} months' as month,
+        w.k,
+        (then_.month + make_interval(months => w.k))::date as month,
         sum(then_.mrr) as base_mrr,
         sum(coalesce(now_.mrr, 0)) as retained_mrr,
         sum(least(coalesce(now_.mrr, 0), then_.mrr)) as gross_retained_mrr
     from monthly as then_
+    cross join (values {% for name, k in windows %}({{ k }}){{ ', ' if not loop.last }}{% endfor %}) as w (k)
     left join monthly as now_
         on now_.account_id = then_.account_id
-        and now_.month = then_.month + interval '{{ k }} months'
+        and now_.month = (then_.month + make_interval(months => w.k))::date
     where then_.mrr > 0
-    group by 1
+    group by 1, 2
 ),
-{%- endfor %}
 
 first_month as (
     select min(month) as first_month from months
@@ -86,5 +93,5 @@ from months
 cross join first_month
 left join bridge on bridge.month = months.month
 {%- for name, k in windows %}
-left join trailing_{{ name }} on trailing_{{ name }}.month = months.month
+left join trailing_windows as trailing_{{ name }} on trailing_{{ name }}.k = {{ k }} and trailing_{{ name }}.month = months.month
 {%- endfor %}
