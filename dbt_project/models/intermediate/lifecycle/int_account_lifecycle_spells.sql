@@ -9,14 +9,19 @@
       trial_expired  not paying, never paid, had a trial that ended or was cancelled
       never_paid     anything else since signup (free plan, no billing at all)
     A stage can only change on a day a billing spell starts or a trial starts or ends. -#}
+-- account_id compared bytewise (collation "C") inside the model: equality and grouping
+-- are the same in every deterministic collation, and the joins and windows below sort
+-- every candidate day by it (the database's collation made those sorts a third of the
+-- time); the output column has the default collation again.
 with accounts as (
-    select account_id, signup_date from {{ ref('int_product__accounts') }}
+    select account_id collate "C" as account_id, signup_date from {{ ref('int_product__accounts') }}
     union
-    select account_id, min(valid_from) from {{ ref('int_billing_account_spells') }} group by 1
+    select account_id collate "C", min(valid_from) from {{ ref('int_billing_account_spells') }} group by 1
 ),
 
 billing as (
-    select * from {{ ref('int_billing_account_spells') }}
+    select account_id collate "C" as account_id, valid_from, valid_to, is_paying, is_past_due
+    from {{ ref('int_billing_account_spells') }}
 ),
 
 first_paid as (
@@ -24,7 +29,7 @@ first_paid as (
 ),
 
 trials as (
-    select c.account_id, s.trial_start_at, s.trial_end_at, s.ended_at
+    select c.account_id collate "C" as account_id, s.trial_start_at, s.trial_end_at, s.ended_at
     from {{ ref('stg_stripe__subscriptions') }} as s
     inner join {{ ref('stg_stripe__customers') }} as c using (customer_id)
     where s.trial_end_at is not null
@@ -94,7 +99,7 @@ changes as (
 )
 
 select
-    account_id::text as account_id,
+    (account_id collate "default")::text as account_id,
     day::date as valid_from,
     (lead(day) over (partition by account_id order by day) - 1)::date as valid_to,
     lifecycle_stage::text as lifecycle_stage
