@@ -24,6 +24,15 @@ upgrades as (
       and s.contract_mrr > s.previous_contract_mrr
       and (s.plan is distinct from s.previous_plan or s.paid_seats is distinct from s.previous_seats)
     order by s.account_id, s.valid_from desc
+),
+
+-- the Stripe customers of the upgraded accounts first, so only their subscriptions have
+-- their cancellation read (a Stripe subscription is a JSON document: every field read
+-- from every subscription was most of this model's time)
+upgraded_customers as materialized (
+    select u.account_id, u.upgraded_on, c.customer_id
+    from upgrades as u
+    inner join {{ ref('stg_stripe__customers') }} as c using (account_id)
 )
 
 select
@@ -47,7 +56,7 @@ cross join {{ product_segment_rule('just_upgraded') }}
 {{ segment_audience('u.account_id') }}
 where not exists (
     select 1 from {{ ref('stg_stripe__subscriptions') }} as s
-    inner join {{ ref('stg_stripe__customers') }} as c using (customer_id)
+    inner join upgraded_customers as c using (customer_id)
     where c.account_id = u.account_id
-      and s.canceled_at >= u.upgraded_on::timestamp at time zone 'UTC'
+      and s.canceled_at >= c.upgraded_on::timestamp at time zone 'UTC'
 )
