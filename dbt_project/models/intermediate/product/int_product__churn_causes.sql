@@ -32,18 +32,28 @@ onboarding as (
     cross join lateral jsonb_array_elements_text(a.milestones_missing) as m (milestone)
 ),
 
-cancellations as (
-    select distinct on (c.account_id, c.churned_on)
-        c.account_id, c.churned_on, 'cancellation' as cause_type,
-        concat_ws(' / ', s.cancellation_reason, s.cancellation_feedback) as cause,
-        'cancelled in Stripe: ' || concat_ws(', ', s.cancellation_reason, 'feedback ' || s.cancellation_feedback,
-            'comment "' || s.cancellation_comment || '"') as detail
+-- the subscriptions the churned accounts' customers cancelled before churning, their
+-- details read here, after the join: a Stripe subscription is a JSON document, and a filter
+-- on the details alone would be read from every subscription in Stripe (most of the time)
+cancelled as materialized (
+    select
+        c.account_id, c.churned_on, s.canceled_at,
+        s.cancellation_reason, s.cancellation_feedback, s.cancellation_comment
     from churns as c
     inner join {{ ref('stg_stripe__customers') }} as cu on cu.account_id = c.account_id
     inner join {{ ref('stg_stripe__subscriptions') }} as s on s.customer_id = cu.customer_id
     where s.canceled_at < (c.churned_on + 1)::timestamp at time zone 'UTC'
-      and coalesce(s.cancellation_reason, s.cancellation_feedback, s.cancellation_comment) is not null
-    order by c.account_id, c.churned_on, s.canceled_at desc
+),
+
+cancellations as (
+    select distinct on (s.account_id, s.churned_on)
+        s.account_id, s.churned_on, 'cancellation' as cause_type,
+        concat_ws(' / ', s.cancellation_reason, s.cancellation_feedback) as cause,
+        'cancelled in Stripe: ' || concat_ws(', ', s.cancellation_reason, 'feedback ' || s.cancellation_feedback,
+            'comment "' || s.cancellation_comment || '"') as detail
+    from cancelled as s
+    where coalesce(s.cancellation_reason, s.cancellation_feedback, s.cancellation_comment) is not null
+    order by s.account_id, s.churned_on, s.canceled_at desc
 ),
 
 failed_payments as (
