@@ -13,7 +13,13 @@
   28 days and leave 28 days after their last day (coverage islands).
 
   Incremental: each run replaces the days from (last built day - product_health_lookback_days)
-  on, reading only the inputs that reach into them (56 days of usage, 180 of NPS).
+  on. A daily run (fewer rescored days than a window) computes just those days: key events
+  and reach from the state the last run left on the day before (usage before the first
+  rescored day is final: the health look-back covers the usage look-back) plus the usage
+  entering and leaving the windows since; seats and features from the items used within
+  reach of the days (no per-item sort); tickets and NPS counted directly. A full build, or
+  a run after a gap of a window or more, replays every change as above. Either way a day's
+  row is the same (tests/dbt/test_product_incremental.py).
 -#}
 {{
     config(
@@ -26,6 +32,16 @@
 {{ replace_where(product_health_rebuilt_days()) }}
 {%- set window = var('product_health_window_days') | int -%}
 {%- set nps_days = var('product_health_nps_lookback_days') | int -%}
+{#- a daily run: the days rescored (as-of day - first rescored day) fit in one window -#}
+{%- set few_days = false -%}
+{%- if execute and is_incremental() and '__dbt__cte__' not in (this | string) -%}
+    {%- set span_sql -%}
+        select (select as_of_date from {{ ref('int_product__as_of') }})
+             - ((select max(date) from {{ this }}) - {{ var('product_health_lookback_days') | int }})
+    {%- endset -%}
+    {%- set span = run_query(span_sql).columns[0].values()[0] -%}
+    {%- set few_days = span is not none and span < window -%}
+{%- endif %}
 
 with bounds as (
     {{ product_health_bounds() }}
@@ -34,7 +50,7 @@ with bounds as (
 usage as (
     select u.account_id, u.activity_date, u.key_events, u.reach, u.key_features, u.active_user_ids
     from {{ ref('int_product__usage_daily') }} as u
-    where u.activity_date >= (select score_from - {{ 2 * window - 1 }} from bounds)
+    where u.activity_date >= (select score_from - {{ 2 * window if few_days else 2 * window - 1 }} from bounds)
       and u.activity_date <= (select score_to from bounds)
 ),
 
@@ -51,14 +67,6 @@ used as (
     where u.activity_date >= (select score_from - {{ window - 1 }} from bounds)
 ),
 
-used_neighbours as (
-    select
-        *,
-        lag(activity_date) over (partition by account_id, kind, item order by activity_date) as previous_day,
-        lead(activity_date) over (partition by account_id, kind, item order by activity_date) as next_day
-    from used
-),
-
 tickets as (
     select t.account_id, (t.created_at at time zone 'UTC')::date as ticket_date
     from {{ ref('stg_helpdesk__tickets') }} as t
@@ -69,6 +77,107 @@ nps as (
     select r.account_id, (r.responded_at at time zone 'UTC')::date as response_date, r.score
     from {{ ref('stg_nps__responses') }} as r
     where (r.responded_at at time zone 'UTC')::date >= (select score_from - {{ nps_days - 1 }} from bounds)
+),
+
+{%- if few_days %}
+
+days as (
+    select d.date_day as date
+    from bounds as b
+    cross join lateral ({{ date_spine('b.score_from', 'b.score_to') }}) as d
+),
+
+-- key events in W and P and reach in W on the day before the first rescored day
+carried as (
+    select s.account_id, s.key_events_28d, s.key_events_prev_28d, s.reach_28d
+    from {{ this }} as s
+    where s.date = (select score_from - 1 from bounds)
+),
+
+-- usage entering W, moving from W to P, leaving P, on a rescored day
+moved as (
+    select u.account_id, u.activity_date as change_date, u.key_events as w, 0 as p, u.reach
+    from usage as u
+    cross join bounds as b
+    where u.activity_date >= b.score_from
+    union all
+    select u.account_id, u.activity_date + {{ window }}, -u.key_events, u.key_events, -u.reach
+    from usage as u
+    cross join bounds as b
+    where u.activity_date + {{ window }} between b.score_from and b.score_to
+    union all
+    select u.account_id, u.activity_date + {{ 2 * window }}, 0, -u.key_events, 0
+    from usage as u
+    cross join bounds as b
+    where u.activity_date + {{ 2 * window }} between b.score_from and b.score_to
+),
+
+-- an item (user, key feature) counts on day d if used in [d - W + 1, d]. The rescored days
+-- span less than W, so a use in [score_to - W + 1, score_from] is in every day's window,
+-- one before it in the windows of the days up to W - 1 after it, one after score_from in
+-- those from its day on.
+items as (
+    select
+        u.account_id,
+        u.kind,
+        u.item,
+        bool_or(u.activity_date between b.score_to - {{ window - 1 }} and b.score_from) as in_every_window,
+        max(u.activity_date) filter (where u.activity_date < b.score_to - {{ window - 1 }}) as last_before,
+        min(u.activity_date) filter (where u.activity_date > b.score_from) as first_after
+    from used as u
+    cross join bounds as b
+    group by u.account_id, u.kind, u.item
+),
+
+contributions as (
+    select c.account_id, d.date, c.key_events_28d as w, c.key_events_prev_28d as p, c.reach_28d as reach,
+           0 as users, 0 as features, 0 as tickets, 0 as nps_sum, 0 as nps_responses
+    from carried as c
+    cross join days as d
+    union all
+    select m.account_id, d.date, m.w, m.p, m.reach, 0, 0, 0, 0, 0
+    from moved as m
+    inner join days as d on m.change_date <= d.date
+    union all
+    select i.account_id, d.date, 0, 0, 0, (i.kind = 'user')::int, (i.kind = 'feature')::int, 0, 0, 0
+    from items as i
+    inner join days as d
+        on i.in_every_window or i.last_before >= d.date - {{ window - 1 }} or i.first_after <= d.date
+    union all
+    select t.account_id, d.date, 0, 0, 0, 0, 0, 1, 0, 0
+    from tickets as t
+    inner join days as d on t.ticket_date between d.date - {{ window - 1 }} and d.date
+    union all
+    select n.account_id, d.date, 0, 0, 0, 0, 0, 0, n.score, 1
+    from nps as n
+    inner join days as d on n.response_date between d.date - {{ nps_days - 1 }} and d.date
+),
+
+signal_days as (
+    select
+        account_id,
+        date,
+        sum(w)::numeric as key_events_28d,
+        sum(p)::numeric as key_events_prev_28d,
+        sum(reach)::numeric as reach_28d,
+        sum(users)::numeric as active_seats_28d,
+        sum(features)::numeric as key_features_28d,
+        sum(tickets)::numeric as tickets_28d,
+        sum(nps_sum)::numeric as nps_sum,
+        sum(nps_responses)::numeric as nps_responses
+    from contributions
+    group by account_id, date
+    having sum(w) <> 0 or sum(p) <> 0 or sum(reach) <> 0 or sum(users) <> 0 or sum(features) <> 0
+        or sum(tickets) <> 0 or sum(nps_responses) <> 0
+)
+{%- else %}
+
+used_neighbours as (
+    select
+        *,
+        lag(activity_date) over (partition by account_id, kind, item order by activity_date) as previous_day,
+        lead(activity_date) over (partition by account_id, kind, item order by activity_date) as next_day
+    from used
 ),
 
 changes as (
@@ -145,6 +254,7 @@ signal_days as (
     where s.key_events_28d <> 0 or s.key_events_prev_28d <> 0 or s.reach_28d <> 0 or s.active_seats_28d <> 0
        or s.key_features_28d <> 0 or s.tickets_28d <> 0 or s.nps_responses <> 0
 )
+{%- endif %}
 
 select
     account_id,
