@@ -99,19 +99,12 @@ tiered as (
             else 'green'
         end as tier
     from scored
-),
-
--- scores to compare with: the new days, plus (incremental) the 28 days of this table before them
-history as (
-    select account_id, date, health_score from tiered
-    {%- if is_incremental() %}
-    union all
-    select h.account_id, h.date, h.health_score
-    from {{ this }} as h
-    where h.date < (select min(date) from inputs)
-      and h.date >= (select min(date) from inputs) - 28
-    {%- endif %}
 )
+
+{#- the score 7 and 28 days before: the new days' own, else (incremental) this table's,
+    looked up through its (account_id, date) index -#}
+{%- set score_7d_ago = 'coalesce(t7.health_score, h7.health_score)' if is_incremental() else 't7.health_score' %}
+{%- set score_28d_ago = 'coalesce(t28.health_score, h28.health_score)' if is_incremental() else 't28.health_score' %}
 
 select
     t.account_id::text as account_id,
@@ -119,10 +112,10 @@ select
     t.is_month_end::boolean as is_month_end,
     t.health_score::numeric(5, 1) as health_score,
     t.tier::text as tier,
-    t7.health_score::numeric(5, 1) as health_score_7d_ago,
-    (t.health_score - t7.health_score)::numeric(5, 1) as change_7d,
-    t28.health_score::numeric(5, 1) as health_score_28d_ago,
-    (t.health_score - t28.health_score)::numeric(5, 1) as change_28d,
+    {{ score_7d_ago }}::numeric(5, 1) as health_score_7d_ago,
+    (t.health_score - {{ score_7d_ago }})::numeric(5, 1) as change_7d,
+    {{ score_28d_ago }}::numeric(5, 1) as health_score_28d_ago,
+    (t.health_score - {{ score_28d_ago }})::numeric(5, 1) as change_28d,
     t.components_present::integer as components_present,
     round(t.breadth_score, 1)::numeric(5, 1) as breadth_score,
     round(t.depth_score, 1)::numeric(5, 1) as depth_score,
@@ -142,5 +135,11 @@ select
     t.tickets_28d::integer as tickets_28d,
     round(t.nps_avg, 2)::numeric(4, 2) as nps_avg
 from tiered as t
-left join history as t7 on t7.account_id = t.account_id and t7.date = t.date - 7
-left join history as t28 on t28.account_id = t.account_id and t28.date = t.date - 28
+left join tiered as t7 on t7.account_id = t.account_id and t7.date = t.date - 7
+left join tiered as t28 on t28.account_id = t.account_id and t28.date = t.date - 28
+{%- if is_incremental() %}
+left join {{ this }} as h7
+    on h7.account_id = t.account_id and h7.date = t.date - 7 and h7.date < (select min(date) from inputs)
+left join {{ this }} as h28
+    on h28.account_id = t.account_id and h28.date = t.date - 28 and h28.date < (select min(date) from inputs)
+{%- endif %}
