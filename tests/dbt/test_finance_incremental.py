@@ -173,5 +173,5 @@ def test_daily_run_tests_the_new_window_and_stops_on_a_bad_new_line(after_invoic
     result = build_finance(url, target)
     assert result.returncode != 0
     assert "relationships_stg_stripe__invoice_line_items_price_id" in result.stdout
-    compiled = next(target.rglob("run/**/unique_stg_stripe__invoices_invoice_id.sql")).read_text()
+    compiled = next(target.rglob("run/**/stg_stripe__invoices_column_checks.sql")).read_text()
     assert "where extracted_at > timestamptz '" in compiled
