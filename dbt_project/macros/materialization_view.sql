@@ -1,0 +1,86 @@
+{#- Views that have not changed are kept, not replaced.
+
+    dbt's view materialization replaces every view on every run: create view x__dbt_tmp,
+    rename x to x__dbt_backup, rename x__dbt_tmp to x, comments, commit, drop the backup
+    (cascade: views on top of it go with it). For the 17 views of this project that is a
+    node's worth of dbt work and catalog churn per view on every daily run, where the
+    views' SQL changes only with a release, and each replacement drops the views on top
+    of it and briefly locks what BI tools query.
+
+    This override keeps a view when all of these hold, and otherwise runs dbt's own
+    materialization (materialization_view_default) unchanged:
+      * no --full-refresh, and the model has no pre- or post-hooks;
+      * the view that exists now (pg_class, not dbt's cache: a cascading drop earlier in
+        this run counts) is the one dbt created last time: its oid is recorded in
+        intermediate.dbt_view_fingerprints;
+      * the fingerprint recorded with it is the one of this run: the compiled SQL, the
+        description and every column's name, description and type (persisted as comments),
+        and the persist_docs, grants and contract config.
+    After dbt creates a view, its oid and fingerprint are recorded (on-run-start creates
+    the table: create_view_fingerprints_table). A view recreated by anyone else has another
+    oid and is replaced on the next run; a missing record means "replace".
+    docs/dbt.md, "Views that have not changed". -#}
+{% materialization view, adapter='postgres' %}
+    {%- set fingerprint = view_fingerprint() -%}
+    {%- if not should_full_refresh() and not pre_hooks and not post_hooks and view_is_current(this, fingerprint) -%}
+        {%- call statement('main') -%}
+            select 'kept: unchanged' as view_status
+        {%- endcall -%}
+        {{ log("view " ~ this ~ " unchanged: kept") }}
+        {{ return({'relations': [this.incorporate(type='view')]}) }}
+    {%- endif -%}
+    {%- set result = materialization_view_default() -%}
+    {%- call statement('record_view_fingerprint') -%}
+        insert into {{ view_fingerprints_relation() }} (relation, view_oid, fingerprint, invocation_id)
+        values ('{{ this }}', '{{ this }}'::regclass::oid, '{{ fingerprint }}', '{{ invocation_id }}')
+        on conflict (relation) do update
+            set view_oid = excluded.view_oid, fingerprint = excluded.fingerprint,
+                invocation_id = excluded.invocation_id, recorded_at = now()
+    {%- endcall -%}
+    {{ adapter.commit() }}
+    {{ return(result) }}
+{% endmaterialization %}
+
+{% macro view_fingerprints_relation() -%}
+    {{- return(api.Relation.create(database=target.database, schema='intermediate', identifier='dbt_view_fingerprints')) -}}
+{%- endmacro %}
+
+{#- on-run-start (dbt_project.yml): once per dbt process, before any view is built; an
+    advisory lock serialises concurrent dbt processes (two `create table if not exists` at
+    once can fail on Postgres' catalog). -#}
+{% macro create_view_fingerprints_table() -%}
+    {%- set log = view_fingerprints_relation() -%}
+    do $fingerprints$
+    begin
+        perform pg_advisory_xact_lock(hashtext('retention.dbt_view_fingerprints'));
+        create schema if not exists {{ log.schema }};
+        create table if not exists {{ log }} (
+            relation text primary key,
+            view_oid oid not null,
+            fingerprint text not null,
+            invocation_id text not null,
+            recorded_at timestamptz not null default now()
+        );
+    end
+    $fingerprints$;
+{%- endmacro %}
+
+{% macro view_fingerprint() -%}
+    {%- set parts = [sql, model.description,
+                     config.get('persist_docs') | string, config.get('grants') | string,
+                     config.get('contract') | string] -%}
+    {%- for name, column in model.columns.items() -%}
+        {%- do parts.append(name ~ ':' ~ column.description ~ ':' ~ column.data_type) -%}
+    {%- endfor -%}
+    {{- return(local_md5(parts | join('\x1f'))) -}}
+{%- endmacro %}
+
+{% macro view_is_current(relation, fingerprint) -%}
+    {%- set found = run_query(
+        "select count(*) from " ~ view_fingerprints_relation() ~ " as f"
+        ~ " inner join pg_class as c on c.oid = f.view_oid and c.relkind = 'v'"
+        ~ " inner join pg_namespace as n on n.oid = c.relnamespace"
+        ~ " where f.relation = '" ~ relation ~ "' and f.fingerprint = '" ~ fingerprint ~ "'"
+        ~ " and n.nspname = '" ~ relation.schema ~ "' and c.relname = '" ~ relation.identifier ~ "'") -%}
+    {{- return(found.columns[0].values()[0] > 0) -}}
+{%- endmacro %}
