@@ -2,7 +2,19 @@
 -- by `threshold` points or more, since `days` days earlier. Hysteresis: the rule is
 -- evaluated on each of the last `stay_days` days, and a member stays until it has failed on
 -- `stay_days` consecutive days (the reason is the latest day it held).
-with held as (
+-- the audience's scores of the evaluated days and of the `days` days before them, read once
+-- per account as one range of the (account, date) index; each day is then compared with
+-- the score `days` earlier in memory (a lookup of that earlier score per day and account
+-- was most of this model's time)
+with scores as (
+    select h.account_id, h.date, h.health_score, h.tier
+    from {{ ref('int_product__health_daily') }} as h
+    cross join {{ product_segment_rule('health_dropped') }}
+    {{ segment_audience('h.account_id') }}
+    where {{ segment_window('health_dropped', 'h.date', reach='rule.days') }}
+),
+
+held as (
     select
         rule.segment_key,
         h.account_id,
@@ -16,12 +28,11 @@ with held as (
         ) as reason,
         null::integer as priority,
         h.date as day
-    from {{ ref('int_product__health_daily') }} as h
+    from scores as h
     cross join {{ product_segment_rule('health_dropped') }}
-    {{ segment_audience('h.account_id') }}
-    inner join {{ ref('int_product__health_daily') }} as p
+    inner join scores as p
         on p.account_id = h.account_id and p.date = h.date - rule.days
-    where {{ segment_window('health_dropped', 'h.date') }}
+    where h.date > rule.as_of_date - rule.stay_days
       and (
           (h.tier = 'red' and p.tier in ('yellow', 'green'))
           or p.health_score - h.health_score >= rule.threshold
