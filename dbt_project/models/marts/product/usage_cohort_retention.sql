@@ -4,8 +4,11 @@
   Basis: relative to the cohort start. The base is the cohort's accounts active in month 0,
   so retention_rate is 100% in month 0; active_rate divides by all signups instead.
 -#}
+-- account_id compared bytewise (collation "C"; equality is the same in every deterministic
+-- collation): the joins below sort every active account-month by it, and the database's
+-- collation made those sorts most of this model's time
 with accounts as (
-    select account_id, date_trunc('month', signup_date)::date as signup_month
+    select account_id collate "C" as account_id, date_trunc('month', signup_date)::date as signup_month
     from {{ ref('int_product__accounts') }}
 ),
 
@@ -14,7 +17,7 @@ as_of as (
 ),
 
 active_months as (
-    select account_id, month as activity_month
+    select account_id collate "C" as account_id, month as activity_month
     from {{ ref('int_product__usage_monthly') }}
     where key_events >= {{ var('product_active_min_key_events') | int }}
 ),
