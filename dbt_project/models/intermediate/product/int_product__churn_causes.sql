@@ -37,7 +37,7 @@ onboarding as (
 -- on the details alone would be read from every subscription in Stripe (most of the time)
 cancelled as materialized (
     select
-        c.account_id, c.churned_on, s.canceled_at,
+        c.account_id, c.churned_on, s.canceled_at, s.subscription_id,
         s.cancellation_reason, s.cancellation_feedback, s.cancellation_comment
     from churns as c
     inner join {{ ref('stg_stripe__customers') }} as cu on cu.account_id = c.account_id
@@ -53,7 +53,9 @@ cancellations as (
             'comment "' || s.cancellation_comment || '"') as detail
     from cancelled as s
     where coalesce(s.cancellation_reason, s.cancellation_feedback, s.cancellation_comment) is not null
-    order by s.account_id, s.churned_on, s.canceled_at desc
+    -- two subscriptions cancelled in the same second (a failed payment's and a requested
+    -- cancellation): the latest subscription id, so the pick does not depend on the plan
+    order by s.account_id, s.churned_on, s.canceled_at desc, s.subscription_id desc
 ),
 
 failed_payments as (
