@@ -29,3 +29,25 @@
     delete from {{ log }} where model = '{{ this.identifier }}';
     {%- endif %}
 {%- endmacro %}
+
+{#- The day an incremental model was last computed for (its as-of day), for models whose
+    next run must know how far back new data can reach (account_stickiness_monthly).
+    record_computed_through(relation, column) is a post-hook: it runs in the model's
+    transaction, so a failed run leaves the previous record. -#}
+{% macro computed_through_relation() -%}
+    {{- return(api.Relation.create(database=target.database, schema='intermediate', identifier='dbt_computed_through')) -}}
+{%- endmacro %}
+
+{% macro record_computed_through(relation, column) -%}
+    {%- set log = computed_through_relation() -%}
+    create table if not exists {{ log }} (
+        model text primary key,
+        through date,
+        invocation_id text not null,
+        recorded_at timestamptz not null default now()
+    );
+    insert into {{ log }} (model, through, invocation_id)
+    select '{{ this.identifier }}', max({{ column }}), '{{ invocation_id }}' from {{ relation }}
+    on conflict (model) do update
+        set through = excluded.through, invocation_id = excluded.invocation_id, recorded_at = now();
+{%- endmacro %}

@@ -193,7 +193,7 @@ def test_daily_tests_read_the_days_the_incremental_run_rewrote(warehouse_server_
     assert ("int_product__usage_daily", "2024-06-27") in table(url, windows)
 
     def tier_test(*extra: str) -> bool:
-        proc = dbt(url, "test", "--select", "int_product__health_daily,test_name:accepted_values", *as_of, *extra,
+        proc = dbt(url, "test", "--select", "int_product__health_daily,test_name:column_checks", *as_of, *extra,
                    target=tmp_path, check=False)
         return proc.returncode == 0
 

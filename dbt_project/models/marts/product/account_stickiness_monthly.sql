@@ -6,10 +6,13 @@
     mau = distinct active users in the month;
   dau_wau = dau / wau, dau_mau = dau / mau. Days and weeks without activity count as 0.
   Rows: account-months with at least one active user.
-  Incremental: each run replaces the months from the one before the newest it holds: late
-  events inside the usage look-back (3 days) and the last week of a month (a week belongs
-  to the month it starts in, and ends up to 6 days into the next) reach back at most one
-  month from the newest day, which is in or after that newest month.
+  Incremental: each run replaces the months from the one holding (the as-of day of its
+  last run - product_usage_lookback_days - 6): usage changes only from the last run's
+  usage look-back on, and a week belongs to the month it starts in, up to 6 days before
+  its days. So a daily run replaces the running month alone after the 9th, two months
+  before. The as-of day of each run is recorded by a post-hook
+  (intermediate.dbt_computed_through, in the model's transaction); without a record, the
+  months from the one before the newest this table holds.
 -#}
 {{
     config(
@@ -18,8 +21,22 @@
         unique_key=['month'],
         on_schema_change='fail',
         indexes=[{'columns': ['account_id', 'month'], 'unique': true}],
+        post_hook="{{ record_computed_through(ref('int_product__as_of'), 'as_of_date') }}",
     )
 }}
+{%- set first_month = none -%}
+{%- if is_incremental() and execute -%}
+    {%- set through = computed_through_relation() -%}
+    {%- set last_through = "(select through from " ~ through ~ " where model = '" ~ this.identifier ~ "')"
+        if adapter.get_relation(through.database, through.schema, through.identifier) else 'null::date' -%}
+    {%- set first_month_sql -%}
+        select to_char(least(
+            coalesce(date_trunc('month', {{ last_through }} - {{ var('product_usage_lookback_days') | int + 6 }}),
+                     (select max(month) - interval '1 month' from {{ this }})),
+            (select max(month) from {{ this }})), 'YYYY-MM-DD')
+    {%- endset -%}
+    {%- set first_month = run_query(first_month_sql).columns[0].values()[0] -%}
+{%- endif %}
 
 with as_of as (
     select as_of_date from {{ ref('int_product__as_of') }}
@@ -31,8 +48,8 @@ usage as (
     cross join as_of as o
     where u.activity_date <= o.as_of_date
       and u.active_users > 0
-    {%- if is_incremental() %}
-      and u.activity_date >= (select max(month) - interval '1 month' from {{ this }})
+    {%- if first_month %}
+      and u.activity_date >= date '{{ first_month }}'
     {%- endif %}
 ),
 
