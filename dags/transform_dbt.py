@@ -142,7 +142,8 @@ def transform_dbt():
             "full_refresh": "{{ params.full_refresh }}",
             "vars": DBT_VARS,
             # Unit tests check the SQL, not the data: CI runs them, production runs skip them.
-            "env": {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"},
+            # Exposures are documentation: nothing to run, but a node each (as the `daily` selector).
+            "env": {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test exposure"},
             "pre_execute": retention_dbt.skip_unless_built,
         },
         default_args=DEFAULT_ARGS,
