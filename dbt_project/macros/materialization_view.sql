@@ -16,9 +16,10 @@
       * the fingerprint recorded with it is the one of this run: the compiled SQL, the
         description and every column's name, description and type (persisted as comments),
         and the persist_docs, grants and contract config.
-    After dbt creates a view, its oid and fingerprint are recorded (on-run-start creates
-    the table: create_view_fingerprints_table). A view recreated by anyone else has another
-    oid and is replaced on the next run; a missing record means "replace".
+    After dbt creates a view, its oid and fingerprint are recorded. A view recreated by
+    anyone else has another oid and is replaced on the next run; a missing record means
+    "replace". The table is created by the on-run-start hook (create_bookkeeping_tables,
+    macros/rebuilt_window.sql).
     docs/dbt.md, "Views that have not changed". -#}
 {% materialization view, adapter='postgres' %}
     {%- set fingerprint = view_fingerprint() -%}
@@ -42,27 +43,7 @@
 {% endmaterialization %}
 
 {% macro view_fingerprints_relation() -%}
-    {{- return(api.Relation.create(database=target.database, schema='intermediate', identifier='dbt_view_fingerprints')) -}}
-{%- endmacro %}
-
-{#- on-run-start (dbt_project.yml): once per dbt process, before any view is built; an
-    advisory lock serialises concurrent dbt processes (two `create table if not exists` at
-    once can fail on Postgres' catalog). -#}
-{% macro create_view_fingerprints_table() -%}
-    {%- set log = view_fingerprints_relation() -%}
-    do $fingerprints$
-    begin
-        perform pg_advisory_xact_lock(hashtext('retention.dbt_view_fingerprints'));
-        create schema if not exists {{ log.schema }};
-        create table if not exists {{ log }} (
-            relation text primary key,
-            view_oid oid not null,
-            fingerprint text not null,
-            invocation_id text not null,
-            recorded_at timestamptz not null default now()
-        );
-    end
-    $fingerprints$;
+    {{- return(bookkeeping_relation('dbt_view_fingerprints')) -}}
 {%- endmacro %}
 
 {% macro view_fingerprint() -%}
