@@ -37,8 +37,12 @@ with lines as (
     {%- endif %}
 ),
 
-invoices as (
-    select * from {{ ref('stg_stripe__invoices') }}
+-- materialized on an incremental run: else Postgres tests every invoice's status (a field of
+-- its JSON, decompressed per row: 0.4 s on large) before the window's cheap bound. Only the
+-- columns used: each is a field of the JSON, read again per field
+invoices as {% if window %}materialized {% endif %}(
+    select invoice_id, customer_id, invoice_status, due_date, finalized_at, created_at, paid_at, extracted_at
+    from {{ ref('stg_stripe__invoices') }}
     {%- if window %}
     where {{ finance_changed_invoices(window, 'invoice_id', none, 'extracted_at') }}
     {%- endif %}

@@ -21,19 +21,38 @@
 {{ replace_where('month >= ' ~ window_start if restate_from else 'true') }}
 {%- endif %}
 
-with items as (
-    select * from {{ ref('int_subscription_items_snapshotted') }}
-    {%- if restate_from %}
-    where month >= {{ window_start }}
-    {%- endif %}
-),
-
-months as (
+with months as (
     select * from {{ ref('int_finance_months_spined') }}
     {%- if restate_from %}
     where month >= {{ window_start }}
     {%- endif %}
 ),
+
+{%- if restate_from %}
+
+-- An incremental run: the subscription items in force at the recomputed months' snapshots,
+-- by the rules of int_subscription_items_snapshotted (macros/lines_in_force.sql) applied to
+-- these months only. A filter on the view's month does not reach its unpaid state, which it
+-- computes for every month (0.4 s of this model's 0.45 s on large).
+lines as (
+    select * from {{ ref('int_invoice_lines_normalized') }}
+    where excluded_reason is null  -- no exchange rate: listed in finance_excluded_lines
+      -- every recomputed snapshot is at or after the window's start: a line ending before it
+      -- covers none, one paid before it is unpaid at none
+      and (period_end_at >= {{ window_start }} or paid_at is null or paid_at > {{ window_start }})
+),
+
+{{ lines_in_force('months', 'lines', ['month']) }},
+
+items as (
+    select account_id, month, contract_mrr, mrr from in_force
+),
+{%- else %}
+
+items as (
+    select * from {{ ref('int_subscription_items_snapshotted') }}
+),
+{%- endif %}
 
 account_months as (
     select
