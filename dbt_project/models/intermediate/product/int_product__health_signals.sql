@@ -16,8 +16,10 @@
   on. A daily run (fewer rescored days than a window) computes just those days: key events
   and reach from the state the last run left on the day before (usage before the first
   rescored day is final: the health look-back covers the usage look-back) plus the usage
-  entering and leaving the windows since; seats and features from the items used within
-  reach of the days (no per-item sort); tickets and NPS counted directly. A full build, or
+  entering and leaving the windows since (three ranges of days read through the date index,
+  not every day of 2 W); seats and features from the items used within reach of the days
+  (one read of those days; the items in every rescored day's window counted once per
+  account, not once per day); tickets and NPS counted directly. A full build, or
   a run after a gap of a window or more, replays every change as above. Either way a day's
   row is the same (tests/dbt/test_product_incremental.py).
 -#}
@@ -47,26 +49,6 @@ with bounds as (
     {{ product_health_bounds() }}
 ),
 
-usage as (
-    select u.account_id, u.activity_date, u.key_events, u.reach, u.key_features, u.active_user_ids
-    from {{ ref('int_product__usage_daily') }} as u
-    where u.activity_date >= (select score_from - {{ 2 * window if few_days else 2 * window - 1 }} from bounds)
-      and u.activity_date <= (select score_to from bounds)
-),
-
--- one row per account x kind (active user, key feature) x item x day used, in reach of W
-used as (
-    select u.account_id, 'user' as kind, x.item, u.activity_date
-    from usage as u
-    cross join lateral jsonb_array_elements_text(u.active_user_ids) as x (item)
-    where u.activity_date >= (select score_from - {{ window - 1 }} from bounds)
-    union all
-    select u.account_id, 'feature', x.item, u.activity_date
-    from usage as u
-    cross join lateral jsonb_array_elements_text(u.key_features) as x (item)
-    where u.activity_date >= (select score_from - {{ window - 1 }} from bounds)
-),
-
 tickets as (
     select t.account_id, (t.created_at at time zone 'UTC')::date as ticket_date
     from {{ ref('stg_helpdesk__tickets') }} as t
@@ -81,6 +63,20 @@ nps as (
 
 {%- if few_days %}
 
+-- one row per account x kind (active user, key feature) x item x day used, in reach of W
+-- (one read of the days [score_from - W + 1, score_to], both arrays from each row)
+used as (
+    select u.account_id, x.kind, x.item, u.activity_date
+    from {{ ref('int_product__usage_daily') }} as u
+    cross join lateral (
+        select 'user' as kind, item from jsonb_array_elements_text(u.active_user_ids) as item
+        union all
+        select 'feature', item from jsonb_array_elements_text(u.key_features) as item
+    ) as x
+    where u.activity_date >= (select score_from - {{ window - 1 }} from bounds)
+      and u.activity_date <= (select score_to from bounds)
+),
+
 days as (
     select d.date_day as date
     from bounds as b
@@ -94,22 +90,23 @@ carried as (
     where s.date = (select score_from - 1 from bounds)
 ),
 
--- usage entering W, moving from W to P, leaving P, on a rescored day
+-- usage entering W, moving from W to P, leaving P, on a rescored day: three ranges of days
+-- read through the date index (key events and reach only)
 moved as (
     select u.account_id, u.activity_date as change_date, u.key_events as w, 0 as p, u.reach
-    from usage as u
-    cross join bounds as b
-    where u.activity_date >= b.score_from
+    from {{ ref('int_product__usage_daily') }} as u
+    where u.activity_date >= (select score_from from bounds)
+      and u.activity_date <= (select score_to from bounds)
     union all
     select u.account_id, u.activity_date + {{ window }}, -u.key_events, u.key_events, -u.reach
-    from usage as u
-    cross join bounds as b
-    where u.activity_date + {{ window }} between b.score_from and b.score_to
+    from {{ ref('int_product__usage_daily') }} as u
+    where u.activity_date >= (select score_from - {{ window }} from bounds)
+      and u.activity_date <= (select score_to - {{ window }} from bounds)
     union all
     select u.account_id, u.activity_date + {{ 2 * window }}, 0, -u.key_events, 0
-    from usage as u
-    cross join bounds as b
-    where u.activity_date + {{ 2 * window }} between b.score_from and b.score_to
+    from {{ ref('int_product__usage_daily') }} as u
+    where u.activity_date >= (select score_from - {{ 2 * window }} from bounds)
+      and u.activity_date <= (select score_to - {{ 2 * window }} from bounds)
 ),
 
 -- an item (user, key feature) counts on day d if used in [d - W + 1, d]. The rescored days
@@ -129,8 +126,20 @@ items as (
     group by u.account_id, u.kind, u.item
 ),
 
+-- the items in every rescored day's window, counted once per account
+items_every_day as (
+    select
+        account_id,
+        count(*) filter (where kind = 'user')::int as users,
+        count(*) filter (where kind = 'feature')::int as features
+    from items
+    where in_every_window
+    group by account_id
+),
+
+-- summed as int (numeric sums spilled the hash to disk); cast back to numeric below
 contributions as (
-    select c.account_id, d.date, c.key_events_28d as w, c.key_events_prev_28d as p, c.reach_28d as reach,
+    select c.account_id, d.date, c.key_events_28d::int as w, c.key_events_prev_28d::int as p, c.reach_28d as reach,
            0 as users, 0 as features, 0 as tickets, 0 as nps_sum, 0 as nps_responses
     from carried as c
     cross join days as d
@@ -139,10 +148,14 @@ contributions as (
     from moved as m
     inner join days as d on m.change_date <= d.date
     union all
+    select i.account_id, d.date, 0, 0, 0, i.users, i.features, 0, 0, 0
+    from items_every_day as i
+    cross join days as d
+    union all
     select i.account_id, d.date, 0, 0, 0, (i.kind = 'user')::int, (i.kind = 'feature')::int, 0, 0, 0
     from items as i
     inner join days as d
-        on i.in_every_window or i.last_before >= d.date - {{ window - 1 }} or i.first_after <= d.date
+        on not i.in_every_window and (i.last_before >= d.date - {{ window - 1 }} or i.first_after <= d.date)
     union all
     select t.account_id, d.date, 0, 0, 0, 0, 0, 1, 0, 0
     from tickets as t
@@ -171,6 +184,26 @@ signal_days as (
         or sum(tickets) <> 0 or sum(nps_responses) <> 0
 )
 {%- else %}
+
+usage as (
+    select u.account_id, u.activity_date, u.key_events, u.reach, u.key_features, u.active_user_ids
+    from {{ ref('int_product__usage_daily') }} as u
+    where u.activity_date >= (select score_from - {{ 2 * window - 1 }} from bounds)
+      and u.activity_date <= (select score_to from bounds)
+),
+
+-- one row per account x kind (active user, key feature) x item x day used, in reach of W
+used as (
+    select u.account_id, 'user' as kind, x.item, u.activity_date
+    from usage as u
+    cross join lateral jsonb_array_elements_text(u.active_user_ids) as x (item)
+    where u.activity_date >= (select score_from - {{ window - 1 }} from bounds)
+    union all
+    select u.account_id, 'feature', x.item, u.activity_date
+    from usage as u
+    cross join lateral jsonb_array_elements_text(u.key_features) as x (item)
+    where u.activity_date >= (select score_from - {{ window - 1 }} from bounds)
+),
 
 used_neighbours as (
     select
