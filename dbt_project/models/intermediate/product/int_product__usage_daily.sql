@@ -43,20 +43,16 @@ with event_users as (
     group by 1, 2, 3, 4
 ),
 
+-- each event's count of the account-day beside its rows: the day's rows then roll up in one
+-- pass (a second aggregate per event, joined back, sorted the rows twice)
 classified as (
-    select eu.*, c.feature_key, coalesce(c.is_key_feature, false) as is_key
+    select
+        eu.*,
+        c.feature_key,
+        coalesce(c.is_key_feature, false) as is_key,
+        sum(eu.n_events) over (partition by eu.account_id, eu.activity_date, eu.event_name) as event_total
     from event_users as eu
     left join {{ ref('product_event_catalogue') }} as c on c.event_name = eu.event_name
-),
-
-event_counts as (
-    select account_id, activity_date, jsonb_object_agg(event_name, n_events order by event_name) as event_counts
-    from (
-        select account_id, activity_date, event_name, sum(n_events)::integer as n_events
-        from classified
-        group by 1, 2, 3
-    ) as per_event
-    group by 1, 2
 ),
 
 daily as (
@@ -70,21 +66,22 @@ daily as (
         (count(distinct user_id) filter (where is_key))::integer as active_users,
         coalesce(jsonb_agg(distinct user_id order by user_id) filter (where is_key and user_id is not null), '[]')
             as active_user_ids,
-        coalesce(sum(recipients), 0)::numeric as reach
+        coalesce(sum(recipients), 0)::numeric as reach,
+        -- an event's total repeats on each of its rows: a jsonb object keeps one value per key
+        jsonb_object_agg(event_name, event_total::integer) as event_counts
     from classified
     group by 1, 2
 )
 
 select
-    d.account_id::text as account_id,
-    d.activity_date::date as activity_date,
-    d.total_events,
-    d.key_events,
-    d.key_features_used,
-    d.key_features,
-    d.active_users,
-    d.active_user_ids,
-    d.reach,
-    c.event_counts
-from daily as d
-inner join event_counts as c using (account_id, activity_date)
+    account_id::text as account_id,
+    activity_date::date as activity_date,
+    total_events,
+    key_events,
+    key_features_used,
+    key_features,
+    active_users,
+    active_user_ids,
+    reach,
+    event_counts
+from daily
