@@ -65,6 +65,10 @@ subscores as (
         case when i.nps_responses > 0 then 10.0 * i.nps_avg end as nps_score
     from inputs as i
     left join benchmarks as b using (date)
+    -- offset 0: the sub-scores are computed once per row and read by name below; inlined,
+    -- Postgres repeated each expression wherever it is used (a score 4 times, each sub-score
+    -- 3 times in it: large, daily: the query's CPU 0.49 s -> 0.30 s)
+    offset 0
 ),
 
 scored as (
@@ -87,6 +91,7 @@ scored as (
         , 0), 1) as health_score
     from subscores as s
     cross join weights as w
+    offset 0  -- the score once per row (the tier reads it three times)
 ),
 
 tiered as (
