@@ -3,11 +3,13 @@
   events, the first day with any event and the last day with a key event, so the usage
   cohorts, the signup fallback (first activity) and the accounts' last key event do not
   re-read every daily row on every run.
-  Incremental: each run replaces the months from the month of (its newest month's first
-  day - product_usage_lookback_days) on. int_product__usage_daily only ever rewrites days from
-  its newest day - product_usage_lookback_days on, and its newest day was in (or after)
-  this table's newest month when this table was last built, so every month it changed
-  since is replaced, even after runs of this model were skipped.
+  Incremental: each run replaces the months from the month of (N - product_usage_lookback_days)
+  on, N the newest day this table holds (the latest first-activity or key-event day of its
+  newest month). int_product__usage_daily only ever rewrites days from its newest day -
+  product_usage_lookback_days on, and its newest day was N or later when this table was
+  last built, so every month it changed since is replaced, even after runs of this model
+  were skipped. A daily run after the 3rd of a month so re-reads that month alone (N's
+  month's first day, used before, always reached back into the month before).
 -#}
 {{
     config(
@@ -22,8 +24,11 @@
 {%- set since = none -%}
 {%- if is_incremental() and execute -%}
     {%- set since_sql -%}
-        select to_char(date_trunc('month', max(month) - {{ var('product_usage_lookback_days') | int }}), 'YYYY-MM-DD')
+        select to_char(date_trunc('month',
+            max(greatest(first_activity_date, last_key_event_date)) - {{ var('product_usage_lookback_days') | int }}),
+            'YYYY-MM-DD')
         from {{ this }}
+        where month = (select max(month) from {{ this }})
     {%- endset -%}
     {%- set since = run_query(since_sql).columns[0].values()[0] -%}
 {%- endif %}
