@@ -71,6 +71,8 @@ trial_state as (
     group by 1, 2
 ),
 
+-- trial_state has one row per candidate day: it drives, rather than the candidates joined
+-- to it again (a sort of every candidate day saved)
 evaluated as (
     select
         c.account_id,
@@ -78,14 +80,13 @@ evaluated as (
         case
             when b.is_paying and b.is_past_due then 'past_due'
             when b.is_paying then 'active'
-            when ts.in_trial then 'trialing'
+            when c.in_trial then 'trialing'
             when f.first_paid_on <= c.day then 'churned'
-            when ts.had_trial then 'trial_expired'
+            when c.had_trial then 'trial_expired'
             else 'never_paid'
         end as lifecycle_stage
-    from candidates as c
+    from trial_state as c
     inner join account_start as s on s.account_id = c.account_id and c.day >= s.first_day
-    inner join trial_state as ts on ts.account_id = c.account_id and ts.day = c.day
     left join billing as b
         on b.account_id = c.account_id and c.day >= b.valid_from and (b.valid_to is null or c.day <= b.valid_to)
     left join first_paid as f on f.account_id = c.account_id

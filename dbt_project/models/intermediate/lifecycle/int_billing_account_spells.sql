@@ -58,13 +58,18 @@
         where (lines.line_count, lines.lines_extracted_at) is distinct from (built.line_count, built.lines_extracted_at)
            or (select as_of_at < previous_as_of_at from as_of)
         union
+        -- one test per threshold column, not a row per threshold and line
         select l.account_id
         from {{ ref('int_invoice_lines_normalized') }} as l
-        cross join as_of as o
-        cross join lateral (values (l.period_start_at), (l.period_end_at), (l.due_at), (l.paid_at),
-            (l.due_at + make_interval(days => {{ var('finance_dunning_window_days') }}))) as t (at)
-        where t.at >= ((o.previous_as_of_at at time zone 'UTC')::date - 1)::timestamp at time zone 'UTC'
-          and t.at <= o.as_of_at
+        cross join (
+            select ((previous_as_of_at at time zone 'UTC')::date - 1)::timestamp at time zone 'UTC' as since, as_of_at
+            from as_of
+        ) as o
+        where l.period_start_at between o.since and o.as_of_at
+           or l.period_end_at between o.since and o.as_of_at
+           or l.due_at between o.since and o.as_of_at
+           or l.paid_at between o.since and o.as_of_at
+           or l.due_at + make_interval(days => {{ var('finance_dunning_window_days') }}) between o.since and o.as_of_at
     {%- endset -%}
     {%- set accounts = run_query(changed_sql).columns[0].values() | list -%}
 {%- endif %}

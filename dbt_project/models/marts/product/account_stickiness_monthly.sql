@@ -57,6 +57,7 @@ user_days as (
     select u.account_id, u.activity_date, x.user_id
     from usage as u
     cross join lateral jsonb_array_elements_text(u.active_user_ids) as x (user_id)
+    where x.user_id is not null  -- not counted as a user (count(distinct) skipped it)
 ),
 
 calendar as (
@@ -77,19 +78,25 @@ daily as (
     group by 1, 2
 ),
 
+-- distinct users counted as the rows of a group by (hashed), not count(distinct), which
+-- sorted every user-day by account and user, twice (large, a daily run: 0.65 s -> 0.45 s)
 weekly as (
-    select account_id, date_trunc('month', week)::date as month, sum(users) as user_weeks
+    select account_id, date_trunc('month', week)::date as month, count(*) as user_weeks
     from (
-        select account_id, date_trunc('week', activity_date)::date as week, count(distinct user_id) as users
+        select account_id, date_trunc('week', activity_date)::date as week, user_id
         from user_days
-        group by 1, 2
+        group by 1, 2, 3
     ) as w
     group by 1, 2
 ),
 
 monthly as (
-    select account_id, date_trunc('month', activity_date)::date as month, count(distinct user_id) as mau
-    from user_days
+    select account_id, month, count(*) as mau
+    from (
+        select account_id, date_trunc('month', activity_date)::date as month, user_id
+        from user_days
+        group by 1, 2, 3
+    ) as m
     group by 1, 2
 ),
 
