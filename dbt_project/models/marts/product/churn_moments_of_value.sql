@@ -25,14 +25,16 @@ drivers as (
     select 'key_feature', feature_key from {{ ref('product_event_catalogue') }} where is_key_feature
 ),
 
+-- each branch made distinct on its own (they differ in driver_type): a union sorted both
+-- together, on disk
 reached as (
-    select p.account_id, 'milestone' as driver_type, m.key as driver
+    select distinct p.account_id, 'milestone' as driver_type, m.key as driver
     from population as p
     inner join {{ ref('account_activation') }} as a using (account_id)
     cross join lateral jsonb_each_text(a.milestone_dates) as m (key, value)
     where m.value::date < p.signup_date + {{ within }}
-    union
-    select p.account_id, 'key_feature', f.feature
+    union all
+    select distinct p.account_id, 'key_feature', f.feature
     from population as p
     inner join {{ ref('int_product__usage_daily') }} as u
         on u.account_id = p.account_id
