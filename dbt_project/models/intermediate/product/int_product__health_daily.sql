@@ -10,6 +10,7 @@
   on; the 7 / 28-day changes of those days read the earlier scores from this table.
 -#}
 {{ config(**product_health_daily_config()) }}
+{{ config(post_hook="{{ health_month_end_index() }}") }}
 {{ replace_where(product_health_rebuilt_days()) }}
 {%- set red_max = var('product_health_red_max') -%}
 {%- set yellow_max = var('product_health_yellow_max') -%}

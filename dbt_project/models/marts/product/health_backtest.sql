@@ -17,7 +17,9 @@ with scored as (
         health_score,
         tier
     from {{ ref('int_product__health_daily') }}
-    -- the month-ends as a list: index scans on date, not a pass over every scored day
+    -- the month-ends as a list: an index-only scan of the model's month-end index (its
+    -- post-hook health_month_end_index: the predicate below is the index's), not a pass over
+    -- every scored day
     where date = any(array(
         select (m + interval '1 month' - interval '1 day')::date
         from generate_series(
