@@ -13,15 +13,20 @@
 -- are the same in every deterministic collation, and the joins and windows below sort
 -- every candidate day by it (the database's collation made those sorts a third of the
 -- time); the output column has the default collation again.
-with accounts as (
-    select account_id collate "C" as account_id, signup_date from {{ ref('int_product__accounts') }}
-    union
-    select account_id collate "C", min(valid_from) from {{ ref('int_billing_account_spells') }} group by 1
-),
-
-billing as (
+with billing as (
     select account_id collate "C" as account_id, valid_from, valid_to, is_paying, is_past_due
     from {{ ref('int_billing_account_spells') }}
+),
+
+-- each account's first day: its signup, or its first billing spell when earlier
+account_start as (
+    select account_id, min(day) as first_day
+    from (
+        select account_id collate "C" as account_id, signup_date as day from {{ ref('int_product__accounts') }}
+        union all
+        select account_id, valid_from from billing
+    ) as a
+    group by 1
 ),
 
 first_paid as (
@@ -36,7 +41,7 @@ trials as (
 ),
 
 candidates as (
-    select account_id, min(signup_date) as day from accounts group by 1
+    select account_id, first_day as day from account_start
     union
     select account_id, valid_from from billing
     union
@@ -52,10 +57,6 @@ candidates as (
 
 -- linear joins, not a scan of every trial / account per candidate day (that was quadratic:
 -- minutes on 10,000 accounts)
-account_start as (
-    select account_id, min(signup_date) as first_day from accounts group by 1
-),
-
 trial_state as (
     select
         c.account_id,
