@@ -51,23 +51,26 @@
     {{- return('true') -}}
 {%- endmacro %}
 
-{#- int_product__health_daily's post-hook: a partial, covering index of the month-end scores
-    of paying accounts, the rows health_backtest reads (one day in 30). With it that read is
-    an index-only scan of a few hundred pages; without it, 39 k rows spread over 28 k pages
-    of the table (large: 2.1 s cold, 0.18 s warm -> 0.14 s). Created once per table: a full
-    refresh makes a new table (the backup keeps the old index, under its own name), an
-    incremental run finds the index there and does nothing. -#}
+{#- The month-end scores of paying accounts: the rows health_backtest reads (one day in 30),
+    and the predicate of the index below, so the planner can answer that read from it. -#}
+{% macro health_month_end_rows() -%}
+    is_month_end and is_paying and health_score is not null
+{%- endmacro %}
+
+{#- int_product__health_daily's post-hook: a partial, covering index of health_month_end_rows().
+    With it health_backtest's read is an index-only scan of a few hundred pages; without it,
+    39 k rows spread over 28 k pages of the table (large: 2.1 s cold, 0.18 s warm -> 0.14 s).
+    Named after the table's oid, so each table gets its own once: a full refresh builds a new
+    table (the backup being dropped keeps its old index), an incremental run finds the index
+    there and does nothing. -#}
 {% macro health_month_end_index() -%}
 do $month_end$
 begin
-    if not exists (
-        select from pg_indexes
-        where schemaname = '{{ this.schema }}' and tablename = '{{ this.identifier }}'
-          and indexdef like '%WHERE (is_month_end AND is_paying%'
-    ) then
-        create index on {{ this }} (date) include (account_id, health_score, tier)
-            where is_month_end and is_paying and health_score is not null;
-    end if;
+    execute format(
+        'create index if not exists %I on %s (date) include (account_id, health_score, tier) where %s',
+        '{{ this.identifier }}_month_end_' || '{{ this }}'::regclass::oid,
+        '{{ this }}',
+        '{{ health_month_end_rows() }}');
 end
 $month_end$
 {%- endmacro %}

@@ -18,14 +18,14 @@ with scored as (
         tier
     from {{ ref('int_product__health_daily') }}
     -- the month-ends as a list: an index-only scan of the model's month-end index (its
-    -- post-hook health_month_end_index: the predicate below is the index's), not a pass over
-    -- every scored day
+    -- post-hook health_month_end_index, on the same health_month_end_rows()), not a pass
+    -- over every scored day
     where date = any(array(
         select (m + interval '1 month' - interval '1 day')::date
         from generate_series(
             date_trunc('month', (select min(date) from {{ ref('int_product__health_daily') }})),
             (select max(date) from {{ ref('int_product__health_daily') }}), interval '1 month') as m))
-      and is_month_end and is_paying and health_score is not null
+      and {{ health_month_end_rows() }}
 ),
 
 billing as (
