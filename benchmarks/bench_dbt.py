@@ -12,7 +12,8 @@
    models process what is new, tests on raw-sized staging look at the new window:
    docs/dbt.md), with the full build's target folder, so dbt parses partially as a warm
    worker does. Stripe does not change between the two builds (the local Stripe server
-   serves all invoices at once);
+   serves all invoices at once). Both builds run with transform_dbt's producer flags
+   (`retention.dbt.BUILD_FLAGS`: no debug log file);
 5. the segments' turnover between the two builds: members added and removed per segment
    and per membership sync of syncs.yml (what its change guard, `max_change_pct`, counts).
 
@@ -47,6 +48,7 @@ import psycopg
 import yaml
 
 from retention import warehouse
+from retention.dbt import BUILD_FLAGS
 from retention.hooks.stripe import connection_json
 from tests.support.databases import create_database, drop_database
 
@@ -121,7 +123,8 @@ class Build:
 
 
 def dbt_build(env: dict[str, str], target: Path, *extra: str) -> Build:
-    wall = _run([str(BIN / "dbt"), "build", *extra, "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
+    """A timed ``dbt build`` with transform_dbt's producer flags (``retention.dbt.BUILD_FLAGS``)."""
+    wall = _run([str(BIN / "dbt"), "build", *BUILD_FLAGS, *extra, "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
                  "--target-path", str(target), "--log-path", str(target / "logs")], env)
     results = json.loads((target / "run_results.json").read_text())["results"]
     return Build(wall, node_seconds(results), critical_chain(results, json.loads((target / "manifest.json").read_text())))

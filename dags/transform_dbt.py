@@ -139,6 +139,8 @@ def transform_dbt():
         ),
         operator_args={
             "install_deps": False,
+            # no debug log file: Cosmos deletes its copy of the project, logs included (BUILD_FLAGS)
+            "dbt_cmd_flags": list(retention_dbt.BUILD_FLAGS),
             "full_refresh": "{{ params.full_refresh }}",
             "vars": DBT_VARS,
             # Unit tests check the SQL, not the data: CI runs them, production runs skip them.

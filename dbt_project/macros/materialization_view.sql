@@ -20,7 +20,7 @@
     anyone else has another oid and is replaced on the next run; a missing record means
     "replace". The table is created by the on-run-start hook (create_bookkeeping_tables,
     macros/rebuilt_window.sql).
-    docs/dbt.md, "Views that have not changed". -#}
+    docs/dbt.md, "Seeds and views that have not changed". -#}
 {% materialization view, adapter='postgres' %}
     {%- set fingerprint = view_fingerprint() -%}
     {%- if not should_full_refresh() and not pre_hooks and not post_hooks and view_is_current(this, fingerprint) -%}
@@ -31,13 +31,7 @@
         {{ return({'relations': [this.incorporate(type='view')]}) }}
     {%- endif -%}
     {%- set result = materialization_view_default() -%}
-    {%- call statement('record_view_fingerprint') -%}
-        insert into {{ view_fingerprints_relation() }} (relation, view_oid, fingerprint, invocation_id)
-        values ('{{ this }}', '{{ this }}'::regclass::oid, '{{ fingerprint }}', '{{ invocation_id }}')
-        on conflict (relation) do update
-            set view_oid = excluded.view_oid, fingerprint = excluded.fingerprint,
-                invocation_id = excluded.invocation_id, recorded_at = now()
-    {%- endcall -%}
+    {%- do record_kept_relation(this, fingerprint) -%}
     {{ adapter.commit() }}
     {{ return(result) }}
 {% endmaterialization %}
@@ -57,11 +51,29 @@
 {%- endmacro %}
 
 {% macro view_is_current(relation, fingerprint) -%}
-    {%- set found = run_query(
-        "select count(*) from " ~ view_fingerprints_relation() ~ " as f"
-        ~ " inner join pg_class as c on c.oid = f.view_oid and c.relkind = 'v'"
+    {{- return(kept_relation_check(relation, fingerprint, 'v').columns[0].values()[0] > 0) -}}
+{%- endmacro %}
+
+{#- One row, the count (0 or 1) of relations that are `relation` as dbt recorded it: the
+    relation there now (pg_class, kind `relkind`: 'v' view, 'r' table) has the oid recorded
+    in dbt_view_fingerprints, with `fingerprint`. An agate table (the seed materialization
+    keeps it as its result). -#}
+{% macro kept_relation_check(relation, fingerprint, relkind) -%}
+    {{- return(run_query(
+        "select count(*) as kept from " ~ view_fingerprints_relation() ~ " as f"
+        ~ " inner join pg_class as c on c.oid = f.view_oid and c.relkind = '" ~ relkind ~ "'"
         ~ " inner join pg_namespace as n on n.oid = c.relnamespace"
         ~ " where f.relation = '" ~ relation ~ "' and f.fingerprint = '" ~ fingerprint ~ "'"
-        ~ " and n.nspname = '" ~ relation.schema ~ "' and c.relname = '" ~ relation.identifier ~ "'") -%}
-    {{- return(found.columns[0].values()[0] > 0) -}}
+        ~ " and n.nspname = '" ~ relation.schema ~ "' and c.relname = '" ~ relation.identifier ~ "'")) -}}
+{%- endmacro %}
+
+{#- After dbt created `relation` (a view, or a seed's table), its oid and fingerprint. -#}
+{% macro record_kept_relation(relation, fingerprint) -%}
+    {%- call statement('record_fingerprint') -%}
+        insert into {{ view_fingerprints_relation() }} (relation, view_oid, fingerprint, invocation_id)
+        values ('{{ relation }}', '{{ relation }}'::regclass::oid, '{{ fingerprint }}', '{{ invocation_id }}')
+        on conflict (relation) do update
+            set view_oid = excluded.view_oid, fingerprint = excluded.fingerprint,
+                invocation_id = excluded.invocation_id, recorded_at = now()
+    {%- endcall -%}
 {%- endmacro %}

@@ -132,14 +132,14 @@ def build_world(seed: int = 7) -> tuple[ProductData, StripeData]:
     return p, s
 
 
-def dbt(url: str, *args: str, target: Path, check: bool = True) -> subprocess.CompletedProcess:
+def dbt(url: str, *args: str, target: Path, check: bool = True, project: Path = DBT_PROJECT) -> subprocess.CompletedProcess:
     """Run dbt against database ``url`` with its own target/log dirs (engineers share the project)."""
     env = dict(os.environ)
     env.update(warehouse.dbt_env(url))
     env["DBT_TARGET_PATH"] = str(target)
     env["DBT_LOG_PATH"] = str(target)
-    cmd = [str(Path(sys.executable).parent / "dbt"), *args, "--project-dir", str(DBT_PROJECT),
-           "--profiles-dir", str(DBT_PROJECT)]
+    cmd = [str(Path(sys.executable).parent / "dbt"), *args, "--project-dir", str(project),
+           "--profiles-dir", str(project)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise AssertionError(f"dbt {' '.join(args)} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}")
