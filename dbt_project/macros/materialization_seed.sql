@@ -38,12 +38,7 @@
 {% endmaterialization %}
 
 {% macro seed_fingerprint() -%}
-    {%- set parts = [model.checksum.name ~ ':' ~ model.checksum.checksum, model.description,
-                     config.get('column_types') | string, config.get('quote_columns') | string,
-                     config.get('delimiter') | string,
-                     config.get('persist_docs') | string, config.get('grants') | string] -%}
-    {%- for name, column in model.columns.items() -%}
-        {%- do parts.append(name ~ ':' ~ column.description ~ ':' ~ column.data_type) -%}
-    {%- endfor -%}
-    {{- return(local_md5(parts | join('\x1f'))) -}}
+    {{- return(kept_fingerprint([model.checksum.name ~ ':' ~ model.checksum.checksum,
+                                 config.get('column_types') | string, config.get('quote_columns') | string,
+                                 config.get('delimiter') | string])) -}}
 {%- endmacro %}

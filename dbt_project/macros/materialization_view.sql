@@ -41,9 +41,14 @@
 {%- endmacro %}
 
 {% macro view_fingerprint() -%}
-    {%- set parts = [sql, model.description,
-                     config.get('persist_docs') | string, config.get('grants') | string,
-                     config.get('contract') | string] -%}
+    {{- return(kept_fingerprint([sql, config.get('contract') | string])) -}}
+{%- endmacro %}
+
+{#- The fingerprint of a kept relation (a view, a seed's table): `parts` (what the kind
+    builds from), the description and every column's name, description and type
+    (persisted as comments), and the persist_docs and grants config. -#}
+{% macro kept_fingerprint(parts) -%}
+    {%- set parts = parts + [model.description, config.get('persist_docs') | string, config.get('grants') | string] -%}
     {%- for name, column in model.columns.items() -%}
         {%- do parts.append(name ~ ':' ~ column.description ~ ':' ~ column.data_type) -%}
     {%- endfor -%}
