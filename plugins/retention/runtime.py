@@ -77,6 +77,13 @@ def pipeline_env(url: str, cfg: Settings) -> dict[str, str]:
         # warehouse on the machine shares, and invalidates, one cache, so each dbt task
         # re-parsed the whole project (86 s under load for 2-4 s of work).
         "AIRFLOW__COSMOS__CACHE_DIR": str(cfg.airflow_home / "cosmos"),
+        # Cosmos' "reliable retry" copies every node status the dbt build's producer task
+        # publishes into an Airflow Variable, rewritten whole after each node, so that a
+        # retried producer could restore them. transform_dbt's producer is never retried
+        # (retries 0: a retry would only skip), and Cosmos still writes the copy once if the
+        # producer fails; per node it cost ~0.7 s of the demo build's 18 s (profiled,
+        # docs/performance.md), growing with the project.
+        "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
     }
     env.update({key: value for key, value in defaults.items() if key not in os.environ})
     return env
