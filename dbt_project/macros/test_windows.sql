@@ -8,9 +8,6 @@
     * __new_stripe_invoices__(col): col (an invoice's extraction time) is newer than the
       newest invoice extraction int_invoice_lines_normalized was built from, i.e. the rows
       its next incremental run consumes;
-    * __new_events__(col): col (an event timestamp) is on or after the first day the
-      incremental int_product__usage_daily run reprocesses (its last day minus
-      product_usage_lookback_days), a literal, so raw.events prunes month partitions;
     * __rebuilt__(col): col is on or after the first value the last incremental run of
       the tested model rewrote (macros/rebuilt_window.sql; the model records it in a
       pre-hook), so the tests after a daily run read the days it rebuilt;
@@ -22,7 +19,7 @@
     {%- set where = config.get('where') -%}
     {%- if not where -%}{{ return(relation) }}{%- endif -%}
     {%- set ns = namespace(where=where) -%}
-    {%- for kind, column in modules.re.findall('__(new_stripe_invoices|new_events|rebuilt|full_build_only)__\\(([^)]*)\\)', where) -%}
+    {%- for kind, column in modules.re.findall('__(new_stripe_invoices|rebuilt|full_build_only)__\\(([^)]*)\\)', where) -%}
         {%- set ns.where = ns.where.replace('__' ~ kind ~ '__(' ~ column ~ ')', _test_window_condition(kind, column | trim, relation)) -%}
     {%- endfor -%}
     {%- do return('(select * from ' ~ relation ~ ' where ' ~ ns.where ~ ') dbt_subquery') -%}
@@ -40,14 +37,9 @@
         {%- set rows = run_query(query).rows if found else [] -%}
         {%- set since = rows[0][0] if rows | length > 0 else none -%}
         {{- return(column ~ " >= date '" ~ since ~ "'" if since else 'true') -}}
-    {%- elif kind == 'new_stripe_invoices' -%}
+    {%- else -%}
         {%- set anchor = adapter.get_relation(database=target.database, schema='intermediate', identifier='int_invoice_lines_normalized') -%}
         {%- set since = run_query('select max(invoice_extracted_at)::text from ' ~ anchor).columns[0].values()[0] if anchor else none -%}
         {{- return(column ~ " > timestamptz '" ~ since ~ "'" if since else 'true') -}}
-    {%- else -%}
-        {%- set anchor = adapter.get_relation(database=target.database, schema='intermediate', identifier='int_product__usage_daily') -%}
-        {%- set query = "select to_char(max(activity_date) - " ~ (var('product_usage_lookback_days') | int) ~ ", 'YYYY-MM-DD') from " ~ anchor -%}
-        {%- set since = run_query(query).columns[0].values()[0] if anchor else none -%}
-        {{- return(column ~ " >= timestamptz '" ~ since ~ " 00:00:00+00'" if since else 'true') -}}
     {%- endif -%}
 {%- endmacro %}

@@ -81,8 +81,8 @@ def pipeline_env(url: str, cfg: Settings) -> dict[str, str]:
         # publishes into an Airflow Variable, rewritten whole after each node, so that a
         # retried producer could restore them. transform_dbt's producer is never retried
         # (retries 0: a retry would only skip), and Cosmos still writes the copy once if the
-        # producer fails; per node it cost ~0.7 s of the demo build's 18 s (profiled,
-        # docs/performance.md), growing with the project.
+        # producer fails. The copies cost ~0.7 s of CPU in a demo build (profiled,
+        # docs/performance.md), and grow with the project.
         "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
     }
     env.update({key: value for key, value in defaults.items() if key not in os.environ})
