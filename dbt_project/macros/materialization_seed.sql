@@ -31,10 +31,7 @@
             {{ return({'relations': [this.incorporate(type='table')]}) }}
         {%- endif -%}
     {%- endif -%}
-    {%- set result = materialization_seed_default() -%}
-    {%- do record_kept_relation(this, fingerprint) -%}
-    {{ adapter.commit() }}
-    {{ return(result) }}
+    {{ return(materialize_and_record(materialization_seed_default, fingerprint)) }}
 {% endmaterialization %}
 
 {% macro seed_fingerprint() -%}

@@ -30,10 +30,7 @@
         {{ log("view " ~ this ~ " unchanged: kept") }}
         {{ return({'relations': [this.incorporate(type='view')]}) }}
     {%- endif -%}
-    {%- set result = materialization_view_default() -%}
-    {%- do record_kept_relation(this, fingerprint) -%}
-    {{ adapter.commit() }}
-    {{ return(result) }}
+    {{ return(materialize_and_record(materialization_view_default, fingerprint)) }}
 {% endmaterialization %}
 
 {% macro view_fingerprints_relation() -%}
@@ -72,13 +69,18 @@
         ~ " and n.nspname = '" ~ relation.schema ~ "' and c.relname = '" ~ relation.identifier ~ "'")) -}}
 {%- endmacro %}
 
-{#- After dbt created `relation` (a view, or a seed's table), its oid and fingerprint. -#}
-{% macro record_kept_relation(relation, fingerprint) -%}
+{#- dbt's own materialization `materialize` (materialization_view_default,
+    materialization_seed_default) for `this`, then the oid and fingerprint of what it
+    created, committed; its result. -#}
+{% macro materialize_and_record(materialize, fingerprint) -%}
+    {%- set result = materialize() -%}
     {%- call statement('record_fingerprint') -%}
         insert into {{ view_fingerprints_relation() }} (relation, view_oid, fingerprint, invocation_id)
-        values ('{{ relation }}', '{{ relation }}'::regclass::oid, '{{ fingerprint }}', '{{ invocation_id }}')
+        values ('{{ this }}', '{{ this }}'::regclass::oid, '{{ fingerprint }}', '{{ invocation_id }}')
         on conflict (relation) do update
             set view_oid = excluded.view_oid, fingerprint = excluded.fingerprint,
                 invocation_id = excluded.invocation_id, recorded_at = now()
     {%- endcall -%}
+    {%- do adapter.commit() -%}
+    {{- return(result) -}}
 {%- endmacro %}
