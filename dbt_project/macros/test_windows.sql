@@ -37,7 +37,7 @@
         {%- set rows = run_query(query).rows if found else [] -%}
         {%- set since = rows[0][0] if rows | length > 0 else none -%}
         {{- return(column ~ " >= date '" ~ since ~ "'" if since else 'true') -}}
-    {%- else -%}
+    {%- else -%}  {#- new_stripe_invoices -#}
         {%- set anchor = adapter.get_relation(database=target.database, schema='intermediate', identifier='int_invoice_lines_normalized') -%}
         {%- set since = run_query('select max(invoice_extracted_at)::text from ' ~ anchor).columns[0].values()[0] if anchor else none -%}
         {{- return(column ~ " > timestamptz '" ~ since ~ "'" if since else 'true') -}}

@@ -45,4 +45,5 @@ def test_descriptions_are_comments_and_a_documented_column_that_is_missing_fails
     failed = dbt(fresh_db, *build, target=target, project=project, check=False)
     assert failed.returncode != 0
     assert 'column "currency_code"' in failed.stdout and "does not exist" in failed.stdout
+    assert "documented in the model's YAML" in failed.stdout  # says where to look
     assert comments(fresh_db)["currency"] == "Lower-case ISO 4217 code."  # the failed node changed nothing
