@@ -1,15 +1,11 @@
 {#- The days an incremental health model (re)builds, as the body of a one-row CTE:
-    score_from (on an incremental run the model's last built day minus
-    product_health_lookback_days, else the first day with usage) and score_to (the as-of
-    day). int_product__health_signals and int_product__health_inputs both use it, so they
-    rebuild the same days. -#}
-{% macro product_health_bounds() -%}
+    score_from (the first day this run rebuilds, from product_health_rebuilt_from(), or the
+    first day with usage) and score_to (the as-of day). -#}
+{% macro product_health_bounds(rebuilt_from) -%}
     select
-        {%- if is_incremental() %}
-        coalesce(
-            (select max(date) from {{ this }}) - {{ var('product_health_lookback_days') | int }},
-            (select min(activity_date) from {{ ref('int_product__usage_daily') }})
-        ) as score_from,
+        {%- if rebuilt_from %}
+        greatest(date '{{ rebuilt_from }}', (select min(activity_date) from {{ ref('int_product__usage_daily') }}))
+            as score_from,
         {%- else %}
         (select min(activity_date) from {{ ref('int_product__usage_daily') }}) as score_from,
         {%- endif %}
@@ -17,38 +13,32 @@
     from {{ ref('int_product__as_of') }} as a
 {%- endmacro %}
 
-{#- The config every incremental health model shares (int_product__health_inputs,
-    int_product__health_daily): whole days replaced from (last built day -
-    product_health_lookback_days), the first rebuilt day recorded for the windowed tests,
-    a unique index on the grain. `{{ config(**product_health_daily_config()) }}`, and in
-    the model's SQL `{{ replace_where(product_health_rebuilt_days()) }}`. -#}
-{% macro product_health_daily_config() -%}
+{#- The first day an incremental health model rebuilds (macros/rebuilt_window.sql):
+    * int_product__health_signals: the days the usage rebuilt (notify_rebuilt) and the
+      days of NPS responses and tickets loaded since (raw.changed_days); without that
+      table, the last product_health_lookback_days days;
+    * int_product__health_inputs and int_product__health_daily: the days the model before
+      them rebuilt, and at least the last product_health_lookback_days days: the billing
+      they read has no ledger (a Stripe change ingested a day late is picked up).
+    A literal, for the model's replace_where and its reads through the date index. -#}
+{% macro product_health_rebuilt_from(sources=[]) -%}
+    {%- set ledger = execute and sources and changed_days_relation() is not none -%}
+    {{- return(rebuilt_from('date', sources if ledger else [],
+                            none if ledger else var('product_health_lookback_days'))) -}}
+{%- endmacro %}
+
+{#- The config every incremental health model shares: whole days replaced from
+    product_health_rebuilt_from(), what that covered consumed, a unique index on the grain.
+    `{{ config(**product_health_daily_config(sources)) }}`, and in the model's SQL
+    `{{ replace_where(rebuilt_days('date', from_day)) }}`. -#}
+{% macro product_health_daily_config(sources=[]) -%}
     {%- do return({
         'materialized': 'incremental',
         'incremental_strategy': 'replace_where',
         'on_schema_change': 'fail',
-        'pre_hook': "{{ record_rebuilt_from('date', var('product_health_lookback_days')) }}",
+        'pre_hook': "{{ consume_changed_days(" ~ sources ~ ") }}",
         'indexes': [{'columns': ['account_id', 'date'], 'unique': true}, {'columns': ['date']}],
     }) -%}
-{%- endmacro %}
-
-{#- The rows an incremental health model replaces, for replace_where
-    (macros/incremental_replace_where.sql): `date >= <first rebuilt day>`, a literal read
-    at compile time from the model's own table (the same max(date) -
-    product_health_lookback_days product_health_bounds() computes when the model runs), so
-    the delete reads those days through the date index. delete+insert deleted by
-    `date in (select distinct date from <batch>)`, which Postgres answered with a scan of
-    every row (1.4-1.6 M on `large`): 0.15-0.2 s a model on an idle machine, more than a
-    second on a busy one, on the daily run's longest chain (usage -> health signals ->
-    inputs -> scores). 'true' (every row) when the table is empty, and in a unit test
-    (`this` is a CTE there, and nothing is deleted). -#}
-{% macro product_health_rebuilt_days(column='date', lookback_var='product_health_lookback_days') -%}
-    {%- if execute and is_incremental() and '__dbt__cte__' not in (this | string) -%}
-        {%- set first_day = run_query("select to_char(max(" ~ column ~ ") - " ~ (var(lookback_var) | int)
-            ~ ", 'YYYY-MM-DD') from " ~ this).columns[0].values()[0] -%}
-        {{- return(column ~ " >= date '" ~ first_day ~ "'" if first_day else 'true') -}}
-    {%- endif -%}
-    {{- return('true') -}}
 {%- endmacro %}
 
 {#- The month-end scores of paying accounts: the rows health_backtest reads (one day in 30),

@@ -1,12 +1,27 @@
-{#- Which rows did the last run of an incremental model rewrite? Its tests only need to
-    look at those (placeholder __rebuilt__(col) in a test's `where`: macros/test_windows.sql).
+{#- Which days does an incremental product model rebuild, and which rows did its last run
+    rewrite? One answer to both, claimed once per run (per dbt invocation) in
+    intermediate.dbt_rebuilt_windows: the model's body reads it at compile time (a literal,
+    so Postgres prunes partitions and reads the days through the date index), its hooks and
+    its tests (placeholder __rebuilt__(col): macros/test_windows.sql) read the same row.
 
-    record_rebuilt_from(column, lookback_days) is the model's pre-hook. It runs in the
-    model's transaction, before the model replaces its rows, so it reads the table as the
-    last run left it: an incremental run rewrites the rows with column >= (the newest value
-    - lookback_days), which is written to intermediate.dbt_rebuilt_windows; a full build
-    (or the first) removes the model's entry, and its tests then read every row. A failed
-    run rolls the entry back with the model. -#}
+    The first rebuilt day is the earliest of:
+    * the day after the model's newest day (days it has not built yet);
+    * the earliest day in raw.changed_days of the model's raw sources: the loader records,
+      in each file's transaction, the earliest day of the rows it added or removed
+      (retention.load.landed), so events, NPS responses or tickets of any age are picked
+      up, not only those inside a fixed look-back;
+    * the earliest day an upstream incremental model rebuilt since this model's last run
+      (intermediate.dbt_pending_days: the upstream model's post-hook notify_rebuilt);
+    * a fixed look-back (newest day - N) where no ledger covers a source: events from a
+      warehouse (events_source: warehouse), a raw schema from before the ledger, and the
+      billing the health inputs read (Stripe changes have no ledger).
+    An empty table is rebuilt whole (none).
+
+    consume_changed_days(sources) is the model's pre-hook: in the model's transaction, it
+    deletes the ledger rows and the pending day the claim covered (rows on or after the
+    claimed day: a file committed after the claim, with an earlier day, stays for the next
+    run), so a failed run leaves them for the next. A full build removes the model's claim
+    (its tests then read every row) and consumes every ledger row of its sources. -#}
 {#- The project's bookkeeping tables live in schema intermediate (not for end users). -#}
 {% macro bookkeeping_relation(identifier) -%}
     {{- return(api.Relation.create(database=target.database, schema='intermediate', identifier=identifier)) -}}
@@ -16,23 +31,107 @@
     {{- return(bookkeeping_relation('dbt_rebuilt_windows')) -}}
 {%- endmacro %}
 
-{% macro record_rebuilt_from(column, lookback_days) -%}
-    {%- set log = rebuilt_windows_relation() -%}
-    create schema if not exists {{ log.schema }};
-    create table if not exists {{ log }} (
-        model text primary key,
-        rebuilt_from date,
-        invocation_id text not null,
-        recorded_at timestamptz not null default now()
-    );
+{% macro pending_days_relation() -%}
+    {{- return(bookkeeping_relation('dbt_pending_days')) -}}
+{%- endmacro %}
+
+{#- raw.changed_days if the loader made it (retention.load.landed), else none. -#}
+{% macro changed_days_relation() -%}
+    {{- return(adapter.get_relation(database=target.database, schema='raw', identifier='changed_days')) -}}
+{%- endmacro %}
+
+{#- The first day this run of the model rebuilds ('YYYY-MM-DD'), claimed once per dbt
+    invocation (the first call computes and records it, later calls read it back); none when
+    the table is empty (every row). Incremental runs only. In a unit test (`this` is a CTE,
+    nothing to claim from) the day is var unit_test_rebuilt_from, else none.
+    changed_sources: its sources in raw.changed_days (ignored without that table);
+    lookback_days: the fixed look-back, if any (see above);
+    last_day_sql: a scalar subquery for the model's newest day, if not max(column) of its table. -#}
+{% macro rebuilt_from(column, changed_sources=[], lookback_days=none, last_day_sql=none) -%}
+    {%- if not execute or not is_incremental() -%}
+        {{- return(none) -}}
+    {%- elif '__dbt__cte__' in (this | string) -%}
+        {{- return(var('unit_test_rebuilt_from', none)) -}}
+    {%- endif -%}
+    {%- set ledger = changed_days_relation() if changed_sources else none -%}
+    {%- set windows = rebuilt_windows_relation() -%}
+    {%- set claim_sql -%}
+        with claimed as (
+            select rebuilt_from from {{ windows }}
+            where model = '{{ this.identifier }}' and invocation_id = '{{ invocation_id }}'
+        ),
+        computed as (
+            select case when m.last_day is not null then least(
+                m.last_day + 1
+                {%- if lookback_days is not none %}, m.last_day - {{ lookback_days | int }}{% endif %}
+                {%- if ledger %},
+                (select min(day) from {{ ledger }} where source in ('{{ changed_sources | join("', '") }}'))
+                {%- endif %},
+                (select day from {{ pending_days_relation() }} where consumer = '{{ this.identifier }}')
+            ) end as rebuilt_from
+            from (select {{ last_day_sql or '(select max(' ~ column ~ ') from ' ~ this ~ ')' }} as last_day) as m
+            where not exists (select 1 from claimed)
+        ),
+        stored as (
+            insert into {{ windows }} (model, rebuilt_from, invocation_id)
+            select '{{ this.identifier }}', rebuilt_from, '{{ invocation_id }}' from computed
+            on conflict (model) do update
+                set rebuilt_from = excluded.rebuilt_from, invocation_id = excluded.invocation_id, recorded_at = now()
+            returning rebuilt_from
+        )
+        select to_char(rebuilt_from, 'YYYY-MM-DD') from claimed
+        union all
+        select to_char(rebuilt_from, 'YYYY-MM-DD') from stored
+    {%- endset -%}
+    {{- return(run_query(claim_sql).columns[0].values()[0]) -}}
+{%- endmacro %}
+
+{#- The rows a replace_where model replaces from its first rebuilt day (a literal; 'true',
+    every row, without one). -#}
+{% macro rebuilt_days(column, from_day) -%}
+    {{- return(column ~ " >= date '" ~ from_day ~ "'" if from_day else 'true') -}}
+{%- endmacro %}
+
+{#- The pre-hook of a model using rebuilt_from(): consumes what its claim covered (see above). -#}
+{% macro consume_changed_days(changed_sources=[]) -%}
+    {%- set ledger = changed_days_relation() if changed_sources else none -%}
+    {%- set sources = "'" ~ changed_sources | join("', '") ~ "'" -%}
     {%- if is_incremental() %}
-    insert into {{ log }} (model, rebuilt_from, invocation_id)
-    select '{{ this.identifier }}', max({{ column }}) - {{ lookback_days | int }}, '{{ invocation_id }}' from {{ this }}
-    on conflict (model) do update
-        set rebuilt_from = excluded.rebuilt_from, invocation_id = excluded.invocation_id, recorded_at = now();
-    {%- else %}
-    delete from {{ log }} where model = '{{ this.identifier }}';
+    {%- set claim -%}
+        (select rebuilt_from from {{ rebuilt_windows_relation() }}
+         where model = '{{ this.identifier }}' and invocation_id = '{{ invocation_id }}')
+    {%- endset %}
+    {%- if ledger %}
+    delete from {{ ledger }} where source in ({{ sources }}) and day >= coalesce({{ claim }}, date '-infinity');
     {%- endif %}
+    delete from {{ pending_days_relation() }}
+    where consumer = '{{ this.identifier }}' and day >= coalesce({{ claim }}, date '-infinity');
+    {%- else %}
+    {%- if ledger %}
+    delete from {{ ledger }} where source in ({{ sources }});
+    {%- endif %}
+    delete from {{ pending_days_relation() }} where consumer = '{{ this.identifier }}';
+    delete from {{ rebuilt_windows_relation() }} where model = '{{ this.identifier }}';
+    {%- endif %}
+{%- endmacro %}
+
+{#- The post-hook of a model whose rebuilt days its consumers must rebuild too: each
+    consumer's pending day becomes the earlier of its own and the first day this run
+    rebuilt (every day on a full build). -#}
+{% macro notify_rebuilt(consumers, column) -%}
+    insert into {{ pending_days_relation() }} (consumer, day)
+    select c.consumer, f.day
+    from unnest(array['{{ consumers | join("', '") }}']) as c (consumer)
+    cross join (
+        select coalesce(
+            {%- if is_incremental() %}
+            (select rebuilt_from from {{ rebuilt_windows_relation() }}
+             where model = '{{ this.identifier }}' and invocation_id = '{{ invocation_id }}'),
+            {%- endif %}
+            (select min({{ column }}) from {{ this }})) as day
+    ) as f
+    where f.day is not null
+    on conflict (consumer) do update set day = least({{ pending_days_relation() }}.day, excluded.day);
 {%- endmacro %}
 
 {#- The day an incremental model was last computed for (its as-of day), for models whose
@@ -66,6 +165,16 @@
             fingerprint text not null,
             invocation_id text not null,
             recorded_at timestamptz not null default now()
+        );
+        create table if not exists {{ rebuilt_windows_relation() }} (
+            model text primary key,
+            rebuilt_from date,
+            invocation_id text not null,
+            recorded_at timestamptz not null default now()
+        );
+        create table if not exists {{ pending_days_relation() }} (
+            consumer text primary key,
+            day date not null
         );
         create table if not exists {{ computed_through_relation() }} (
             model text primary key,

@@ -9,8 +9,8 @@
       newest invoice extraction int_invoice_lines_normalized was built from, i.e. the rows
       its next incremental run consumes;
     * __rebuilt__(col): col is on or after the first value the last incremental run of
-      the tested model rewrote (macros/rebuilt_window.sql; the model records it in a
-      pre-hook), so the tests after a daily run read the days it rebuilt;
+      the tested model rewrote (macros/rebuilt_window.sql: the day its run claimed), so the
+      tests after a daily run read the days it rebuilt;
     * __full_build_only__(): false, for a test that guards a model's SQL rather than new
       data (a uniqueness the SQL guarantees by construction).
 
@@ -30,11 +30,9 @@
     {%- if kind == 'full_build_only' -%}
         {{- return('false') -}}
     {%- elif kind == 'rebuilt' -%}
-        {%- set log = rebuilt_windows_relation() -%}
-        {#- to_regclass, not adapter.get_relation: the model's pre-hook may have created the table in this run, after dbt cached the schema -#}
-        {%- set found = run_query("select to_regclass('" ~ log.schema ~ "." ~ log.identifier ~ "') is not null").columns[0].values()[0] -%}
-        {%- set query = "select rebuilt_from::text from " ~ log ~ " where model = '" ~ relation.identifier ~ "'" -%}
-        {%- set rows = run_query(query).rows if found else [] -%}
+        {#- the table exists: on-run-start creates it (create_bookkeeping_tables) -#}
+        {%- set query = "select rebuilt_from::text from " ~ rebuilt_windows_relation() ~ " where model = '" ~ relation.identifier ~ "'" -%}
+        {%- set rows = run_query(query).rows -%}
         {%- set since = rows[0][0] if rows | length > 0 else none -%}
         {{- return(column ~ " >= date '" ~ since ~ "'" if since else 'true') -}}
     {%- else -%}  {#- new_stripe_invoices -#}

@@ -20,7 +20,7 @@ from finance_raw import StripeData
 from finance_scenarios import renew
 
 from retention import warehouse
-from retention.load import schema
+from retention.load import landed, schema
 
 REPO = Path(__file__).resolve().parents[2]
 DBT_PROJECT = REPO / "dbt_project"
@@ -93,6 +93,10 @@ class ProductData:
                     if rows:
                         marks = ", ".join(["%s"] * len(rows[0]))
                         cur.executemany(f"insert into raw.{table} values ({marks})", rows)
+            # what the loader records in each file's transaction: the earliest day loaded
+            for source, rows, column in (("events", self.events, 6), ("nps", self.nps, 6), ("support", self.tickets, 7)):
+                if rows:
+                    landed.record_changed(conn, source, min(r[column] for r in rows).astimezone(timezone.utc).date())
 
 
 def build_world(seed: int = 7) -> tuple[ProductData, StripeData]:

@@ -1,10 +1,11 @@
 """Incremental product models: a run after late events equals a full rebuild.
 
-int_product__usage_daily: late events inside var product_usage_lookback_days (3) of the last
-built day are picked up; one older than that is not (the documented cost of reading only the
-look-back window), until the next --full-refresh. Every incremental model downstream follows
-(test_every_incremental_model_equals_a_full_rebuild; the billing ones after Stripe changes
-in tests/dbt/test_finance_incremental.py).
+int_product__usage_daily rebuilds from the earliest day of the events loaded since its last
+run (raw.changed_days, which the loader writes; tests/dbt/product_raw.py writes it as the
+loader does), so late events of any age are picked up. Every incremental model downstream
+follows (test_every_incremental_model_equals_a_full_rebuild; the billing ones after Stripe
+changes in tests/dbt/test_finance_incremental.py). With events from a warehouse (no loader)
+the fixed look-back applies: tests/dbt/test_events_warehouse_mode.py.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from product_raw import ProductData, at, build_product, build_world, dbt
 
 from retention import dbt as retention_dbt
 from retention import warehouse
+from retention.load import landed
 from support.databases import create_database
 
 pytestmark = pytest.mark.slow
@@ -55,23 +57,27 @@ def test_incremental_with_late_events_equals_full_build(warehouse_server_url: st
     late.track("acc_000001", user, "Campaign Sent", at("2024-06-27", 1), recipients=42)  # day 30-3
     late.track("acc_000002", "usr_000002_09", "Automation Created", at("2024-06-29"))  # new user that day
     late.track("acc_000001", user, "Project Created", at("2024-07-01"))  # a new day, new month partition
-    late.track("acc_000001", user, "Report Created", at("2024-06-20"))  # too late: before the window
+    late.track("acc_000001", user, "Report Created", at("2024-06-20"))  # 10 days late
     old_day = day_row(url, "acc_000001", "2024-06-20")
     late.load(url)
 
     dbt(url, *run, target=tmp_path)
     incremental = snapshot(url)
+    assert day_row(url, "acc_000001", "2024-06-20")[0] == old_day[0] + 1  # older than any look-back
+    with warehouse.connect(url) as conn:  # consumed: the next run rebuilds nothing old
+        assert conn.execute("select count(*) from raw.changed_days where source = 'events'").fetchone()[0] == 0
+        assert conn.execute("select rebuilt_from::text from intermediate.dbt_rebuilt_windows "
+                            "where model = 'int_product__usage_daily'").fetchone()[0] == "2024-06-20"
     dbt(url, *run, target=tmp_path)  # a rerun changes nothing and duplicates nothing
     assert snapshot(url) == incremental
-    assert day_row(url, "acc_000001", "2024-06-20") == old_day  # outside the window: untouched
+    with warehouse.connect(url) as conn:  # and reads only the days it has not built
+        assert conn.execute("select rebuilt_from::text from intermediate.dbt_rebuilt_windows "
+                            "where model = 'int_product__usage_daily'").fetchone()[0] == "2024-07-02"
 
     dbt(url, *run, "--full-refresh", target=tmp_path)
     full = snapshot(url)
     assert full != before
-    assert full.keys() == incremental.keys()
-    changed = {key for key in full if full[key] != incremental[key]}
-    assert changed == {("acc_000001", "2024-06-20")}  # only the too-late event differs
-    assert day_row(url, "acc_000001", "2024-06-20")[0] == old_day[0] + 1
+    assert full == incremental
     assert {k for k in full if full[k] != before.get(k)} == {
         ("acc_000001", "2024-06-20"), ("acc_000001", "2024-06-27"), ("acc_000001", "2024-06-28"),
         ("acc_000002", "2024-06-29"), ("acc_000001", "2024-07-01"),
@@ -120,10 +126,10 @@ def test_every_incremental_model_is_checked_against_a_full_rebuild() -> None:
 
 
 def test_every_incremental_model_equals_a_full_rebuild(warehouse_server_url: str, tmp_path: Path) -> None:
-    """A new day, late events inside the look-back, events retracted inside it and a new
-    account signing up: every
-    incremental product model after the daily run equals its full rebuild, the days before
-    the look-back are untouched, and the membership history's open entries are the members."""
+    """A new day, late events (inside the 3-day look-back and 20 days late), events retracted
+    and a new account signing up: every incremental product model after the daily run equals
+    its full rebuild, the days before the earliest late event are untouched, and the
+    membership history's open entries are the members."""
     url = create_database(warehouse_server_url, f"t_product_incr_all_{uuid.uuid4().hex[:6]}")
     product, stripe = build_world()
     stripe.load(url)
@@ -138,6 +144,7 @@ def test_every_incremental_model_equals_a_full_rebuild(warehouse_server_url: str
     late.track("acc_000004", "usr_000004_09", "Automation Created", at("2024-06-29"))  # a seat new that day
     late.track("acc_000001", "usr_000001_01", "Campaign Sent", at("2024-07-01"), recipients=40)  # a new day
     late.track("acc_000003", "usr_000003_01", "Report Created", at("2024-06-30", 23))  # week of Jul 1 / month end
+    late.track("acc_000005", "usr_000005_01", "Report Created", at("2024-06-10"))  # 20 days late
     users = late.account("acc_000099", "2024-06-29", "Late Co", "starter", 2)  # signs up inside the look-back
     late.track("acc_000099", users[0], "Project Created", at("2024-06-29", 10))
     late.track("acc_000099", users[1], "Report Created", at("2024-07-01", 10))
@@ -152,14 +159,18 @@ def test_every_incremental_model_equals_a_full_rebuild(warehouse_server_url: str
         assert conn.execute(usage_on, retracted).fetchone()[0] == 1
         conn.execute("delete from raw.events where account_id = %s and (timestamp at time zone 'UTC')::date = %s",
                      retracted)
+        landed.record_changed(conn, "events", retracted[1])  # as the loader does for a file loaded again
     as_of = ["--vars", json.dumps({"product_as_of_date": "2024-07-01"})]
     dbt(url, "run", *as_of, target=tmp_path)
     daily = {m: rows_of(url, m) for m in INCREMENTAL}
     with warehouse.connect(url) as conn:
         assert conn.execute(usage_on, retracted).fetchone()[0] == 0
     health = table(url, "select * from marts.account_health_daily order by account_id, date")
-    assert [r for r in health if r[1].isoformat() < "2024-06-27"] == \
-        [r for r in health_before if r[1].isoformat() < "2024-06-27"]  # before the look-back: untouched
+    assert [r for r in health if r[1].isoformat() < "2024-06-10"] == \
+        [r for r in health_before if r[1].isoformat() < "2024-06-10"]  # before the late events: untouched
+    # the 20-day-late event is in the 28-day windows of that day on (key_events_28d, r[21])
+    assert [r[21] for r in health if r[0] == "acc_000005" and r[1].isoformat() == "2024-06-20"] == \
+        [r[21] + 1 for r in health_before if r[0] == "acc_000005" and r[1].isoformat() == "2024-06-20"]
     assert any(r[1].isoformat() == "2024-07-01" and r[6] is not None for r in health)  # change_7d read back
     assert any(r[0] == "acc_000099" for r in daily["int_product__activation"])
     with warehouse.connect(url) as conn:
@@ -174,7 +185,7 @@ def test_every_incremental_model_equals_a_full_rebuild(warehouse_server_url: str
 
 
 def test_daily_tests_read_the_days_the_incremental_run_rewrote(warehouse_server_url: str, tmp_path: Path) -> None:
-    """int_product__health_daily's pre-hook records the first day an incremental run replaces;
+    """int_product__health_daily records the first day an incremental run replaces;
     its score / tier tests then read exactly the days from there on (a bad row inside fails,
     an untouched older row is not re-read), every row with tests_full_scan or after a full build."""
     url = create_database(warehouse_server_url, f"t_rebuilt_{uuid.uuid4().hex[:6]}")
@@ -188,9 +199,16 @@ def test_daily_tests_read_the_days_the_incremental_run_rewrote(warehouse_server_
     as_of = ["--vars", json.dumps({"product_as_of_date": "2024-06-30"})]
     dbt(url, "run", "--select", "int_product__usage_daily+", "--exclude", "path:models/staging",
         "path:models/marts/finance", *as_of, target=tmp_path)
-    # last built day 2024-06-30 minus product_usage_lookback_days / product_health_lookback_days (3)
-    assert ("int_product__health_daily", "2024-06-27") in table(url, windows)
-    assert ("int_product__usage_daily", "2024-06-27") in table(url, windows)
+    # nothing loaded since: the usage and the signals rebuild from the day after their last
+    # (2024-06-30); the inputs and scores the billing look-back, product_health_lookback_days (3)
+    assert {m: dict(table(url, windows)).get(m) for m in INCREMENTAL if m.startswith("int_product__")} == {
+        "int_product__usage_daily": "2024-07-01", "int_product__health_signals": "2024-07-01",
+        "int_product__health_inputs": "2024-06-27", "int_product__health_daily": "2024-06-27",
+        # the newest usage day any row was computed with (2024-06-30) - product_usage_lookback_days
+        "int_product__activation": "2024-06-27",
+        # the newest first-activity or key-event day (2024-06-30) - product_usage_lookback_days
+        "int_product__usage_monthly": "2024-06-27",
+    }
 
     def tier_test(*extra: str) -> bool:
         proc = dbt(url, "test", "--select", "int_product__health_daily,test_name:column_checks", *as_of, *extra,

@@ -156,6 +156,7 @@ class _EventStream:
         self.missing: set[date] = set()
         self._months = schema.month_partitions(conn)
         self._month_start = self._month_end = datetime.min.replace(tzinfo=UTC)  # of the last row
+        self.first_ts = datetime.max.replace(tzinfo=UTC)  # the earliest valid row's time
         self._reject_head = f"{file_id}\t{copy_text(uri)}\t"
         self._id_tail = f"\t{file_id}\n"
         self._open_copy = ExitStack()  # the COPY in progress, if any
@@ -174,6 +175,8 @@ class _EventStream:
         backslash: the line is right without escaping. Otherwise it is checked
         (:func:`_is_clean`)."""
         mid, kind, event, user_id, anonymous_id, account_id, ts, ts_text, received_text, body, context, source = row
+        if ts < self.first_ts:
+            self.first_ts = ts
         if kind != "track":
             mid, account_id = copy_text(mid), copy_text(account_id)
             ids.append(f"{mid}\t{kind}\t{ts_text}\t{line}\t{account_id}{self._id_tail}".encode())
@@ -529,4 +532,5 @@ def load_events(
             stream.rejects.copy_into(
                 conn, "copy raw.quarantine (file_id, uri, line, byte_offset, reason, detail, raw) from stdin (null '')"
             )
-        return FileCounts(stream.ids.rows, kept, superseded, stream.rejected)
+        first_day = stream.first_ts.astimezone(UTC).date() if stream.ids.rows else None
+        return FileCounts(stream.ids.rows, kept, superseded, stream.rejected, first_day)

@@ -36,6 +36,7 @@ class ExportSource:
     columns: tuple[str, ...]
     types: tuple[str, ...]
     rows: Callable[[RawRecord, Rules], tuple[Any, ...]]  # in ``columns`` order; raises Reject
+    day: str  # the time column whose UTC day the product models read (raw.changed_days)
 
 
 def _nps(rec: RawRecord, rules: Rules) -> tuple[Any, ...]:
@@ -52,6 +53,7 @@ EXPORTS: dict[str, ExportSource] = {
         ("response_id", "account_id", "user_id", "email", "score", "comment", "responded_at"),
         ("text", "text", "text", "text", "int", "text", "timestamptz"),
         _nps,
+        "responded_at",
     ),
     "support": ExportSource(
         "support", "support_tickets", "ticket_id",
@@ -59,6 +61,7 @@ EXPORTS: dict[str, ExportSource] = {
          "created_at", "resolved_at"),
         ("text",) * 7 + ("timestamptz", "timestamptz"),
         _support,
+        "created_at",
     ),
 }
 
@@ -134,7 +137,8 @@ def load_export(
         "where _reason is not null order by _line",
         (file_id, landed.uri),
     )
-    counts = FileCounts(kept=kept, superseded=superseded)
+    counts = FileCounts(kept=kept, superseded=superseded, first_day=conn.execute(
+        f"select min(({spec.day} at time zone 'UTC')::date) from _stage where _reason is null").fetchone()[0])
     for reason, n in conn.execute("select _reason, count(*) from _stage group by 1"):
         if reason is None:
             counts.valid = n

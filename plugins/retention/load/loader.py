@@ -139,17 +139,21 @@ def _key_table(source: str) -> tuple[str, str]:
     return f"raw.{EXPORTS[source].table}", EXPORTS[source].key
 
 
-def _forget(conn: psycopg.Connection, source: str, file_id: int) -> int:
+def _forget(conn: psycopg.Connection, source: str, file_id: int) -> tuple[int, date | None]:
     """Remove every row of an earlier load of ``file_id`` (to load the file again); return
-    how many rows it had kept. The keys it kept stay in ``_was_kept`` for
-    :func:`_reread_lost_keys`. Events: alone, as the conflict path (see :mod:`retention.load.events`)."""
+    how many rows it had kept and the earliest UTC day among them. The keys it kept stay in
+    ``_was_kept`` for :func:`_reread_lost_keys`. Events: alone, as the conflict path (see
+    :mod:`retention.load.events`)."""
     table, key = _key_table(source)
     if source == "events":
         lock_keys_exclusive(conn)
+    time_column = "timestamp" if source == "events" else EXPORTS[source].day
     conn.execute(
-        f"create temp table _was_kept on commit drop as select {key} as key from {table} where _file_id = %s",
+        f"create temp table _was_kept on commit drop as select {key} as key, {time_column} as at from {table} "
+        "where _file_id = %s",
         (file_id,),
     )
+    first_day = conn.execute("select min((at at time zone 'UTC')::date) from _was_kept").fetchone()[0]
     if source != "events":
         removed = conn.execute(f"delete from {table} where _file_id = %s", (file_id,)).rowcount
     else:
@@ -160,7 +164,7 @@ def _forget(conn: psycopg.Connection, source: str, file_id: int) -> int:
     conn.execute("delete from raw.quarantine where file_id = %s", (file_id,))
     conn.execute("delete from raw.duplicate_keys where file_id = %s", (file_id,))
     conn.execute("delete from raw.reread_files where file_id = %s", (file_id,))
-    return removed
+    return removed, first_day
 
 
 def _reread_lost_keys(conn: psycopg.Connection, source: str, file_id: int, uri: str) -> None:
@@ -202,7 +206,7 @@ def _load_file_transaction(
         known = conn.execute(
             "select file_id, sha256, source, status from raw.load_manifest where uri = %s", (landed.uri,)
         ).fetchone()
-        replaced, reread = 0, False
+        replaced, reread, removed_from = 0, False, None
         if known is None:
             file_id = conn.execute(
                 "insert into raw.load_manifest (source, uri, status) values (%s, %s, 'loading') returning file_id",
@@ -220,7 +224,7 @@ def _load_file_transaction(
             reread = old_status != "failed" and _sha256(landed) == old_sha
             if reread and not marked.fetchone()[0]:
                 return FileResult(landed.uri, "skipped")
-            replaced = _forget(conn, source, file_id)
+            replaced, removed_from = _forget(conn, source, file_id)
             conn.execute(
                 "update raw.load_manifest set status = 'loading' where file_id = %s" if reread else
                 "update raw.load_manifest set status = 'loading', replaced_sha256 = coalesce(sha256, replaced_sha256), "
@@ -234,6 +238,8 @@ def _load_file_transaction(
             counts = load_export(conn, source, file_id, landed, rules, digest)
         if known is not None:
             _reread_lost_keys(conn, source, file_id, landed.uri)
+        # the earliest day whose rows this file added or removed: the product models' next run starts there
+        landed_intervals.record_changed(conn, source, min(filter(None, (counts.first_day, removed_from)), default=None))
         reasons = counts.rejected
         result = FileResult(
             landed.uri, "loaded" if known is None else "reloaded", reread=known is not None and reread,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date
 
 import psycopg
 
@@ -20,6 +21,7 @@ class FileCounts:
     kept: int = 0
     superseded: int = 0  # rows of later files replaced by this one (backfills)
     rejected: Counter[str] = field(default_factory=Counter)  # quarantined, per reason
+    first_day: date | None = None  # the earliest UTC day of the file's valid rows (raw.changed_days)
 
 
 def preview(raw: bytes | str | None) -> str:

@@ -82,6 +82,14 @@ create table if not exists raw.duplicate_keys (
 create index if not exists duplicate_keys_key_idx on raw.duplicate_keys (key);
 create index if not exists duplicate_keys_file_idx on raw.duplicate_keys (file_id);
 
+-- The days each source's files changed since the product models last read them: the
+-- earliest day of each file's rows, consumed by the incremental models (retention.load.landed).
+create table if not exists raw.changed_days (
+    source text not null,
+    day date not null,
+    primary key (source, day)
+);
+
 -- Files to load again, unchanged, because a key they hold lost its kept copy.
 create table if not exists raw.reread_files (
     file_id bigint not null,
@@ -184,9 +192,8 @@ _ADDED_COLUMNS = {
     "load_manifest": ("error text", "failed_at timestamptz", "replaced_sha256 text", "reloaded_at timestamptz"),
     "events": ("received_at_source text",),
 }
-_TABLES = ("load_manifest", "quarantine", "event_ids", "duplicate_keys", "reread_files", "events", "identifies",
-           "groups", "pages", "screens",
-           "nps_responses", "support_tickets")
+_TABLES = ("load_manifest", "quarantine", "event_ids", "duplicate_keys", "reread_files", "changed_days", "events",
+           "identifies", "groups", "pages", "screens", "nps_responses", "support_tickets")
 
 
 def ensure_schema(conn: psycopg.Connection) -> None:
@@ -199,7 +206,10 @@ def ensure_schema(conn: psycopg.Connection) -> None:
         return
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(%s)", (_DDL_LOCK,))
+        new_ledger = conn.execute("select to_regclass('raw.changed_days') is null").fetchone()[0]
         conn.execute(SCHEMA_DDL)
+        if new_ledger:
+            _seed_changed_days(conn)
         for table, columns in _ADDED_COLUMNS.items():
             for column in columns:
                 conn.execute(f"alter table raw.{table} add column if not exists {column}")
@@ -217,6 +227,17 @@ def _is_current(conn: psycopg.Connection) -> bool:
         "     on a.attrelid = to_regclass('raw.' || w.t) and a.attname = w.c and not a.attisdropped) = %s",
         (list(_TABLES), len(_TABLES), [t for t, _ in wanted], [c for _, c in wanted], len(wanted)),
     ).fetchone()[0])
+
+
+def _seed_changed_days(conn: psycopg.Connection) -> None:
+    """A raw schema from before ``raw.changed_days``: the models rebuilt a fixed look-back
+    (3 days by default) before it, so files loaded but not yet transformed lie within the
+    4 days before each source's ``raw.landed_intervals`` end; those days are marked changed."""
+    if conn.execute("select to_regclass('raw.landed_intervals') is not null").fetchone()[0]:
+        conn.execute(
+            "insert into raw.changed_days (source, day) "
+            "select source, (interval_end at time zone 'UTC')::date - 4 from raw.landed_intervals on conflict do nothing"
+        )
 
 
 def _drop_default_partition(conn: psycopg.Connection) -> None:

@@ -347,3 +347,45 @@ def test_event_ids_of_an_earlier_version_are_upgraded_in_place(fresh_db, tmp_pat
         ("new1", "acc_000001"), ("old1", None),
     ]
     assert query(fresh_db, "select message_id from raw.events") == [("new1",)]
+
+
+def consume(url: str) -> None:
+    with warehouse.connect(url) as conn:
+        conn.execute("delete from raw.changed_days")
+
+
+def test_each_file_records_the_earliest_day_it_changed(fresh_db, tmp_path):
+    """raw.changed_days: the incremental product models rebuild from these days (macros/rebuilt_window.sql)."""
+    changed = "select source, day::text from raw.changed_days order by 1, 2"
+    late = DAY1 - timedelta(days=9)
+    segment_file(tmp_path, DAY2, [track("b1", day=DAY2), track("b2", day=late), identify("i1", day=DAY2)])
+    run_load(fresh_db, "events", tmp_path)
+    assert query(fresh_db, changed) == [("events", late.isoformat())]  # a late event: its own day
+
+    consume(fresh_db)  # what a dbt run does
+    assert run_load(fresh_db, "events", tmp_path)["files_skipped"] == 1
+    assert query(fresh_db, changed) == []  # nothing loaded: nothing changed
+
+    # the file changes without its late event: the day whose row went is recorded
+    path = segment_file(tmp_path, DAY2, [track("b1", day=DAY2)])
+    assert run_load(fresh_db, "events", tmp_path)["files_reloaded"] == 1
+    assert query(fresh_db, changed) == [("events", late.isoformat())]
+    consume(fresh_db)
+
+    segment_file(tmp_path, DAY1, [track("c1")], seq=2)
+    run_load(fresh_db, "events", tmp_path)
+    assert query(fresh_db, changed) == [("events", DAY1.isoformat())]  # the new file only
+
+    nps_file(tmp_path, "2024-10", [
+        {"response_id": "r1", "account_id": "acc_000001", "score": 9, "responded_at": "2024-10-03T23:30:00-02:00"},
+        {"response_id": "r2", "account_id": "acc_000002", "score": 7, "responded_at": "2024-10-05T12:00:00Z"},
+    ])
+    support_file(tmp_path, "2024-11", [
+        {"ticket_id": "t1", "account_id": "acc_000001", "topic": "billing", "created_at": "2024-11-02T08:00:00Z"},
+        {"ticket_id": "t2", "account_id": "acc_000001", "created_at": "not a date"},  # quarantined: no day
+    ])
+    run_load(fresh_db, "nps", tmp_path)
+    run_load(fresh_db, "support", tmp_path)
+    assert query(fresh_db, changed) == [
+        ("events", DAY1.isoformat()), ("nps", "2024-10-04"), ("support", "2024-11-02"),  # UTC days
+    ]

@@ -9,11 +9,12 @@
   signup or the usage days inside its window change.
 
   Incremental (delete+insert on account_id): usage_through records the newest usage day
-  the row was computed with. int_product__usage_daily only rewrites days from its newest
-  day - product_usage_lookback_days on, which is at least max(usage_through) - look-back,
-  so a run recomputes the accounts whose longest milestone window reaches that day, new
-  accounts and accounts whose signup time changed; every other account's inputs are
-  unchanged. Changing the milestone seeds needs a --full-refresh of this model.
+  the row was computed with. A run starts from the first usage day int_product__usage_daily
+  rebuilt since (macros/rebuilt_window.sql; at most max(usage_through) -
+  product_usage_lookback_days), and recomputes the accounts whose longest milestone window
+  reaches that day, new accounts and accounts whose signup time changed; every other
+  account's inputs are unchanged. Changing the milestone seeds needs a --full-refresh of
+  this model.
 -#}
 {{
     config(
@@ -22,15 +23,12 @@
         unique_key=['account_id'],
         on_schema_change='fail',
         indexes=[{'columns': ['account_id'], 'unique': true}],
+        pre_hook="{{ consume_changed_days() }}",
     )
 }}
 
-{%- set since = none -%}
-{%- if is_incremental() and execute -%}
-    {%- set since_sql -%}
-        select to_char(max(usage_through) - {{ var('product_usage_lookback_days') | int }}, 'YYYY-MM-DD') from {{ this }}
-    {%- endset -%}
-    {%- set since = run_query(since_sql).columns[0].values()[0] -%}
+{%- set since = rebuilt_from('usage_through', lookback_days=var('product_usage_lookback_days')) -%}
+{%- if since is not none -%}
     {%- set longest = run_query('select coalesce(max(within_days), 0) from ' ~ ref('product_milestones')).columns[0].values()[0] -%}
 {%- endif %}
 

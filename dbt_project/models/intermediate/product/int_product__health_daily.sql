@@ -6,12 +6,14 @@
   components present. Value per dollar: reach is divided by MRR and compared with the
   product_health_benchmark_share percentile of all scored accounts that day; depth is
   active seats per paid seat.
-  Incremental: each run replaces the days from (last scored day - product_health_lookback_days)
-  on; the 7 / 28-day changes of those days read the earlier scores from this table.
+  Incremental: each run replaces the days the inputs rebuilt, and at least the last
+  product_health_lookback_days days (product_health_rebuilt_from()); the 7 / 28-day changes
+  of those days read the earlier scores from this table.
 -#}
 {{ config(**product_health_daily_config()) }}
 {{ config(post_hook="{{ health_month_end_index() }}") }}
-{{ replace_where(product_health_rebuilt_days()) }}
+{%- set score_from = product_health_rebuilt_from() %}
+{{ replace_where(rebuilt_days('date', score_from)) }}
 {%- set red_max = var('product_health_red_max') -%}
 {%- set yellow_max = var('product_health_yellow_max') -%}
 
@@ -20,9 +22,8 @@ with inputs as (
         *,
         reach_28d / greatest(mrr, {{ var('product_health_mrr_floor') }}) as reach_per_dollar
     from {{ ref('int_product__health_inputs') }}
-    {%- if is_incremental() %}
-    where date >= coalesce(
-        (select max(date) from {{ this }}) - {{ var('product_health_lookback_days') | int }}, date '-infinity')
+    {%- if score_from %}
+    where date >= date '{{ score_from }}'
     {%- endif %}
 ),
 

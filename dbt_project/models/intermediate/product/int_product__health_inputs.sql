@@ -7,16 +7,18 @@
   Scope: accounts signed up by then that pay that day or had a key event in W. Every day
   from the first day with events to int_product__as_of is scored.
 
-  Incremental: each run replaces the days from (last built day - product_health_lookback_days)
-  on. int_product__health_signals replaces the same days each run, so the signals read
-  here are final.
+  Incremental: each run replaces the days from the first day the signals rebuilt, and at
+  least the last product_health_lookback_days days (the billing: product_health_rebuilt_from()).
+  The signals before that day did not change, so the signals read here are final.
 -#}
 {{ config(**product_health_daily_config()) }}
-{{ replace_where(product_health_rebuilt_days()) }}
+{{ config(post_hook="{{ notify_rebuilt(['int_product__health_daily'], 'date') }}") }}
+{%- set score_from = product_health_rebuilt_from() %}
+{{ replace_where(rebuilt_days('date', score_from)) }}
 {%- set window = var('product_health_window_days') | int -%}
 
 with bounds as (
-    {{ product_health_bounds() }}
+    {{ product_health_bounds(score_from) }}
 ),
 
 signal_days as (

@@ -12,10 +12,11 @@
   days it covers. Distinct users / features enter on a day with no earlier one in the last
   28 days and leave 28 days after their last day (coverage islands).
 
-  Incremental: each run replaces the days from (last built day - product_health_lookback_days)
-  on. A daily run (fewer rescored days than a window) computes just those days: key events
+  Incremental: each run replaces the days from the first day it has not built, the first day
+  the usage rebuilt, or the earliest day of NPS responses or tickets loaded since
+  (product_health_rebuilt_from(): any late data, not a fixed look-back). A daily run (fewer rescored days than a window) computes just those days: key events
   and reach from the state the last run left on the day before (usage before the first
-  rescored day is final: the health look-back covers the usage look-back) plus the usage
+  rescored day is final: the usage rebuilt nothing earlier) plus the usage
   entering and leaving the windows since (three ranges of days read through the date index,
   not every day of 2 W); seats and features from the items used within reach of the days
   (one read of those days; the items in every rescored day's window counted once per
@@ -23,30 +24,24 @@
   a run after a gap of a window or more, replays every change as above. Either way a day's
   row is the same (tests/dbt/test_product_incremental.py).
 -#}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='replace_where',
-        on_schema_change='fail',
-        indexes=[{'columns': ['account_id', 'date'], 'unique': true}, {'columns': ['date']}],
-    )
-}}
-{{ replace_where(product_health_rebuilt_days()) }}
+{{ config(**product_health_daily_config(['nps', 'support'])) }}
+{{ config(post_hook="{{ notify_rebuilt(['int_product__health_inputs'], 'date') }}") }}
+{%- set score_from = product_health_rebuilt_from(['nps', 'support']) %}
+{{ replace_where(rebuilt_days('date', score_from)) }}
 {%- set window = var('product_health_window_days') | int -%}
 {%- set nps_days = var('product_health_nps_lookback_days') | int -%}
 {#- a daily run: the days rescored (as-of day - first rescored day) fit in one window -#}
 {%- set few_days = false -%}
-{%- if execute and is_incremental() and '__dbt__cte__' not in (this | string) -%}
+{%- if score_from and '__dbt__cte__' not in (this | string) -%}
     {%- set span_sql -%}
-        select (select as_of_date from {{ ref('int_product__as_of') }})
-             - ((select max(date) from {{ this }}) - {{ var('product_health_lookback_days') | int }})
+        select (select as_of_date from {{ ref('int_product__as_of') }}) - date '{{ score_from }}'
     {%- endset -%}
     {%- set span = run_query(span_sql).columns[0].values()[0] -%}
     {%- set few_days = span is not none and span < window -%}
 {%- endif %}
 
 with bounds as (
-    {{ product_health_bounds() }}
+    {{ product_health_bounds(score_from) }}
 ),
 
 tickets as (

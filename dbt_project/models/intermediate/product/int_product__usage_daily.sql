@@ -1,29 +1,30 @@
 {#-
   account x day usage; the only model that reads the big events table.
-  Incremental: each run deletes and re-inserts the days from (last built day - lookback)
-  onwards, so events arriving up to `product_usage_lookback_days` late are counted
-  (replace_where on those days: the delete reads them through the date index, where
-  delete+insert's `(account_id, activity_date) in (<batch>)` scanned every row).
-  The cut-off is fetched at compile time and inlined as a literal, so Postgres prunes
-  the month partitions of raw.events at plan time (a daily run reads 1-2 partitions).
+  Incremental: each run deletes and re-inserts the days from the earliest day whose events
+  changed since its last run (raw.changed_days, written by the loader: events of any age
+  are counted) or, with events from a warehouse (no loader), from (last built day -
+  product_usage_lookback_days); macros/rebuilt_window.sql. replace_where on those days:
+  the delete reads them through the date index, where delete+insert's
+  `(account_id, activity_date) in (<batch>)` scanned every row. The cut-off is fetched at
+  compile time and inlined as a literal, so Postgres prunes the month partitions of
+  raw.events at plan time (a daily run reads one partition). The incremental models reading
+  it rebuild what those days change (notify_rebuilt).
 -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='replace_where',
         on_schema_change='fail',
-        pre_hook="{{ record_rebuilt_from('activity_date', var('product_usage_lookback_days')) }}",
+        pre_hook="{{ consume_changed_days(['events']) }}",
+        post_hook="{{ notify_rebuilt(['int_product__health_signals', 'int_product__activation',
+                                       'int_product__usage_monthly', 'account_stickiness_monthly'], 'activity_date') }}",
         indexes=[{'columns': ['account_id', 'activity_date'], 'unique': true}, {'columns': ['activity_date']}],
     )
 }}
 
-{%- set cutoff = none -%}
-{%- if is_incremental() and execute -%}
-    {%- set cutoff_sql -%}
-        select to_char(max(activity_date) - {{ var('product_usage_lookback_days') | int }}, 'YYYY-MM-DD') from {{ this }}
-    {%- endset -%}
-    {%- set cutoff = run_query(cutoff_sql).columns[0].values()[0] -%}
-{%- endif %}
+{%- set ledger = execute and var('events_source') == 'files' and changed_days_relation() is not none -%}
+{%- set cutoff = rebuilt_from('activity_date', ['events'] if ledger else [],
+                              none if ledger else var('product_usage_lookback_days')) -%}
 {{ replace_where("activity_date >= date '" ~ cutoff ~ "'" if cutoff is not none else 'true') }}
 
 -- One scan of the events: pre-aggregate to account x day x event x user, then roll up.

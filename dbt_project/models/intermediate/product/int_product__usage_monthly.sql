@@ -3,13 +3,12 @@
   events, the first day with any event and the last day with a key event, so the usage
   cohorts, the signup fallback (first activity) and the accounts' last key event do not
   re-read every daily row on every run.
-  Incremental: each run replaces the months from the month of (N - product_usage_lookback_days)
-  on, N the newest day this table holds (the latest first-activity or key-event day of its
-  newest month). int_product__usage_daily only ever rewrites days from its newest day -
-  product_usage_lookback_days on, and its newest day was N or later when this table was
-  last built, so every month it changed since is replaced, even after runs of this model
-  were skipped. A daily run after the 3rd of a month so re-reads that month alone (N's
-  month's first day, used before, always reached back into the month before).
+  Incremental: each run replaces the months from the month of the first usage day
+  int_product__usage_daily rebuilt since its last run (macros/rebuilt_window.sql), and at
+  least from the month of (N - product_usage_lookback_days), N the newest day this table
+  holds (the latest first-activity or key-event day), so every month the usage changed
+  since is replaced, even after runs of this model were skipped. A daily run after the 3rd
+  of a month so re-reads that month alone.
 -#}
 {{
     config(
@@ -18,20 +17,13 @@
         unique_key=['month'],
         on_schema_change='fail',
         indexes=[{'columns': ['account_id', 'month'], 'unique': true}, {'columns': ['month']}],
+        pre_hook="{{ consume_changed_days() }}",
     )
 }}
 
-{%- set since = none -%}
-{%- if is_incremental() and execute -%}
-    {%- set since_sql -%}
-        select to_char(date_trunc('month',
-            max(greatest(first_activity_date, last_key_event_date)) - {{ var('product_usage_lookback_days') | int }}),
-            'YYYY-MM-DD')
-        from {{ this }}
-        where month = (select max(month) from {{ this }})
-    {%- endset -%}
-    {%- set since = run_query(since_sql).columns[0].values()[0] -%}
-{%- endif %}
+{%- set from_day = rebuilt_from('greatest(first_activity_date, last_key_event_date)',
+                                lookback_days=var('product_usage_lookback_days')) -%}
+{%- set since = from_day[:8] ~ '01' if from_day else none %}
 
 select
     account_id,

@@ -6,13 +6,13 @@
     mau = distinct active users in the month;
   dau_wau = dau / wau, dau_mau = dau / mau. Days and weeks without activity count as 0.
   Rows: account-months with at least one active user.
-  Incremental: each run replaces the months from the one holding (the as-of day of its
-  last run - product_usage_lookback_days - 6): usage changes only from the last run's
-  usage look-back on, and a week belongs to the month it starts in, up to 6 days before
-  its days. So a daily run replaces the running month alone after the 9th, two months
-  before. The as-of day of each run is recorded by a post-hook
-  (intermediate.dbt_computed_through, in the model's transaction); without a record, the
-  months from the one before the newest this table holds.
+  Incremental: each run replaces the months from the one holding (D - 6), D the first usage
+  day int_product__usage_daily rebuilt since its last run (macros/rebuilt_window.sql) and
+  at most the as-of day of its last run - product_usage_lookback_days: a week belongs to
+  the month it starts in, up to 6 days before its days. So a daily run replaces the running
+  month alone after the 9th, two months before. The as-of day of each run is recorded by a
+  post-hook (intermediate.dbt_computed_through, in the model's transaction); without a
+  record, the months from the one before the newest this table holds.
 -#}
 {{
     config(
@@ -21,17 +21,18 @@
         unique_key=['month'],
         on_schema_change='fail',
         indexes=[{'columns': ['account_id', 'month'], 'unique': true}],
+        pre_hook="{{ consume_changed_days() }}",
         post_hook="{{ record_computed_through(ref('int_product__as_of'), 'as_of_date') }}",
     )
 }}
 {%- set first_month = none -%}
 {%- if is_incremental() and execute -%}
-    {%- set through = computed_through_relation() -%}
-    {%- set last_through = "(select through from " ~ through ~ " where model = '" ~ this.identifier ~ "')"
-        if adapter.get_relation(through.database, through.schema, through.identifier) else 'null::date' -%}
+    {#- the table exists: on-run-start creates it (create_bookkeeping_tables) -#}
+    {%- set last_through = "(select through from " ~ computed_through_relation() ~ " where model = '" ~ this.identifier ~ "')" -%}
+    {%- set from_day = rebuilt_from('month', lookback_days=var('product_usage_lookback_days'), last_day_sql=last_through) -%}
     {%- set first_month_sql -%}
         select to_char(least(
-            coalesce(date_trunc('month', {{ last_through }} - {{ var('product_usage_lookback_days') | int + 6 }}),
+            coalesce(date_trunc('month', {{ "date '" ~ from_day ~ "'" if from_day else 'null::date' }} - 6),
                      (select max(month) - interval '1 month' from {{ this }})),
             (select max(month) from {{ this }})), 'YYYY-MM-DD')
     {%- endset -%}
