@@ -341,13 +341,15 @@ def lock_keys_exclusive(conn: psycopg.Connection) -> None:
     conn.execute("select pg_advisory_xact_lock(%s)", (KEYS_LOCK,))
 
 
-def _supersede(conn: psycopg.Connection, uri: str) -> int:
+def _supersede(conn: psycopg.Connection, uri: str) -> tuple[int, datetime | None]:
     """Backfill: drop kept messages of ``_ids`` that came from a file sorting after ``uri``.
 
     Loading files in uri order keeps the first row by (file uri, line). When an earlier
     file arrives after later ones were loaded (a backfill), its rows win over theirs, so
     the outcome is the same whatever order the files were loaded in. Counted from the
-    rows this transaction deleted, so a row another load superseded first is not counted twice.
+    rows this transaction deleted, so a row another load superseded first is not counted
+    twice. Returns that count and the earliest time among the rows dropped (their day
+    changed too, if a later copy carried another time than the kept one).
     """
     conn.execute(
         "create temp table _superseded on commit drop as "
@@ -376,7 +378,7 @@ def _supersede(conn: psycopg.Connection, uri: str) -> int:
             "and e.message_id = x.message_id and e._file_id = x._file_id",
             (kind,),
         )
-    return uncount(conn, per_file)
+    return uncount(conn, per_file), conn.execute("select min(timestamp) from _superseded").fetchone()[0]
 
 
 RESOLVE_ROUNDS = 5
@@ -413,7 +415,9 @@ def _resolve(conn: psycopg.Connection, stream: _EventStream, uri: str) -> int:
     for _ in range(RESOLVE_ROUNDS):
         try:
             with conn.transaction():
-                superseded = _supersede(conn, uri) if later_file_loaded(conn, "events", uri) else 0
+                superseded, earliest = _supersede(conn, uri) if later_file_loaded(conn, "events", uri) else (0, None)
+                if earliest is not None and earliest < stream.first_ts:
+                    stream.first_ts = earliest
                 _keep_first(conn, stream.file_id)
                 if conn.execute(_HELD_BY_LATER_FILE, (uri,)).fetchone()[0]:
                     raise _LostToLaterFile

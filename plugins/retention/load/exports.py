@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import psycopg
@@ -89,10 +90,13 @@ def _stage(conn: psycopg.Connection, spec: ExportSource, landed: LandedFile, rul
             write((rec.line, rec.byte_offset, reason, detail, preview(raw), *empty))
 
 
-def _publish(conn: psycopg.Connection, spec: ExportSource, file_id: int, uri: str) -> tuple[int, int]:
-    """Staged rows -> ``raw.<table>``, first by (file uri, line): (loaded, superseded)."""
+def _publish(
+    conn: psycopg.Connection, spec: ExportSource, file_id: int, uri: str
+) -> tuple[int, int, date | None]:
+    """Staged rows -> ``raw.<table>``, first by (file uri, line): (loaded, superseded, the
+    earliest UTC day of the superseded rows)."""
     cols = ", ".join(spec.columns)
-    superseded = 0
+    superseded, superseded_from = 0, None
     # One file of a table publishes at a time (until its transaction ends): otherwise an
     # earlier file could look for later files before a concurrent later one commits, then
     # lose its shared keys to it on conflict. The exports are small; the COPY stays parallel.
@@ -101,12 +105,13 @@ def _publish(conn: psycopg.Connection, spec: ExportSource, file_id: int, uri: st
         per_file = conn.execute(
             f"with d as (delete from raw.{spec.table} t using raw.load_manifest m, _stage s "
             f"where s._reason is null and t.{spec.key} = s.{spec.key} and m.file_id = t._file_id and m.uri > %s "
-            f"returning t.{spec.key}, t._file_id, t._line), "
+            f"returning t.{spec.key}, t._file_id, t._line, t.{spec.day}), "
             f"noted as (insert into raw.duplicate_keys (key, file_id, line) select {spec.key}, _file_id, _line from d) "
-            f"select _file_id, count(*) from d group by 1 order by 1",
+            f"select _file_id, count(*), min(({spec.day} at time zone 'UTC')::date) from d group by 1 order by 1",
             (uri,),
         ).fetchall()
-        superseded = uncount(conn, per_file)
+        superseded = uncount(conn, [(f, n) for f, n, _ in per_file])
+        superseded_from = min((day for *_, day in per_file if day is not None), default=None)
     cur = conn.execute(
         f"insert into raw.{spec.table} ({cols}, _file_id, _line) "
         f"select {cols}, %s, _line from _stage where _reason is null order by {spec.key}, _line "
@@ -119,7 +124,7 @@ def _publish(conn: psycopg.Connection, spec: ExportSource, file_id: int, uri: st
         f"where t.{spec.key} = s.{spec.key} and t._file_id = %s and t._line = s._line)",
         (file_id, file_id),
     )
-    return cur.rowcount, superseded
+    return cur.rowcount, superseded, superseded_from
 
 
 def load_export(
@@ -130,15 +135,17 @@ def load_export(
     columns = tuple(f"{c} {t}" for c, t in zip(spec.columns, spec.types, strict=True))
     conn.execute(f"create temp table _stage ({', '.join(STAGE_META + columns)}) on commit drop")
     _stage(conn, spec, landed, rules, digest)
-    kept, superseded = _publish(conn, spec, file_id, landed.uri)
+    kept, superseded, superseded_from = _publish(conn, spec, file_id, landed.uri)
     conn.execute(
         "insert into raw.quarantine (file_id, uri, line, byte_offset, reason, detail, raw) "
         "select %s, %s, _line, _byte_offset, _reason, _detail, _raw from _stage "
         "where _reason is not null order by _line",
         (file_id, landed.uri),
     )
-    counts = FileCounts(kept=kept, superseded=superseded, first_day=conn.execute(
-        f"select min(({spec.day} at time zone 'UTC')::date) from _stage where _reason is null").fetchone()[0])
+    staged_from = conn.execute(
+        f"select min(({spec.day} at time zone 'UTC')::date) from _stage where _reason is null").fetchone()[0]
+    counts = FileCounts(kept=kept, superseded=superseded,
+                        first_day=min(filter(None, (staged_from, superseded_from)), default=None))
     for reason, n in conn.execute("select _reason, count(*) from _stage group by 1"):
         if reason is None:
             counts.valid = n
