@@ -349,6 +349,20 @@ def test_event_ids_of_an_earlier_version_are_upgraded_in_place(fresh_db, tmp_pat
     assert query(fresh_db, "select message_id from raw.events") == [("new1",)]
 
 
+def test_a_raw_schema_from_before_the_ledger_marks_the_look_back_as_changed(fresh_db, tmp_path):
+    """Files loaded by an earlier version but not yet transformed lie within the 4 days
+    before each source's landed end (the models' old look-back): the ledger starts there."""
+    segment_file(tmp_path, DAY1, [track("a1")])
+    run_load(fresh_db, "events", tmp_path, since=DAY1, until=DAY2)
+    with warehouse.connect(fresh_db) as conn:
+        conn.execute("drop table raw.changed_days")  # as an earlier version left the schema
+    segment_file(tmp_path, DAY2, [track("b1", day=DAY2)])
+    run_load(fresh_db, "events", tmp_path, since=DAY2, until=DAY3)
+    assert query(fresh_db, "select source, day from raw.changed_days order by 2") == [
+        ("events", DAY2 - timedelta(days=4)), ("events", DAY2),  # the look-back, then the new file
+    ]
+
+
 def consume(url: str) -> None:
     with warehouse.connect(url) as conn:
         conn.execute("delete from raw.changed_days")
