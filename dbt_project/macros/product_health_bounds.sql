@@ -22,9 +22,7 @@
       they read has no ledger (a Stripe change ingested a day late is picked up).
     A literal, for the model's replace_where and its reads through the date index. -#}
 {% macro product_health_rebuilt_from(sources=[]) -%}
-    {%- set ledger = execute and sources and changed_days_relation() is not none -%}
-    {{- return(rebuilt_from('date', sources if ledger else [],
-                            none if ledger else var('product_health_lookback_days'))) -}}
+    {{- return(rebuilt_from('date', sources, var('product_health_lookback_days'))) -}}
 {%- endmacro %}
 
 {#- The config every incremental health model shares: whole days replaced from

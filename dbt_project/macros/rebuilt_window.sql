@@ -12,10 +12,15 @@
       up, not only those inside a fixed look-back;
     * the earliest day an upstream incremental model rebuilt since this model's last run
       (intermediate.dbt_pending_days: the upstream model's post-hook notify_rebuilt);
-    * a fixed look-back (newest day - N) where no ledger covers a source: events from a
-      warehouse (events_source: warehouse), a raw schema from before the ledger, and the
-      billing the health inputs read (Stripe changes have no ledger).
+    * a fixed look-back (newest day - N) where no ledger covers the model's raw sources:
+      events from a warehouse (events_source: warehouse: the model names no source), a raw
+      schema from before the ledger, and the billing the health inputs read (Stripe
+      changes have no ledger).
     An empty table is rebuilt whole (none).
+
+    notify_rebuilt(column) is the post-hook of a model other incremental models read: it
+    leaves its first rebuilt day for each of them (the models that depend on it in dbt's
+    graph and consume in a pre-hook), so no consumer list is kept by hand.
 
     consume_changed_days(sources) is the model's pre-hook: in the model's transaction, it
     deletes the ledger rows and the pending day the claim covered (rows on or after the
@@ -44,8 +49,9 @@
     invocation (the first call computes and records it, later calls read it back); none when
     the table is empty (every row). Incremental runs only. In a unit test (`this` is a CTE,
     nothing to claim from) the day is var unit_test_rebuilt_from, else none.
-    changed_sources: its sources in raw.changed_days (ignored without that table);
-    lookback_days: the fixed look-back, if any (see above);
+    changed_sources: its sources in raw.changed_days;
+    lookback_days: the fixed look-back, used unless raw.changed_days covers changed_sources
+    (so always when there are none);
     last_day_sql: a scalar subquery for the model's newest day, if not max(column) of its table. -#}
 {% macro rebuilt_from(column, changed_sources=[], lookback_days=none, last_day_sql=none) -%}
     {%- if not execute or not is_incremental() -%}
@@ -54,6 +60,7 @@
         {{- return(var('unit_test_rebuilt_from', none)) -}}
     {%- endif -%}
     {%- set ledger = changed_days_relation() if changed_sources else none -%}
+    {%- set lookback_days = none if ledger else lookback_days -%}
     {%- set windows = rebuilt_windows_relation() -%}
     {%- set claim_sql -%}
         with claimed as (
@@ -86,6 +93,12 @@
     {{- return(run_query(claim_sql).columns[0].values()[0]) -}}
 {%- endmacro %}
 
+{#- The day this run of the model claimed (rebuilt_from), as a scalar subquery, for its hooks. -#}
+{% macro claimed_rebuilt_from() -%}
+    (select rebuilt_from from {{ rebuilt_windows_relation() }}
+     where model = '{{ this.identifier }}' and invocation_id = '{{ invocation_id }}')
+{%- endmacro %}
+
 {#- The rows a replace_where model replaces from its first rebuilt day (a literal; 'true',
     every row, without one). -#}
 {% macro rebuilt_days(column, from_day) -%}
@@ -97,15 +110,12 @@
     {%- set ledger = changed_days_relation() if changed_sources else none -%}
     {%- set sources = "'" ~ changed_sources | join("', '") ~ "'" -%}
     {%- if is_incremental() %}
-    {%- set claim -%}
-        (select rebuilt_from from {{ rebuilt_windows_relation() }}
-         where model = '{{ this.identifier }}' and invocation_id = '{{ invocation_id }}')
-    {%- endset %}
     {%- if ledger %}
-    delete from {{ ledger }} where source in ({{ sources }}) and day >= coalesce({{ claim }}, date '-infinity');
+    delete from {{ ledger }}
+    where source in ({{ sources }}) and day >= coalesce({{ claimed_rebuilt_from() }}, date '-infinity');
     {%- endif %}
     delete from {{ pending_days_relation() }}
-    where consumer = '{{ this.identifier }}' and day >= coalesce({{ claim }}, date '-infinity');
+    where consumer = '{{ this.identifier }}' and day >= coalesce({{ claimed_rebuilt_from() }}, date '-infinity');
     {%- else %}
     {%- if ledger %}
     delete from {{ ledger }} where source in ({{ sources }});
@@ -115,18 +125,29 @@
     {%- endif %}
 {%- endmacro %}
 
-{#- The post-hook of a model whose rebuilt days its consumers must rebuild too: each
-    consumer's pending day becomes the earlier of its own and the first day this run
+{#- The post-hook of a model whose rebuilt days its consumers must rebuild too (see above):
+    each consumer's pending day becomes the earlier of its own and the first day this run
     rebuilt (every day on a full build). -#}
-{% macro notify_rebuilt(consumers, column) -%}
+{% macro notify_rebuilt(column) -%}
+    {%- if not execute -%}{{ return('') }}{%- endif -%}  {#- dbt renders hooks while parsing too, without a graph -#}
+    {%- set consumers = [] -%}
+    {%- for node in graph.nodes.values() -%}
+        {%- if node.resource_type == 'model' and model.unique_id in node.depends_on.nodes
+              and node.config.materialized == 'incremental'
+              and 'consume_changed_days' in (node.config['pre-hook'] | map(attribute='sql') | join(' ')) -%}
+            {%- do consumers.append(node.alias) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if not consumers -%}
+        {{- exceptions.raise_compiler_error(model.name ~ ": notify_rebuilt found no incremental model consuming it") -}}
+    {%- endif %}
     insert into {{ pending_days_relation() }} (consumer, day)
     select c.consumer, f.day
-    from unnest(array['{{ consumers | join("', '") }}']) as c (consumer)
+    from unnest(array['{{ consumers | sort | join("', '") }}']) as c (consumer)
     cross join (
         select coalesce(
             {%- if is_incremental() %}
-            (select rebuilt_from from {{ rebuilt_windows_relation() }}
-             where model = '{{ this.identifier }}' and invocation_id = '{{ invocation_id }}'),
+            {{ claimed_rebuilt_from() }},
             {%- endif %}
             (select min({{ column }}) from {{ this }})) as day
     ) as f

@@ -68,6 +68,12 @@ def test_incremental_with_late_events_equals_full_build(warehouse_server_url: st
         assert conn.execute("select count(*) from raw.changed_days where source = 'events'").fetchone()[0] == 0
         assert conn.execute("select rebuilt_from::text from intermediate.dbt_rebuilt_windows "
                             "where model = 'int_product__usage_daily'").fetchone()[0] == "2024-06-20"
+        # left for every incremental model reading the usage (none of them ran here; the
+        # health inputs read its first day)
+        assert {r[0] for r in conn.execute("select consumer from intermediate.dbt_pending_days")} == {
+            "int_product__health_signals", "int_product__health_inputs", "int_product__activation",
+            "int_product__usage_monthly", "account_stickiness_monthly",
+        }
     dbt(url, *run, target=tmp_path)  # a rerun changes nothing and duplicates nothing
     assert snapshot(url) == incremental
     with warehouse.connect(url) as conn:  # and reads only the days it has not built

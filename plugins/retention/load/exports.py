@@ -142,13 +142,13 @@ def load_export(
         "where _reason is not null order by _line",
         (file_id, landed.uri),
     )
-    staged_from = conn.execute(
-        f"select min(({spec.day} at time zone 'UTC')::date) from _stage where _reason is null").fetchone()[0]
-    counts = FileCounts(kept=kept, superseded=superseded,
-                        first_day=min(filter(None, (staged_from, superseded_from)), default=None))
-    for reason, n in conn.execute("select _reason, count(*) from _stage group by 1"):
+    counts = FileCounts(kept=kept, superseded=superseded, first_day=superseded_from)
+    for reason, n, first_day in conn.execute(
+        f"select _reason, count(*), min(({spec.day} at time zone 'UTC')::date) from _stage group by 1"
+    ):
         if reason is None:
             counts.valid = n
+            counts.first_day = min(filter(None, (first_day, superseded_from)), default=None)
         else:
             counts.rejected[reason] = n
     return counts

@@ -229,14 +229,22 @@ def _is_current(conn: psycopg.Connection) -> bool:
     ).fetchone()[0])
 
 
+# The product models' fixed look-back before raw.changed_days (dbt vars
+# product_usage_lookback_days / product_health_lookback_days, both 3 by default).
+_OLD_LOOKBACK_DAYS = 3
+
+
 def _seed_changed_days(conn: psycopg.Connection) -> None:
     """A raw schema from before ``raw.changed_days``: the models rebuilt a fixed look-back
-    (3 days by default) before it, so files loaded but not yet transformed lie within the
-    4 days before each source's ``raw.landed_intervals`` end; those days are marked changed."""
+    before it, so files loaded but not yet transformed lie within the look-back before the
+    last landed day (``raw.landed_intervals``' end - 1) of each source; those days are
+    marked changed."""
     if conn.execute("select to_regclass('raw.landed_intervals') is not null").fetchone()[0]:
         conn.execute(
             "insert into raw.changed_days (source, day) "
-            "select source, (interval_end at time zone 'UTC')::date - 4 from raw.landed_intervals on conflict do nothing"
+            "select source, (interval_end at time zone 'UTC')::date - 1 - %s from raw.landed_intervals "
+            "on conflict do nothing",
+            (_OLD_LOOKBACK_DAYS,),
         )
 
 

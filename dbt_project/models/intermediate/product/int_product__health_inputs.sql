@@ -12,7 +12,7 @@
   The signals before that day did not change, so the signals read here are final.
 -#}
 {{ config(**product_health_daily_config()) }}
-{{ config(post_hook="{{ notify_rebuilt(['int_product__health_daily'], 'date') }}") }}
+{{ config(post_hook="{{ notify_rebuilt('date') }}") }}
 {%- set score_from = product_health_rebuilt_from() %}
 {{ replace_where(rebuilt_days('date', score_from)) }}
 {%- set window = var('product_health_window_days') | int -%}

@@ -25,7 +25,7 @@
   row is the same (tests/dbt/test_product_incremental.py).
 -#}
 {{ config(**product_health_daily_config(['nps', 'support'])) }}
-{{ config(post_hook="{{ notify_rebuilt(['int_product__health_inputs'], 'date') }}") }}
+{{ config(post_hook="{{ notify_rebuilt('date') }}") }}
 {%- set score_from = product_health_rebuilt_from(['nps', 'support']) %}
 {{ replace_where(rebuilt_days('date', score_from)) }}
 {%- set window = var('product_health_window_days') | int -%}

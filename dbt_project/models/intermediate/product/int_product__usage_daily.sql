@@ -16,15 +16,13 @@
         incremental_strategy='replace_where',
         on_schema_change='fail',
         pre_hook="{{ consume_changed_days(['events']) }}",
-        post_hook="{{ notify_rebuilt(['int_product__health_signals', 'int_product__activation',
-                                       'int_product__usage_monthly', 'account_stickiness_monthly'], 'activity_date') }}",
+        post_hook="{{ notify_rebuilt('activity_date') }}",
         indexes=[{'columns': ['account_id', 'activity_date'], 'unique': true}, {'columns': ['activity_date']}],
     )
 }}
 
-{%- set ledger = execute and var('events_source') == 'files' and changed_days_relation() is not none -%}
-{%- set cutoff = rebuilt_from('activity_date', ['events'] if ledger else [],
-                              none if ledger else var('product_usage_lookback_days')) -%}
+{%- set cutoff = rebuilt_from('activity_date', ['events'] if var('events_source') == 'files' else [],
+                              var('product_usage_lookback_days')) -%}
 {{ replace_where("activity_date >= date '" ~ cutoff ~ "'" if cutoff is not none else 'true') }}
 
 -- One scan of the events: pre-aggregate to account x day x event x user, then roll up.

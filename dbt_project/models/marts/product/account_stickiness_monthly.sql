@@ -12,7 +12,8 @@
   the month it starts in, up to 6 days before its days. So a daily run replaces the running
   month alone after the 9th, two months before. The as-of day of each run is recorded by a
   post-hook (intermediate.dbt_computed_through, in the model's transaction); without a
-  record, the months from the one before the newest this table holds.
+  record, the months from the one before the newest this table holds (and any earlier day
+  the usage rebuilt).
 -#}
 {{
     config(
@@ -27,16 +28,19 @@
 }}
 {%- set first_month = none -%}
 {%- if is_incremental() and execute -%}
-    {#- the table exists: on-run-start creates it (create_bookkeeping_tables) -#}
-    {%- set last_through = "(select through from " ~ computed_through_relation() ~ " where model = '" ~ this.identifier ~ "')" -%}
-    {%- set from_day = rebuilt_from('month', lookback_days=var('product_usage_lookback_days'), last_day_sql=last_through) -%}
-    {%- set first_month_sql -%}
-        select to_char(least(
-            coalesce(date_trunc('month', {{ "date '" ~ from_day ~ "'" if from_day else 'null::date' }} - 6),
-                     (select max(month) - interval '1 month' from {{ this }})),
-            (select max(month) from {{ this }})), 'YYYY-MM-DD')
+    {#- the last run's as-of day (the table exists: on-run-start creates it); without a
+        record, one that makes the run start a month before the newest month -#}
+    {%- set lookback = var('product_usage_lookback_days') | int -%}
+    {%- set last_through -%}
+        coalesce((select through from {{ computed_through_relation() }} where model = '{{ this.identifier }}'),
+                 (select (max(month) - interval '1 month')::date + {{ lookback + 6 }} from {{ this }}))
     {%- endset -%}
-    {%- set first_month = run_query(first_month_sql).columns[0].values()[0] -%}
+    {%- set from_day = rebuilt_from('month', lookback_days=lookback, last_day_sql='(' ~ last_through ~ ')') -%}
+    {%- set first_month_sql -%}
+        select to_char(least(date_trunc('month', date '{{ from_day }}' - 6), (select max(month) from {{ this }})),
+                       'YYYY-MM-DD')
+    {%- endset -%}
+    {%- set first_month = run_query(first_month_sql).columns[0].values()[0] if from_day else none -%}
 {%- endif %}
 
 with as_of as (
