@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 
 from retention.local_servers import serve
+from support.windows import start_early_in_window
 
 
 def test_hubspot_contract():
@@ -56,8 +57,10 @@ def test_customerio_contract():
 
 
 def test_braze_contract():
-    with serve("braze", api_key="key", rate_limit_per_s=1, rate_limit_window_s=5) as server:
+    # 5 requests per 60 s window; the 6 calls below start with at least 40 s of it left
+    with serve("braze", api_key="key", rate_limit_per_s=5 / 60, rate_limit_window_s=60) as server:
         api = httpx.Client(base_url=server.base_url, headers={"Authorization": "Bearer key"})
+        start_early_in_window(60, budget_s=40)
         objects = [{"external_id": "u1", "plan": "pro", "segs": {"add": ["a", "b"]}},
                    {"external_id": "u2", "email": "not-an-email"},
                    {"plan": "no identifier"}]
