@@ -28,6 +28,9 @@ EMBEDDED_SETTINGS = {
     "checkpoint_timeout": "1800",  # s
 }
 SHARED_BUFFERS_MAX_BYTES = 1 << 30  # and at most 1/16 of the machine's memory
+# pgserver's system user when run as root, and the lock its creation takes (_ensure_system_user)
+SYSTEM_USER = "pgserver"
+SYSTEM_USER_LOCK = "/tmp/retention-pgserver-user.lock"
 
 
 def start_embedded(pgdata: Path) -> str:
@@ -45,6 +48,7 @@ def start_embedded(pgdata: Path) -> str:
     # after pytest has closed its streams); keep only its warnings and errors.
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     pgdata.mkdir(parents=True, exist_ok=True)
+    _ensure_system_user()
     server = pgserver.get_server(pgdata, cleanup_mode=None)  # None: keep running for reuse
     admin = parse_url(server.get_uri("postgres"))
     with psycopg.connect(admin.conninfo(), autocommit=True) as conn:
@@ -57,7 +61,7 @@ def start_embedded(pgdata: Path) -> str:
     if restart:
         log.info("restarting the embedded warehouse once to apply shared_buffers")
         pgserver.pg_ctl(["-w", "-l", str(pgdata / "log"), "restart", "-m", "fast"], pgdata=pgdata,
-                        user="pgserver" if _is_root() else None)
+                        user=SYSTEM_USER if _is_root() else None)
     params = WarehouseParams(admin.host, admin.port, admin.user, "", EMBEDDED_DBNAME)
     return url_from_params(params)
 
@@ -110,7 +114,24 @@ def stop_embedded(pgdata: Path) -> None:
 
     if embedded_pid(pgdata) is None:
         return
-    pgserver.pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user="pgserver" if _is_root() else None)
+    pgserver.pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=SYSTEM_USER if _is_root() else None)
+
+
+def _ensure_system_user() -> None:
+    """As root, pgserver runs Postgres as the system user ``pgserver`` and creates it on first
+    use, unlocked: two processes starting servers at once on a fresh machine (the test
+    workers, a scheduler beside a DAG processor) both ran ``useradd`` and one kept a uid that
+    the other's entry then replaced; its data folder, owned by nobody, failed ``initdb``
+    ("could not change permissions"). Create the user once, under a machine-wide lock."""
+    if not _is_root():
+        return
+    import fcntl
+
+    from pgserver.utils import ensure_user_exists
+
+    with open(SYSTEM_USER_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ensure_user_exists(SYSTEM_USER)
 
 
 def _is_root() -> bool:
