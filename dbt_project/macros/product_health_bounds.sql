@@ -1,6 +1,6 @@
 {#- The days an incremental health model (re)builds, as the body of a one-row CTE:
-    score_from (the first day this run rebuilds, from product_health_rebuilt_from(), or the
-    first day with usage) and score_to (the as-of day). -#}
+    score_from (the first day this run rebuilds, from rebuilt_from(), or the first day with
+    usage) and score_to (the as-of day). -#}
 {% macro product_health_bounds(rebuilt_from) -%}
     select
         {%- if rebuilt_from %}
@@ -13,20 +13,8 @@
     from {{ ref('int_product__as_of') }} as a
 {%- endmacro %}
 
-{#- The first day an incremental health model rebuilds (macros/rebuilt_window.sql):
-    * int_product__health_signals: the days the usage rebuilt (notify_rebuilt) and the
-      days of NPS responses and tickets loaded since (raw.changed_days); without that
-      table, the last product_health_lookback_days days;
-    * int_product__health_inputs and int_product__health_daily: the days the model before
-      them rebuilt, and at least the last product_health_lookback_days days: the billing
-      they read has no ledger (a Stripe change ingested a day late is picked up).
-    A literal, for the model's replace_where and its reads through the date index. -#}
-{% macro product_health_rebuilt_from(sources=[]) -%}
-    {{- return(rebuilt_from('date', sources, var('product_health_lookback_days'))) -}}
-{%- endmacro %}
-
 {#- The config every incremental health model shares: whole days replaced from
-    product_health_rebuilt_from(), what that covered consumed, a unique index on the grain.
+    rebuilt_from(), what that covered consumed, a unique index on the grain.
     `{{ config(**product_health_daily_config(sources)) }}`, and in the model's SQL
     `{{ replace_where(rebuilt_days('date', from_day)) }}`. -#}
 {% macro product_health_daily_config(sources=[]) -%}

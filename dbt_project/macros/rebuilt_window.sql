@@ -127,8 +127,9 @@
 
 {#- The post-hook of a model whose rebuilt days its consumers must rebuild too (see above):
     each consumer's pending day becomes the earlier of its own and the first day this run
-    rebuilt (every day on a full build). -#}
-{% macro notify_rebuilt(column) -%}
+    changed: changed_from_sql (a scalar subquery; null when nothing changed) or, without
+    it, the day the run claimed (rebuilt_from); every day (min(column)) on a full build. -#}
+{% macro notify_rebuilt(column, changed_from_sql=none) -%}
     {%- if not execute -%}{{ return('') }}{%- endif -%}  {#- dbt renders hooks while parsing too, without a graph -#}
     {%- set consumers = [] -%}
     {%- for node in graph.nodes.values() -%}
@@ -145,14 +146,55 @@
     select c.consumer, f.day
     from unnest(array['{{ consumers | sort | join("', '") }}']) as c (consumer)
     cross join (
+        {%- if is_incremental() and changed_from_sql %}
+        select {{ changed_from_sql }} as day
+        {%- else %}
         select coalesce(
             {%- if is_incremental() %}
             {{ claimed_rebuilt_from() }},
             {%- endif %}
             (select min({{ column }}) from {{ this }})) as day
+        {%- endif %}
     ) as f
     where f.day is not null
     on conflict (consumer) do update set day = least({{ pending_days_relation() }}.day, excluded.day);
+{%- endmacro %}
+
+{#- For a model whose runs rewrite rows anywhere in time (int_billing_account_spells: an
+    account recomputed whole), the first day a run changed is found by comparing the rows
+    before and after it. keep_rows_before_run(columns) is its pre-hook: on an incremental
+    run, a copy of those columns, in a temporary table dropped at commit (the hooks run in
+    the model's transaction). first_changed_spell_day(state_columns) is the changed_from_sql
+    of its notify_rebuilt: the first day a spell table (key, valid_from, valid_to: the state
+    in force from valid_from through valid_to, null: still in force) holds another state
+    than before, or null when no row changed. Rows are paired on (key, valid_from): a spell
+    whose state is unchanged but ends on another day changes the day after the earlier end;
+    any other difference (a new, gone or restated spell) changes from its valid_from. -#}
+{% macro rows_before_run_relation() -%}
+    {{- return(this.identifier ~ '__before_run') -}}
+{%- endmacro %}
+
+{% macro keep_rows_before_run(columns) -%}
+    {%- if is_incremental() %}
+    create temporary table {{ rows_before_run_relation() }} on commit drop as
+    select {{ columns | join(', ') }} from {{ this }};
+    {%- endif %}
+{%- endmacro %}
+
+{% macro first_changed_spell_day(key, state_columns) -%}
+    {%- set columns = [key, 'valid_from', 'valid_to'] + state_columns -%}
+    (select min(case
+        when g.{{ key }} is not null and n.{{ key }} is not null
+             and ({% for c in state_columns %}g.{{ c }}{{ ', ' if not loop.last }}{% endfor %})
+                 is not distinct from ({% for c in state_columns %}n.{{ c }}{{ ', ' if not loop.last }}{% endfor %})
+            then least(coalesce(g.valid_to, date 'infinity'), coalesce(n.valid_to, date 'infinity')) + 1
+        else coalesce(g.valid_from, n.valid_from)
+     end)
+     from (select {{ columns | join(', ') }} from {{ rows_before_run_relation() }}
+           except all select {{ columns | join(', ') }} from {{ this }}) as g
+     full join (select {{ columns | join(', ') }} from {{ this }}
+           except all select {{ columns | join(', ') }} from {{ rows_before_run_relation() }}) as n
+         on n.{{ key }} = g.{{ key }} and n.valid_from = g.valid_from)
 {%- endmacro %}
 
 {#- The day an incremental model was last computed for (its as-of day), for models whose

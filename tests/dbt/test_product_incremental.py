@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from finance_raw import ts
 from product_raw import ProductData, at, build_product, build_world, dbt
 
 from retention import dbt as retention_dbt
 from retention import warehouse
 from retention.load import landed
+from retention.load.stripe import load_batches, to_row
 from support.databases import create_database
 
 pytestmark = pytest.mark.slow
@@ -124,6 +127,19 @@ def rows_of(url: str, model: str) -> list[tuple]:
         return conn.execute(f"select {listed} from {schema}.{model} order by {listed}").fetchall()
 
 
+def billing_by_day(url: str, account: str, through: date = date(2024, 7, 1)) -> dict[str, tuple]:
+    """The account's billing spells expanded to days: day -> (is_paying, mrr, paid_seats)."""
+    days = {}
+    for valid_from, valid_to, *state in table(
+            url, "select valid_from, valid_to, is_paying, mrr, paid_seats from intermediate.int_billing_account_spells"
+                 f" where account_id = '{account}'"):
+        day = valid_from
+        while day <= min(valid_to or through, through):
+            days[day.isoformat()] = tuple(state)
+            day += timedelta(days=1)
+    return days
+
+
 def test_every_incremental_model_is_checked_against_a_full_rebuild() -> None:
     listing = [json.loads(line) for line in retention_dbt.ls_file().read_text().splitlines()]
     incremental = {n["name"] for n in listing
@@ -132,10 +148,10 @@ def test_every_incremental_model_is_checked_against_a_full_rebuild() -> None:
 
 
 def test_every_incremental_model_equals_a_full_rebuild(warehouse_server_url: str, tmp_path: Path) -> None:
-    """A new day, late events (inside the 3-day look-back and 20 days late), events retracted
-    and a new account signing up: every incremental product model after the daily run equals
-    its full rebuild, the days before the earliest late event are untouched, and the
-    membership history's open entries are the members."""
+    """A new day, late events (inside the 3-day look-back and 20 days late), events retracted,
+    a new account signing up and an April invoice voided in Stripe since: every incremental
+    product model after the daily run equals its full rebuild, the days before the earliest
+    change are untouched, and the membership history's open entries are the members."""
     url = create_database(warehouse_server_url, f"t_product_incr_all_{uuid.uuid4().hex[:6]}")
     product, stripe = build_world()
     stripe.load(url)
@@ -166,14 +182,36 @@ def test_every_incremental_model_equals_a_full_rebuild(warehouse_server_url: str
         conn.execute("delete from raw.events where account_id = %s and (timestamp at time zone 'UTC')::date = %s",
                      retracted)
         landed.record_changed(conn, "events", retracted[1])  # as the loader does for a file loaded again
+    # Stripe restates April: acc_000004's invoice of 2024-04-05 voided, ingested as the
+    # ingestion does (an upsert with a new extraction time); billing has no ledger of days
+    (voided,) = [i for i in stripe.objects["invoices"]
+                 if i["customer"] == "cus_acc_000004" and i["created"] == ts("2024-04-05")]
+    voided.update(status="void")
+    voided["status_transitions"].update(paid_at=None, voided_at=voided["created"])
+    with warehouse.connect(url, autocommit=True) as conn:
+        load_batches(conn, ["stripe_invoices"], iter([{"stripe_invoices": [to_row(voided)]}]),
+                     datetime.now(timezone.utc))
+    spells_before = billing_by_day(url, "acc_000004")
     as_of = ["--vars", json.dumps({"product_as_of_date": "2024-07-01"})]
     dbt(url, "run", *as_of, target=tmp_path)
     daily = {m: rows_of(url, m) for m in INCREMENTAL}
+    spells_after = billing_by_day(url, "acc_000004")
+    voided_from = min(d for d in set(spells_before) | set(spells_after) if spells_after.get(d) != spells_before.get(d))
+    assert "2024-04-01" <= voided_from <= "2024-04-05" and not spells_after[voided_from][0]  # no longer paying
     with warehouse.connect(url) as conn:
         assert conn.execute(usage_on, retracted).fetchone()[0] == 0
+        # the health inputs and scores rebuilt from the first day whose billing changed, the
+        # signals from the 20-day-late event's
+        assert dict(conn.execute("select model, rebuilt_from::text from intermediate.dbt_rebuilt_windows"
+                                 " where model like 'int_product__health_%'").fetchall()) == {
+            "int_product__health_signals": "2024-06-10", "int_product__health_inputs": voided_from,
+            "int_product__health_daily": voided_from}
     health = table(url, "select * from marts.account_health_daily order by account_id, date")
-    assert [r for r in health if r[1].isoformat() < "2024-06-10"] == \
-        [r for r in health_before if r[1].isoformat() < "2024-06-10"]  # before the late events: untouched
+    assert [r for r in health if r[1].isoformat() < voided_from] == \
+        [r for r in health_before if r[1].isoformat() < voided_from]  # before the void: untouched
+    # acc_000004 pays nothing from then (is_paying, r[16]); the others' reach scores move with
+    # it (value per dollar is ranked among all accounts of the day): the full rebuild below
+    assert [r[16] for r in health if r[0] == "acc_000004" and r[1].isoformat() == voided_from] == [False]
     # the 20-day-late event is in the 28-day windows of that day on (key_events_28d, r[21])
     assert [r[21] for r in health if r[0] == "acc_000005" and r[1].isoformat() == "2024-06-20"] == \
         [r[21] + 1 for r in health_before if r[0] == "acc_000005" and r[1].isoformat() == "2024-06-20"]
@@ -203,17 +241,18 @@ def test_daily_tests_read_the_days_the_incremental_run_rewrote(warehouse_server_
     assert table(url, windows) == []  # the first build is a full one: no window
 
     as_of = ["--vars", json.dumps({"product_as_of_date": "2024-06-30"})]
+    late = ProductData()
+    late._seq = 10_000_000
+    late.track("acc_000002", "usr_000002_01", "Report Created", at("2024-06-27"))  # landed 3 days late
+    late.load(url)
     dbt(url, "run", "--select", "int_product__usage_daily+", "--exclude", "path:models/staging",
         "path:models/marts/finance", *as_of, target=tmp_path)
-    # nothing loaded since: the usage and the signals rebuild from the day after their last
-    # (2024-06-30); the inputs and scores the billing look-back, product_health_lookback_days (3)
+    # the usage rebuilds from the late event's day (raw.changed_days), the models reading it
+    # from the day it rebuilt (dbt_pending_days), the stickiness as of the day before
     assert {m: dict(table(url, windows)).get(m) for m in INCREMENTAL if m.startswith("int_product__")} == {
-        "int_product__usage_daily": "2024-07-01", "int_product__health_signals": "2024-07-01",
+        "int_product__usage_daily": "2024-06-27", "int_product__health_signals": "2024-06-27",
         "int_product__health_inputs": "2024-06-27", "int_product__health_daily": "2024-06-27",
-        # the newest usage day any row was computed with (2024-06-30) - product_usage_lookback_days
-        "int_product__activation": "2024-06-27",
-        # the newest first-activity or key-event day (2024-06-30) - product_usage_lookback_days
-        "int_product__usage_monthly": "2024-06-27",
+        "int_product__activation": "2024-06-27", "int_product__usage_monthly": "2024-06-27",
     }
 
     def tier_test(*extra: str) -> bool:

@@ -230,7 +230,8 @@ def _is_current(conn: psycopg.Connection) -> bool:
 
 
 # The product models' fixed look-back before raw.changed_days (dbt vars
-# product_usage_lookback_days / product_health_lookback_days, both 3 by default).
+# product_usage_lookback_days / product_health_lookback_days, both 3 by default: the
+# usage and the health signals still fall back on them without that table).
 _OLD_LOOKBACK_DAYS = 3
 
 

@@ -25,7 +25,10 @@
     the accounts whose lines differ from those the rows were built with (line count and
     newest invoice extraction, kept per row), the accounts gone from the lines, and the
     accounts with a threshold between the previous as-of day - 1 and the new as-of time;
-    every other account's days are unchanged. An as-of time earlier than the previous one
+    every other account's days are unchanged. The first day whose billing a run changed
+    (in any account, however far back) is left for the incremental models reading this one
+    (int_product__health_inputs): macros/rebuilt_window.sql, notify_rebuilt and
+    first_changed_spell_day. An as-of time earlier than the previous one
     (var finance_as_of) recomputes every account; changing a finance_* var or the
     billing_products seed needs a --full-refresh of this model. -#}
 {{
@@ -36,6 +39,9 @@
         indexes=[{'columns': ['account_id', 'valid_from'], 'unique': true}],
     )
 }}
+{%- set spell_state = ['is_paying', 'mrr', 'contract_mrr', 'list_mrr', 'paid_seats', 'plan', 'is_past_due'] %}
+{{ config(pre_hook="{{ keep_rows_before_run(['account_id', 'valid_from', 'valid_to'] + " ~ spell_state ~ ") }}",
+          post_hook="{{ notify_rebuilt('valid_from', first_changed_spell_day('account_id', " ~ spell_state ~ ")) }}") }}
 {%- set accounts = none -%}
 {%- if is_incremental() and execute -%}
     {%- set changed_sql -%}

@@ -6,13 +6,13 @@
   components present. Value per dollar: reach is divided by MRR and compared with the
   product_health_benchmark_share percentile of all scored accounts that day; depth is
   active seats per paid seat.
-  Incremental: each run replaces the days the inputs rebuilt, and at least the last
-  product_health_lookback_days days (product_health_rebuilt_from()); the 7 / 28-day changes
-  of those days read the earlier scores from this table.
+  Incremental: each run replaces the days from the first day the inputs rebuilt (rebuilt_from,
+  notify_rebuilt) or has not built; the 7 / 28-day changes of those days read the earlier
+  scores from this table.
 -#}
 {{ config(**product_health_daily_config()) }}
 {{ config(post_hook="{{ health_month_end_index() }}") }}
-{%- set score_from = product_health_rebuilt_from() %}
+{%- set score_from = rebuilt_from('date') %}
 {{ replace_where(rebuilt_days('date', score_from)) }}
 {%- set red_max = var('product_health_red_max') -%}
 {%- set yellow_max = var('product_health_yellow_max') -%}

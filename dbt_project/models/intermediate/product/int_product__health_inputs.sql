@@ -7,13 +7,14 @@
   Scope: accounts signed up by then that pay that day or had a key event in W. Every day
   from the first day with events to int_product__as_of is scored.
 
-  Incremental: each run replaces the days from the first day the signals rebuilt, and at
-  least the last product_health_lookback_days days (the billing: product_health_rebuilt_from()).
-  The signals before that day did not change, so the signals read here are final.
+  Incremental: each run replaces the days from the first day it has not built, the first
+  day the signals rebuilt, or the first day whose billing int_billing_account_spells changed
+  (rebuilt_from: notify_rebuilt of both, however far back). The signals and billing before
+  that day did not change, so the rows read here are final.
 -#}
 {{ config(**product_health_daily_config()) }}
 {{ config(post_hook="{{ notify_rebuilt('date') }}") }}
-{%- set score_from = product_health_rebuilt_from() %}
+{%- set score_from = rebuilt_from('date') %}
 {{ replace_where(rebuilt_days('date', score_from)) }}
 {%- set window = var('product_health_window_days') | int -%}
 

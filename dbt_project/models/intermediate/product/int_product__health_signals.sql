@@ -14,7 +14,8 @@
 
   Incremental: each run replaces the days from the first day it has not built, the first day
   the usage rebuilt, or the earliest day of NPS responses or tickets loaded since
-  (product_health_rebuilt_from(): any late data, not a fixed look-back). A daily run (fewer rescored days than a window) computes just those days: key events
+  (rebuilt_from: any late data, not a fixed look-back; without raw.changed_days, the last
+  product_health_lookback_days days). A daily run (fewer rescored days than a window) computes just those days: key events
   and reach from the state the last run left on the day before (usage before the first
   rescored day is final: the usage rebuilt nothing earlier) plus the usage
   entering and leaving the windows since (three ranges of days read through the date index,
@@ -26,7 +27,7 @@
 -#}
 {{ config(**product_health_daily_config(['nps', 'support'])) }}
 {{ config(post_hook="{{ notify_rebuilt('date') }}") }}
-{%- set score_from = product_health_rebuilt_from(['nps', 'support']) %}
+{%- set score_from = rebuilt_from('date', ['nps', 'support'], var('product_health_lookback_days')) %}
 {{ replace_where(rebuilt_days('date', score_from)) }}
 {%- set window = var('product_health_window_days') | int -%}
 {%- set nps_days = var('product_health_nps_lookback_days') | int -%}
