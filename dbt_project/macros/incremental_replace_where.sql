@@ -14,10 +14,35 @@
     {%- if not predicates -%}
         {{ exceptions.raise_compiler_error("incremental_strategy 'replace_where' needs the rows the batch replaces: incremental_predicates or replace_where() in the model") }}
     {%- endif %}
-    delete from {{ arg_dict['target_relation'] }}
+    {%- set target = arg_dict['target_relation'] %}
+    {%- if config.get('keep_replaced_rows') %}
+    create temporary table {{ replaced_rows_relation(target) }} on commit drop as
+        select * from {{ target }} with no data;
+    with replaced as (
+        delete from {{ target }}
+        where ({{ predicates | join(') and (') }})
+        returning *
+    )
+    insert into {{ replaced_rows_relation(target) }} select * from replaced;
+    create temporary table {{ inserted_rows_relation(target) }} on commit drop as
+        select * from {{ arg_dict['temp_relation'] }};
+    {%- else %}
+    delete from {{ target }}
     where ({{ predicates | join(') and (') }});
-    {{ get_insert_into_sql(arg_dict['target_relation'], arg_dict['temp_relation'], arg_dict['dest_columns']) }}
+    {%- endif %}
+    {{ get_insert_into_sql(target, arg_dict['temp_relation'], arg_dict['dest_columns']) }}
 {% endmacro %}
+
+{#- With config keep_replaced_rows, an incremental run keeps, until its transaction commits
+    (its post-hooks read them), the rows it deleted and the rows it inserted in two temporary
+    tables: what the run changed, without reading the rest of the table. -#}
+{% macro replaced_rows_relation(relation=this) -%}
+    {{- return(relation.identifier ~ '__replaced') -}}
+{%- endmacro %}
+
+{% macro inserted_rows_relation(relation=this) -%}
+    {{- return(relation.identifier ~ '__inserted') -}}
+{%- endmacro %}
 
 {#- In a replace_where model: the rows of the target this run's batch replaces (a SQL
     condition on the target's columns, fixed at compile time). -#}

@@ -161,26 +161,15 @@
 {%- endmacro %}
 
 {#- For a model whose runs rewrite rows anywhere in time (int_billing_account_spells: an
-    account recomputed whole), the first day a run changed is found by comparing the rows
-    before and after it. keep_rows_before_run(columns) is its pre-hook: on an incremental
-    run, a copy of those columns, in a temporary table dropped at commit (the hooks run in
-    the model's transaction). first_changed_spell_day(state_columns) is the changed_from_sql
-    of its notify_rebuilt: the first day a spell table (key, valid_from, valid_to: the state
-    in force from valid_from through valid_to, null: still in force) holds another state
-    than before, or null when no row changed. Rows are paired on (key, valid_from): a spell
-    whose state is unchanged but ends on another day changes the day after the earlier end;
-    any other difference (a new, gone or restated spell) changes from its valid_from. -#}
-{% macro rows_before_run_relation() -%}
-    {{- return(this.identifier ~ '__before_run') -}}
-{%- endmacro %}
-
-{% macro keep_rows_before_run(columns) -%}
-    {%- if is_incremental() %}
-    create temporary table {{ rows_before_run_relation() }} on commit drop as
-    select {{ columns | join(', ') }} from {{ this }};
-    {%- endif %}
-{%- endmacro %}
-
+    account recomputed whole), the first day a run changed is found by comparing the rows it
+    replaced with the rows it inserted (config keep_replaced_rows: macros/
+    incremental_replace_where.sql). first_changed_spell_day(key, state_columns) is the
+    changed_from_sql of its notify_rebuilt: the first day a spell table (key, valid_from,
+    valid_to: the state in force from valid_from through valid_to, null: still in force)
+    holds another state than before, or null when no row changed. Rows are paired on (key,
+    valid_from): a spell whose state is unchanged but ends on another day changes the day
+    after the earlier end; any other difference (a new, gone or restated spell) changes
+    from its valid_from. -#}
 {% macro first_changed_spell_day(key, state_columns) -%}
     {%- set columns = [key, 'valid_from', 'valid_to'] + state_columns -%}
     (select min(case
@@ -190,10 +179,10 @@
             then least(coalesce(g.valid_to, date 'infinity'), coalesce(n.valid_to, date 'infinity')) + 1
         else coalesce(g.valid_from, n.valid_from)
      end)
-     from (select {{ columns | join(', ') }} from {{ rows_before_run_relation() }}
-           except all select {{ columns | join(', ') }} from {{ this }}) as g
-     full join (select {{ columns | join(', ') }} from {{ this }}
-           except all select {{ columns | join(', ') }} from {{ rows_before_run_relation() }}) as n
+     from (select {{ columns | join(', ') }} from {{ replaced_rows_relation() }}
+           except all select {{ columns | join(', ') }} from {{ inserted_rows_relation() }}) as g
+     full join (select {{ columns | join(', ') }} from {{ inserted_rows_relation() }}
+           except all select {{ columns | join(', ') }} from {{ replaced_rows_relation() }}) as n
          on n.{{ key }} = g.{{ key }} and n.valid_from = g.valid_from)
 {%- endmacro %}
 

@@ -37,11 +37,11 @@
         incremental_strategy='replace_where',
         on_schema_change='fail',
         indexes=[{'columns': ['account_id', 'valid_from'], 'unique': true}],
+        keep_replaced_rows=true,
     )
 }}
 {%- set spell_state = ['is_paying', 'mrr', 'contract_mrr', 'list_mrr', 'paid_seats', 'plan', 'is_past_due'] %}
-{{ config(pre_hook="{{ keep_rows_before_run(['account_id', 'valid_from', 'valid_to'] + " ~ spell_state ~ ") }}",
-          post_hook="{{ notify_rebuilt('valid_from', first_changed_spell_day('account_id', " ~ spell_state ~ ")) }}") }}
+{{ config(post_hook="{{ notify_rebuilt('valid_from', first_changed_spell_day('account_id', " ~ spell_state ~ ")) }}") }}
 {%- set accounts = none -%}
 {%- if is_incremental() and execute -%}
     {%- set changed_sql -%}
