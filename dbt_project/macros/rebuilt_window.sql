@@ -10,17 +10,17 @@
       in each file's transaction, the earliest day of the rows it added or removed
       (retention.load.landed), so events, NPS responses or tickets of any age are picked
       up, not only those inside a fixed look-back;
-    * the earliest day an upstream incremental model rebuilt since this model's last run
-      (intermediate.dbt_pending_days: the upstream model's post-hook notify_rebuilt);
+    * the earliest day an upstream incremental model changed since this model's last run
+      (intermediate.dbt_pending_days: the upstream model's post-hook notify_rebuilt; for
+      the billing spells, the first day whose billing their run changed);
     * a fixed look-back (newest day - N) where no ledger covers the model's raw sources:
-      events from a warehouse (events_source: warehouse: the model names no source), a raw
-      schema from before the ledger, and the billing the health inputs read (Stripe
-      changes have no ledger).
+      events from a warehouse (events_source: warehouse: the model names no source) and a
+      raw schema from before the ledger.
     An empty table is rebuilt whole (none).
 
     notify_rebuilt(column) is the post-hook of a model other incremental models read: it
-    leaves its first rebuilt day for each of them (the models that depend on it in dbt's
-    graph and consume in a pre-hook), so no consumer list is kept by hand.
+    leaves its first rebuilt (or changed) day for each of them (the models that depend on
+    it in dbt's graph and consume in a pre-hook), so no consumer list is kept by hand.
 
     consume_changed_days(sources) is the model's pre-hook: in the model's transaction, it
     deletes the ledger rows and the pending day the claim covered (rows on or after the
