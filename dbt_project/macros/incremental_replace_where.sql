@@ -15,20 +15,16 @@
         {{ exceptions.raise_compiler_error("incremental_strategy 'replace_where' needs the rows the batch replaces: incremental_predicates or replace_where() in the model") }}
     {%- endif %}
     {%- set target = arg_dict['target_relation'] %}
+    {%- set delete_sql = 'delete from ' ~ target ~ ' where (' ~ predicates | join(') and (') ~ ')' %}
     {%- if config.get('keep_replaced_rows') %}
     create temporary table {{ replaced_rows_relation(target) }} on commit drop as
         select * from {{ target }} with no data;
-    with replaced as (
-        delete from {{ target }}
-        where ({{ predicates | join(') and (') }})
-        returning *
-    )
+    with replaced as ({{ delete_sql }} returning *)
     insert into {{ replaced_rows_relation(target) }} select * from replaced;
     create temporary table {{ inserted_rows_relation(target) }} on commit drop as
         select * from {{ arg_dict['temp_relation'] }};
     {%- else %}
-    delete from {{ target }}
-    where ({{ predicates | join(') and (') }});
+    {{ delete_sql }};
     {%- endif %}
     {{ get_insert_into_sql(target, arg_dict['temp_relation'], arg_dict['dest_columns']) }}
 {% endmacro %}
