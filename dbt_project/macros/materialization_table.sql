@@ -10,8 +10,9 @@
     process' CPU, sampled with py-spy (docs/dbt.md, "Custom macros that touch dbt's
     internals").
 
-    Here both renames go in one statement and the drop in another, and dbt's relation
-    cache is told directly (adapter.cache_renamed / cache_dropped, which are what
+    Here both renames (dbt's get_rename_sql, the statement for each relation's kind) go in
+    one statement and the drop (get_drop_sql) in another, and dbt's relation cache is told
+    directly (adapter.cache_renamed / cache_dropped, which are what
     rename_relation and drop_relation do besides the SQL). Everything else is dbt's
     materialization line for line: hooks, indexes, grants, docs, the commit before the
     backup's drop (cascade: views on the old table go with it, as with dbt's). -#}
@@ -39,11 +40,12 @@
 
   {#- the existing relation may have been dropped since (a cascade earlier in the run) -#}
   {%- set existing_relation = load_cached_relation(existing_relation) if existing_relation is not none else none -%}
+  {#- dbt's get_rename_sql: the statement for the relation's kind (table, view, materialized view) -#}
   {% call statement('swap') -%}
     {%- if existing_relation is not none %}
-    alter table {{ existing_relation.render() }} rename to {{ adapter.quote_as_configured(backup_relation.identifier, 'identifier') }};
+    {{ get_rename_sql(existing_relation, adapter.quote_as_configured(backup_relation.identifier, 'identifier')) }};
     {%- endif %}
-    alter table {{ intermediate_relation.render() }} rename to {{ adapter.quote_as_configured(target_relation.identifier, 'identifier') }}
+    {{ get_rename_sql(intermediate_relation, adapter.quote_as_configured(target_relation.identifier, 'identifier')) }}
   {%- endcall %}
   {%- if existing_relation is not none -%}
     {%- do adapter.cache_renamed(existing_relation, backup_relation) -%}

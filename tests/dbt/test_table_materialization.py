@@ -4,6 +4,7 @@ and a build that fails leaves the old table as it was."""
 
 from __future__ import annotations
 
+import csv
 import shutil
 from pathlib import Path
 
@@ -35,7 +36,8 @@ def test_a_table_model_replaces_what_was_there_and_a_failed_build_keeps_it(fresh
     project = tmp_path / "project"
     shutil.copytree(DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_ls*.json"))
     target = tmp_path / "target"
-    seeded = sum(1 for _ in (project / "seeds" / f"{SEED}.csv").open()) - 1
+    with (project / "seeds" / f"{SEED}.csv").open(newline="") as f:
+        seeded = sum(1 for _ in csv.DictReader(f))
 
     # a view of that name already there (the model was a view in an older release)
     with warehouse.connect(fresh_db, autocommit=True) as conn:
